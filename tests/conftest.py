@@ -1,0 +1,16 @@
+"Test-wide setup: offline hub flags, and a network guard in this process and in every child process."
+import importlib.util, os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GUARD = Path(__file__).resolve().parent / "netguard"
+
+os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+                  TOKENIZERS_PARALLELISM="false", MPLBACKEND="Agg", MMKD_BLOCK_NETWORK="1")
+# children (notebook runs, accelerate/torchrun workers) load the guard as their sitecustomize
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(GUARD)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+# ...and this process loads it now
+_spec = importlib.util.spec_from_file_location("mmkd_netguard", GUARD / "sitecustomize.py")
+netguard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netguard)

@@ -1,0 +1,31 @@
+"Repository hygiene: the library is what the notebooks export, and the notebooks are clean."
+import shutil, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+def _copy(tmp):
+    dst = tmp / "repo"
+    shutil.copytree(ROOT, dst, ignore=shutil.ignore_patterns(".venv", ".git", "_docs", "_proc", "artifacts", "__pycache__", "*.egg-info"), symlinks=True)
+    return dst
+
+def _diff(a, b, pattern):
+    bad = []
+    for p in sorted(a.rglob(pattern)):
+        if "__pycache__" in p.parts or ".ipynb_checkpoints" in p.parts: continue
+        q = b / p.relative_to(a)
+        if not q.exists() or q.read_bytes() != p.read_bytes(): bad.append(str(p.relative_to(a)))
+    return bad
+
+def test_library_in_sync_with_notebooks(tmp_path):
+    dst = _copy(tmp_path)
+    subprocess.run([str(BIN / "nbdev_export")], cwd=dst, check=True, capture_output=True)
+    bad = _diff(dst / "mmkd_nb", ROOT / "mmkd_nb", "*.py") + _diff(ROOT / "mmkd_nb", dst / "mmkd_nb", "*.py")
+    assert not bad, f"library differs from what the notebooks export (run nbdev_export): {sorted(set(bad))}"
+
+def test_notebooks_clean(tmp_path):
+    dst = _copy(tmp_path)
+    subprocess.run([str(BIN / "nbdev_clean")], cwd=dst, check=True, capture_output=True)
+    bad = _diff(dst / "nbs", ROOT / "nbs", "*.ipynb")
+    assert not bad, f"notebooks not clean (run nbdev_clean): {bad}"
