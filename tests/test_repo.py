@@ -29,3 +29,13 @@ def test_notebooks_clean(tmp_path):
     subprocess.run([str(BIN / "nbdev_clean")], cwd=dst, check=True, capture_output=True)
     bad = _diff(dst / "nbs", ROOT / "nbs", "*.ipynb")
     assert not bad, f"notebooks not clean (run nbdev_clean): {bad}"
+
+def test_readme_generated_from_index():
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "make_readme.py"), "--check"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+def test_quick_start_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    assert "bash run.sh demo" in readme and "bash run.sh test" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash run.sh test" in ci
