@@ -108,14 +108,15 @@ def cache_dir(*parts: str) -> Path:
 
 # %% ../nbs/00_core.ipynb #e5a6ca5c
 @contextmanager
-def atomic_write(path, mode: str = "w", **kw):
-    "Open a temp file beside `path` for writing; on success fsync it and rename it over `path`."
+def atomic_write(path, mode: str = "w", fsync: bool = True, **kw):
+    "Open a temp file beside `path` for writing; on success (fsync it and) rename it over `path`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **kw) as f:
             yield f
-            f.flush(); os.fsync(f.fileno())
+            f.flush()
+            if fsync: os.fsync(f.fileno())  # durable across power loss, not only a killed process
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)

@@ -168,7 +168,8 @@ def write_jsonl(records, # records of `kind` (or dicts in their stored form)
         d = _stored(rec, kind, where)
         if has_image:
             img_path = image_dir / f"{_key(i, rec.id)}.png"
-            with atomic_write(img_path, "wb") as f: f.write(image_to_png(rec.image))
+            # renamed into place (never torn), not fsynced one by one: the jsonl written last is the commit point
+            with atomic_write(img_path, "wb", fsync=False) as f: f.write(image_to_png(rec.image))
             d = {"id": d["id"], "image": Path(os.path.relpath(img_path, path.parent)).as_posix(), **{k: v for k, v in d.items() if k != "id"}}
         lines.append(json.dumps(d, ensure_ascii=False))
     with atomic_write(path, "w", encoding="utf-8") as f: f.write("".join(l + "\n" for l in lines))
