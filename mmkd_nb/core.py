@@ -107,6 +107,10 @@ def cache_dir(*parts: str) -> Path:
     return p
 
 # %% ../nbs/00_core.ipynb #e5a6ca5c
+def _umask() -> int:
+    "The process's umask (read by setting and restoring it)."
+    m = os.umask(0); os.umask(m); return m
+
 @contextmanager
 def atomic_write(path, mode: str = "w", fsync: bool = True, **kw):
     "Open a temp file beside `path` for writing; on success (fsync it and) rename it over `path`."
@@ -117,6 +121,7 @@ def atomic_write(path, mode: str = "w", fsync: bool = True, **kw):
             yield f
             f.flush()
             if fsync: os.fsync(f.fileno())  # durable across power loss, not only a killed process
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)
