@@ -39,3 +39,23 @@ def test_quick_start_commands_are_what_ci_runs():
     assert "bash run.sh demo" in readme and "bash run.sh test" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash run.sh test" in ci
+
+def _mixed_import_cells(nb_path):
+    "Non-exported code cells that hold an import *and* other code: nbdev's doc build would run them."
+    import ast, json
+    bad = []
+    for i, c in enumerate(json.loads(nb_path.read_text())["cells"]):
+        src = "".join(c["source"])
+        if c["cell_type"] != "code" or not src.strip(): continue
+        dirs = {l[3:].strip().split()[0].rstrip(":") for l in src.splitlines() if l.startswith("#|") and l[3:].strip()}
+        if dirs & {"export", "exports", "exporti", "exec_doc"} or "eval: false" in src: continue
+        try: tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+        except SyntaxError: continue
+        nodes = list(ast.walk(tree))
+        if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes) and any(isinstance(n, (ast.Expr, ast.Assign)) for n in nodes):
+            bad.append(f"{nb_path.name} cell {i}: {src.splitlines()[0][:60]!r}")
+    return bad
+
+def test_imports_in_their_own_cells():
+    bad = [b for nb in sorted((ROOT / "nbs").glob("*.ipynb")) for b in _mixed_import_cells(nb)]
+    assert not bad, "cells mixing imports with code run during the docs build; move the imports to their own cell:\n" + "\n".join(bad)
