@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh clone: sets up .venv (once; repeat runs reuse it), then
 #   bash run.sh demo   -> the main job (`mmkd demo`) on the embedded default world
-#   bash run.sh test   -> the whole test suite (every notebook + tests/), offline
+#   bash run.sh test   -> the whole test suite (every notebook + tests/), offline, 2 workers
+#                         (MMKD_TEST_WORKERS=0 for one process; extra args go to pytest, e.g. -k 02_world)
 #   bash run.sh setup  -> only the set-up
 # Any further arguments are passed on to `mmkd demo` / pytest.
 set -euo pipefail
@@ -34,6 +35,7 @@ setup
 case "$cmd" in
   setup) ;;
   demo)  exec "$VENV/bin/mmkd" demo "$@" ;;
-  test)  exec "$VENV/bin/python" -m pytest tests "$@" ;;
+  # two workers, one torch thread each: on 2 cores that beats one worker with two threads
+  test)  exec "$VENV/bin/python" -m pytest tests -n "${MMKD_TEST_WORKERS:-2}" --dist loadgroup "$@" ;;
   *) echo "usage: bash run.sh [demo|test|setup] [args...]" >&2; exit 2 ;;
 esac

@@ -7,6 +7,9 @@ GUARD = Path(__file__).resolve().parent / "netguard"
 
 os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                   TOKENIZERS_PARALLELISM="false", MPLBACKEND="Agg", MMKD_BLOCK_NETWORK="1")
+# tests run side by side (pytest-xdist) and start processes of their own: one BLAS/torch thread each
+# avoids oversubscribing the cores, which slows small models tenfold
+os.environ.setdefault("OMP_NUM_THREADS", "1"); os.environ.setdefault("MKL_NUM_THREADS", "1")
 # children (notebook runs, accelerate/torchrun workers) load the guard as their sitecustomize
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(GUARD)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])

@@ -24,6 +24,8 @@ def site(tmp_path_factory):
     assert r.returncode == 0, f"nbconvert failed:\n{r.stderr[-6000:]}"
     return proc, out
 
+pytestmark = pytest.mark.xdist_group("docs")  # one worker builds the site once for all these tests
+
 def test_every_notebook_has_a_page(site):
     proc, out = site
     src = sorted(p.stem for p in (ROOT / "nbs").glob("*.ipynb"))
