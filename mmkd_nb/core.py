@@ -15,7 +15,7 @@ import torch
 
 # %% auto #0
 __all__ = ['PRESETS', 'hfield', 'Config', 'RunConfig', 'set_seed', 'get_device', 'is_fast', 'fast_or', 'cache_dir',
-           'atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors', 'count_params']
+           'atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors', 'copy_tensors', 'count_params']
 
 # %% ../nbs/00_core.ipynb #2f1f53f5
 PRESETS = ("tiny", "small", "paper")
@@ -148,6 +148,16 @@ def load_tensors(path, device="cpu") -> dict:
     from safetensors.torch import load_file
     if not Path(path).exists(): raise FileNotFoundError(f"no weights file at {path}")
     return load_file(str(path), device=str(device))
+
+# %% ../nbs/00_core.ipynb #3b74cdb8
+def copy_tensors(own: dict, saved: dict, where="weights"):
+    "Copy `saved` into `own` (name -> tensor, in place) after checking that names and shapes match exactly."
+    for k in sorted(set(own) | set(saved)):
+        if k not in own or k not in saved or own[k].shape != saved[k].shape:
+            raise ValueError(f"{where}: key {k!r} has shape {tuple(saved[k].shape) if k in saved else 'missing'} in the file "
+                             f"but {tuple(own[k].shape) if k in own else 'missing'} in the model")
+    with torch.no_grad():
+        for k, v in own.items(): v.copy_(saved[k].to(v.dtype))
 
 # %% ../nbs/00_core.ipynb #da674343
 def count_params(model: torch.nn.Module) -> tuple[int, int]:

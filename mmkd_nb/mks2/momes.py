@@ -14,7 +14,7 @@ from torch import nn
 from fastcore.basics import patch
 from transformers.pytorch_utils import Conv1D
 
-from ..core import Config, hfield, save_tensors, load_tensors, count_params
+from ..core import Config, hfield, save_tensors, load_tensors, copy_tensors, count_params
 from .mvm import MemoryMLP, MemoryNorm, decoder_blocks, has_visual_memory
 
 # %% auto #0
@@ -151,10 +151,5 @@ def save_momes(model: nn.Module, path) -> Path:
 def load_momes(model: nn.Module, path) -> nn.Module:
     "Load LoRA matrices and routers saved by `save_momes` into a model prepared by `add_momes`; returns `model`."
     own, saved = momes_state_dict(model), load_tensors(path)
-    for k in sorted(set(own) | set(saved)):
-        if k not in own or k not in saved or own[k].shape != saved[k].shape:
-            raise ValueError(f"{path}: key {k!r} has shape {tuple(saved[k].shape) if k in saved else 'missing'} in the file "
-                             f"but {tuple(own[k].shape) if k in own else 'missing'} in the model")
-    with torch.no_grad():
-        for k, v in own.items(): v.copy_(saved[k])
+    copy_tensors(own, saved, str(path))
     return model

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from transformers.activations import ACT2FN
 
-from ..core import Config, hfield, save_tensors, load_tensors, count_params
+from ..core import Config, hfield, save_tensors, load_tensors, copy_tensors, count_params
 
 # %% auto #0
 __all__ = ['PLACEMENTS', 'BLOCK_LAYOUTS', 'MVM_FORMAT', 'ModularVisualMemory', 'MVMConfig', 'decoder_blocks', 'MemoryMLP',
@@ -203,12 +203,7 @@ def load_visual_memory(model: nn.Module, path, freeze: bool = True) -> nn.Module
     if placement != meta["placement"]:
         raise ValueError(f"{path}: memory trained with placement {meta['placement']!r}, but the model's memory is {placement!r}")
     own, saved = visual_memory_state_dict(model), load_tensors(path)
-    for k in sorted(set(own) | set(saved)):
-        if k not in saved or k not in own or own[k].shape != saved[k].shape:
-            raise ValueError(f"{path}: key {k!r} has shape {tuple(saved[k].shape) if k in saved else 'missing'} in the file "
-                             f"but {tuple(own[k].shape) if k in own else 'missing'} in the model")
-    with torch.no_grad():
-        for k, v in own.items(): v.copy_(saved[k])
+    copy_tensors(own, saved, str(path))
     return model
 
 # %% ../../nbs/20_mks2_mvm.ipynb #3d471203
