@@ -28,3 +28,12 @@ def test_python_dash_m_entry():
     r = subprocess.run([sys.executable, "-m", "mmkd_nb.cli", "info"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "torch" in r.stdout and "device" in r.stdout
+
+def test_demo_exits_zero_and_writes_report(tmp_path):
+    "The main job end to end on the tiny preset, through the installed command."
+    r = run("demo", "--preset", "tiny", "--out", str(tmp_path), "--easy-vqa-limit", "300", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    import json
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["encoder"]["r_at_1"] > rep["encoder"]["r_at_1_chance"]
+    assert "demo done" in r.stdout and "{'preset'" not in r.stderr
