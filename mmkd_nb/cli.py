@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #e96c0b71
 from __future__ import annotations
-import argparse, dataclasses, json, os, sys, time, typing
+import argparse, dataclasses, json, os, random, sys, time, typing
 from pathlib import Path
 
 from .core import PRESETS, Config, RunConfig, set_seed, save_json, load_json
@@ -72,8 +72,9 @@ def cmd_world(args) -> dict:
     print(f"world ({args.preset}): {len(w.concepts)} concepts, {len(w.heldout)} held out ({', '.join(w.heldout)}); "
           f"written to {out} in {time.time() - t:.1f}s")
     for k, v in counts.items(): print(f"  {k:>10}: {v}")
-    _savefig(show_grid(w.pairs("train"), n=16, ncols=8), out / "pairs.png")
-    _savefig(show_grid(w.vqa("test"), n=8, ncols=8), out / "vqa.png")
+    rng = random.Random(cfg.seed)  # a random sample shows every kind of caption, not the first concept's
+    _savefig(show_grid(rng.sample(w.pairs("train"), 16), n=16, ncols=8), out / "pairs.png")
+    _savefig(show_grid(rng.sample(w.vqa("test"), 8), n=8, ncols=8), out / "vqa.png")
     return {"counts": counts, "heldout": list(w.heldout), "dir": str(out), "files": {k: str(v) for k, v in paths.items()}}
 
 # %% ../nbs/90_cli.ipynb #e1890ba7
