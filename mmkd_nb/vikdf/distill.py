@@ -326,6 +326,13 @@ def forward(self: KnowledgeDistiller,
     ids, am, px = batch["input_ids"], batch["attention_mask"].bool(), batch["pixels"]
     with torch.no_grad(): text = self.encoder._text({"input_ids": ids, "attention_mask": am})            # H_T, M_T
     K_T, K_I = self.iqformer.knowledge_vectors(text.states, text.mask, self.image_states(px))   # (B, Q, D_q) each
+    loss, out = self.losses(batch, K_T, K_I, generator)
+    return {"loss": loss, **out}
+
+@patch
+def losses(self: KnowledgeDistiller, batch: dict, K_T, K_I, generator=None) -> tuple:
+    "L_kd (Eq. 5) and its enabled parts (unweighted) from given K_T, K_I (B, Q, D_q): shared with the joint VIKDF model."
+    ids, am, px = batch["input_ids"], batch["attention_mask"].bool(), batch["pixels"]
     c, out, loss = self.cfg, {}, 0.
     if self.tim is not None:
         o = self.tim(K_T, K_I); out["tim"], out["logit_scale"] = o["loss"], o["logit_scale"]; loss = loss + c.lambda_tim * o["loss"]
@@ -333,7 +340,7 @@ def forward(self: KnowledgeDistiller,
         out["tamim"] = self.tamim(px, K_T, self.image_states, generator=generator)["loss"]; loss = loss + c.lambda_tamim * out["tamim"]
     if self.iamtm is not None:
         out["iamtm"] = self.iamtm(ids, am, K_I, self.text_states, generator=generator)["loss"]; loss = loss + c.lambda_iamtm * out["iamtm"]
-    return {"loss": loss, **out}
+    return loss, out
 
 # %% ../../nbs/11_vikdf_distill.ipynb #b0c3bda8
 KNOWLEDGE_CHOICES = ("own", "other", "zeros")

@@ -141,15 +141,7 @@ def knowledge(self: VIKDF, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
 @patch
 def distill_losses(self: VIKDF, batch: dict, K_T, K_I, generator=None) -> tuple[torch.Tensor, dict]:
     "L_kd (Eq. 5) and its enabled parts (unweighted) from given K_T, K_I."
-    d, c, out, loss = self.distiller, self.distiller.cfg, {}, 0.
-    ids, am, px = batch["input_ids"], batch["attention_mask"].bool(), batch["pixels"]
-    if d.tim is not None:
-        o = d.tim(K_T, K_I); out["tim"], out["logit_scale"] = o["loss"], o["logit_scale"]; loss = loss + c.lambda_tim * o["loss"]
-    if d.tamim is not None:
-        out["tamim"] = d.tamim(px, K_T, d.image_states, generator=generator)["loss"]; loss = loss + c.lambda_tamim * out["tamim"]
-    if d.iamtm is not None:
-        out["iamtm"] = d.iamtm(ids, am, K_I, d.text_states, generator=generator)["loss"]; loss = loss + c.lambda_iamtm * out["iamtm"]
-    return loss, out
+    return self.distiller.losses(batch, K_T, K_I, generator)
 
 @patch
 def forward(self: VIKDF, batch: dict,
