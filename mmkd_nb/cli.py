@@ -10,8 +10,8 @@ from pathlib import Path
 from .core import PRESETS, Config, RunConfig, set_seed, save_json, load_json
 
 # %% auto #0
-__all__ = ['DEMO_SECTIONS', 'add_config_args', 'config_from_args', 'cmd_info', 'cmd_world', 'cmd_encoder', 'cmd_demo',
-           'build_parser', 'run', 'main']
+__all__ = ['METHOD_STAGES', 'METHOD_DEMOS', 'DEMO_SECTIONS', 'add_config_args', 'config_from_args', 'cmd_info', 'cmd_world',
+           'cmd_encoder', 'run_stage', 'method_demo', 'cmd_demo', 'build_parser', 'run', 'main']
 
 # %% ../nbs/90_cli.ipynb #4cc0c62d
 def _parse_bool(s: str) -> bool:
@@ -95,7 +95,30 @@ def cmd_encoder(args) -> dict:
     return {**rep, "seconds": secs}
 
 # %% ../nbs/90_cli.ipynb #1bc563de
-DEMO_SECTIONS = {"world": cmd_world, "encoder": cmd_encoder}
+METHOD_STAGES = {
+    "vikdf": {"train": ("mmkd_nb.vikdf.train", "train the distillation stage and BVIF together (Eq. 5 + Eq. 9)"),
+              "dialogue": ("mmkd_nb.vikdf.dialogue", "zero-resource dialogue: fine-tune P(R|C,K), evaluate on held-out concepts, textualise K")},
+    "mks2": {"run": ("mmkd_nb.mks2.run", "storage (MVM) → sharing (MoMEs) → evaluation; `--help` lists the stages")},
+    "mmdc": {"run": ("mmkd_nb.mmdc.run", "teacher → alignment → calibration loop → evaluation; `--help` lists the stages")},
+}
+METHOD_DEMOS = {"vikdf": "mmkd_nb.vikdf.dialogue", "mks2": "mmkd_nb.mks2.run", "mmdc": "mmkd_nb.mmdc.run"}
+
+def run_stage(method: str, stage: str, argv: list[str]) -> dict:
+    "Run `mmkd <method> <stage> argv`: the stage module's own `main(argv)`."
+    import importlib
+    if method not in METHOD_STAGES: raise ValueError(f"unknown method {method!r}; expected one of {list(METHOD_STAGES)}")
+    stages = METHOD_STAGES[method]
+    if stage not in stages: raise ValueError(f"unknown stage {stage!r} of {method}; expected one of {list(stages)}")
+    return importlib.import_module(stages[stage][0]).main(list(argv))
+
+def method_demo(method: str, args) -> dict:
+    "The `method` section of `mmkd demo`: that method's `demo(preset, out, seed)`."
+    import importlib
+    return importlib.import_module(METHOD_DEMOS[method]).demo(args.preset, Path(args.out) / method, args.seed)
+
+# %% ../nbs/90_cli.ipynb #faeb832e
+DEMO_SECTIONS = {"world": cmd_world, "encoder": cmd_encoder,
+                 **{m: (lambda m: lambda args: method_demo(m, args))(m) for m in METHOD_DEMOS}}
 
 def cmd_demo(args) -> dict:
     "Run every demo section on one preset and write `report.json` and figures under `--out`."
@@ -137,19 +160,36 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--easy-vqa-limit", dest="easy_vqa_limit", type=int, default=None, help="easy-vqa test questions to read (default all)")
     add_config_args(sp, WorldConfig, "world"); add_config_args(sp, EncoderConfig, "encoder")
     sp.set_defaults(fn=cmd_demo)
+    for m, stages in METHOD_STAGES.items():
+        sp = sub.add_parser(m, help=f"{m.upper()} stages: {', '.join(stages)}",
+                            description=f"{m.upper()}: `mmkd {m} STAGE --help` shows a stage's options.",
+                            formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="stages:\n" + "\n".join(f"  {k:<10} {h}" for k, (_, h) in stages.items()))
+        sp.add_argument("stage", choices=list(stages), help="the stage to run")
+        sp.add_argument("args", nargs=argparse.REMAINDER, help="the stage's own options (see `mmkd %s STAGE --help`)" % m)
+        sp.set_defaults(fn=lambda a, m=m: run_stage(m, a.stage, a.args))
     return p
+
+def _routed(argv: list[str]) -> bool:
+    "Whether `argv` names a method's stage, which `mmkd` hands to the stage untouched."
+    return len(argv) >= 2 and argv[0] in METHOD_STAGES and argv[1] in METHOD_STAGES[argv[0]]
 
 def run(argv: list[str]):
     "Run `mmkd` with the arguments `argv` from Python and return what the subcommand returns (errors raise)."
+    if _routed(argv): return run_stage(argv[0], argv[1], argv[2:])
     args = build_parser().parse_args(argv)
     return args.fn(args)
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `mmkd` console command: exit code 0, or 2 with a one-line message on bad input."
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try: args.fn(args)
-    except (ValueError, FileNotFoundError) as e: parser.exit(2, f"mmkd {args.cmd}: error: {e}\n")
+    if _routed(argv): name, fn = f"{argv[0]} {argv[1]}", lambda: run_stage(argv[0], argv[1], argv[2:])
+    else:
+        args = parser.parse_args(argv)
+        name, fn = args.cmd, lambda: args.fn(args)
+    try: fn()
+    except (ValueError, FileNotFoundError) as e: parser.exit(2, f"mmkd {name}: error: {e}\n")
     return 0
 
 # %% ../nbs/90_cli.ipynb #2f8dd770

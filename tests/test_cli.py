@@ -17,6 +17,17 @@ def test_every_subcommand_has_help(cmd):
     r = run(cmd, "--help"); assert r.returncode == 0, r.stderr
     assert f"usage: mmkd {cmd}" in r.stdout
 
+@pytest.mark.parametrize("method", ["vikdf", "mks2", "mmdc"])
+def test_method_subcommands_route_to_stage_help(method):
+    "`mmkd <method> --help` lists the stages; `mmkd <method> <stage> --help` is the stage module's own help."
+    from mmkd_nb.cli import METHOD_STAGES
+    r = run(method, "--help"); assert r.returncode == 0, r.stderr
+    for stage in METHOD_STAGES[method]:
+        assert stage in r.stdout
+        h = run(method, stage, "--help"); assert h.returncode == 0, h.stderr[-2000:]
+        assert "usage:" in h.stdout and "--preset" in h.stdout
+    r = run(method, "nope"); assert r.returncode == 2 and "invalid choice: 'nope'" in r.stderr
+
 def test_bad_input_is_one_clear_line():
     r = run("demo", "--preset", "tiny", "--sections", "nope")
     assert r.returncode == 2 and "mmkd demo: error: unknown section(s) ['nope']" in r.stderr

@@ -223,7 +223,8 @@ def train_vikdf(cfg: VIKDFConfig,
 # %% ../../nbs/13_vikdf_train.ipynb #c1e37c23
 def parse_args(argv=None) -> argparse.Namespace:
     "The command-line flags of `python -m mmkd_nb.vikdf.train`."
-    ap = argparse.ArgumentParser(prog="python -m mmkd_nb.vikdf.train", description="Train VIKDF's two stages together.")
+    ap = argparse.ArgumentParser(prog="mmkd vikdf train", description="Train VIKDF's two stages together "
+                                 "(also `python -m mmkd_nb.vikdf.train` and `accelerate launch -m mmkd_nb.vikdf.train`).")
     ap.add_argument("--preset", default="tiny", choices=PRESETS, help="every part's preset")
     ap.add_argument("--out", required=True, help="run folder: checkpoints, history.jsonl, model/ (an existing run resumes)")
     ap.add_argument("--data", default=None, help="webdataset shards of image-caption pairs, e.g. 'shards/{00000..01023}.tar'")
