@@ -13,27 +13,10 @@ so peak memory is not blurred by the other arm or by the allocator's cached page
 Writes benchmarks/results/prefix-<device>.json and prints a markdown table; the ratio is what we track.
 """
 from __future__ import annotations
-import argparse, json, os, platform, statistics, subprocess, sys, threading, time
+import argparse, json, sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-HERE = Path(__file__).resolve().parent
-
-
-class RSSPeak:
-    "Highest resident set size seen while running, sampled every `every` seconds by a thread."
-    def __init__(self, every: float = 0.002):
-        import psutil
-        self.proc, self.every, self.peak, self._stop = psutil.Process(), every, 0, threading.Event()
-    def rss(self) -> int: return self.proc.memory_info().rss
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss()); time.sleep(self.every)
-    def __enter__(self):
-        self.peak = self.rss(); self._t = threading.Thread(target=self._run, daemon=True); self._t.start(); return self
-    def __exit__(self, *exc):
-        self._stop.set(); self._t.join(); self.peak = max(self.peak, self.rss())
+from common import HERE, machine_meta, measure, run_arm
 
 
 def worker(a) -> dict:
@@ -63,22 +46,9 @@ def worker(a) -> dict:
             logits = llm(inputs_embeds=emb, attention_mask=mask, use_cache=False).logits
             loss = lm_loss(logits, ids); loss.backward()
             return loss
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    times = []
-    if dev.type == "cuda": torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
-    with RSSPeak() as rss:
-        base_rss = rss.peak
-        for i in range(a.warmup + a.steps):
-            sync(); t = time.perf_counter(); step(); sync()
-            if i >= a.warmup: times.append(time.perf_counter() - t)
-    peak = (torch.cuda.max_memory_allocated() - base) if dev.type == "cuda" else (rss.peak - base_rss)
-    import resource
-    return dict(preset=a.preset, model=cfg.name, arm=a.arm, device=str(dev), batch=a.batch, tokens=a.tokens,
-                prefix=a.prefix if a.arm == "prefix" else 0, threads=torch.get_num_threads(),
-                step_s_median=statistics.median(times), step_s_all=times,
-                peak_mem_mb=peak / 2**20, peak_mem_kind="cuda max_memory_allocated increase" if dev.type == "cuda"
-                else "peak RSS increase over the loaded model (sampled every 2 ms)",
-                process_max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    m = measure(step, dev, a.warmup, a.steps)
+    return dict(preset=a.preset, model=cfg.name, arm=a.arm, batch=a.batch, tokens=a.tokens,
+                prefix=a.prefix if a.arm == "prefix" else 0, **m)
 
 
 def table(rows) -> str:
@@ -94,7 +64,7 @@ def table(rows) -> str:
     return "\n".join(out)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", nargs="+", default=["tiny", "small"], help="LLMConfig presets to measure")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -109,28 +79,21 @@ def main(argv=None):
     ap.add_argument("--preset", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.arm:
-        print("RESULT " + json.dumps(worker(a))); return
+        print("RESULT " + json.dumps(worker(a))); return {}
     rows = []
     for p in a.presets:
         for arm in ("plain", "prefix"):
-            cmd = [sys.executable, __file__, "--preset", p, "--arm", arm, "--device", a.device, "--batch", str(a.batch),
-                   "--tokens", str(a.tokens), "--prefix", str(a.prefix), "--steps", str(a.steps), "--warmup", str(a.warmup),
-                   "--threads", str(a.threads)]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
-            if r.returncode or not line: sys.exit(f"{p}/{arm} failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
-            rows.append(json.loads(line[-1][7:]))
+            rows.append(run_arm(Path(__file__).resolve(), p, arm, ["--device", a.device, "--batch", str(a.batch), "--tokens", str(a.tokens),
+                        "--prefix", str(a.prefix), "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)]))
             print(f"{p:6s} {arm:6s} {rows[-1]['step_s_median']:.3f} s/step  {rows[-1]['peak_mem_mb']:.0f} MB", file=sys.stderr)
-    import torch
     dev = rows[0]["device"].split(":")[0]
-    meta = dict(command="python benchmarks/prefix.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                date=time.strftime("%Y-%m-%d %H:%M"), torch=torch.__version__, platform=platform.platform(),
-                cpu_count=os.cpu_count(), load_avg_1min=os.getloadavg()[0],
-                gpu=torch.cuda.get_device_name() if dev == "cuda" else None)
+    meta = machine_meta("prefix.py", argv if argv is not None else sys.argv[1:], dev)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     from mmkd_nb.core import save_json
-    save_json(dict(meta=meta, rows=rows, table=table(rows)), out / f"prefix-{dev}.json")
-    print(table(rows))
+    res = dict(meta=meta, rows=rows, table=table(rows))
+    save_json(res, out / f"prefix-{dev}.json")
+    print(res["table"])
+    return res
 
 
 if __name__ == "__main__":

@@ -1,0 +1,138 @@
+"""What MKS2 adds to a frozen LLM: one training step with the Modular Visual Memory (storage stage, Eq. 2) and
+with the soft mixture of multimodal experts (sharing stage, Eq. 5-6), against the plain frozen LLM and against
+plain LoRA of the same rank, all on the same caption tokens.
+
+Arms, each in a fresh process, on the same B training captions of the built-in world (`BOS caption EOS`):
+  llm    the frozen LLM, forward + backward (the baseline of benchmarks/prefix.py and benchmarks/vikdf.py)
+  mvm    + `add_visual_memory` (the preset's `MVMConfig`): only the memories train
+  momes  + visual memory, then `add_momes` (the preset's `MoMEsConfig`): LoRA on both experts and the routers train
+  lora   + peft LoRA of MoMEs' rank, alpha and dropout on the plain LLM (`--lora-targets mlp`: the MLP's linear
+         layers, the ones the textual expert's LoRA sits on; `all`: every linear layer of the decoder blocks)
+In every arm the token embeddings are a leaf that asks for gradients, so the backward pass reaches the first
+layer as it does in both MKS2 stages, whose image tokens come from a trainable mapper. The method arms run a full
+training step (forward, backward, Adam update); the baseline has nothing to update. The image tower, the mapper
+and the storage stage's second (text-to-image) pass are not in these arms: this measures what the memory and the
+experts cost inside the LLM.
+
+    python benchmarks/mks2.py --threads 1                 # tiny and small presets on the CPU
+    python benchmarks/mks2.py --device cuda --repeats 3   # on a GPU
+
+Writes benchmarks/results/mks2-<device>.json and prints a markdown table; the ratios to `llm` and, for `mvm` and
+`momes`, to `lora` are tracked (on a shared CPU, the ratios of the steps' CPU times: the wall clock there also counts
+the time other processes held the core).
+"""
+from __future__ import annotations
+import argparse, json, sys, time
+from pathlib import Path
+
+from common import (add_common_args, add_ratios, caption_batch, forward_args, llm_step, machine_meta,
+                    markdown_table, measure, run_arms, training_captions)
+
+ARMS = ["llm", "mvm", "momes", "lora"]
+REF = {"mvm": "lora", "momes": "lora"}
+LABELS = {"llm": "frozen LLM", "mvm": "+ MVM (storage stage)", "momes": "+ MoMEs (sharing stage)", "lora": "+ LoRA"}
+
+
+def linear_names(llm, where: str = "mlp") -> list[str]:
+    "Names of the `nn.Linear` layers of every decoder block: in its MLP (`where='mlp'`) or all of them (`'all'`)."
+    from torch import nn
+    from mmkd_nb.mks2.mvm import decoder_blocks
+    blocks, _, mlp = decoder_blocks(llm)
+    ids = {id(m) for b in blocks for m in (getattr(b, mlp) if where == "mlp" else b).modules() if isinstance(m, nn.Linear)}
+    return [n for n, m in llm.named_modules() if id(m) in ids]
+
+
+def add_lora(llm, rank: int, alpha: float, dropout: float, where: str = "mlp"):
+    "Plain peft LoRA on the linear layers `linear_names(llm, where)`; only the LoRA matrices train. Returns `llm`."
+    from peft import LoraConfig, inject_adapter_in_model
+    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=linear_names(llm, where)),
+                            llm, adapter_name="lora")
+    for n, p in llm.named_parameters(): p.requires_grad_(".lora_A." in n or ".lora_B." in n)
+    return llm
+
+
+def expected_trainable(arm: str, llm, d_memory: int, gated: bool, rank: int, where: str) -> int:
+    """The trainable parameter count each arm must have, from the shapes of the unmodified LLM (call before adding
+    anything): memory L·(3 or 2)·D·D_m; LoRA r·(in + out) per adapted linear layer; router 2·D + 2 per block."""
+    from mmkd_nb.mks2.mvm import decoder_blocks
+    L, D = len(decoder_blocks(llm)[0]), llm.config.hidden_size
+    mem = L * (3 if gated else 2) * D * d_memory
+    mods = dict(llm.named_modules())
+    lora_base = sum(rank * (mods[n].in_features + mods[n].out_features) for n in linear_names(llm, where))
+    lora_mem = L * (3 if gated else 2) * rank * (D + d_memory)
+    lora_mlp = sum(rank * (mods[n].in_features + mods[n].out_features) for n in linear_names(llm, "mlp"))
+    return {"llm": 0, "mvm": mem, "lora": lora_base, "momes": lora_mlp + lora_mem + L * (2 * D + 2)}[arm]
+
+
+def worker(a) -> dict:
+    "One arm in this process: build, warm up, time the steps, measure peak memory."
+    import torch
+    from mmkd_nb.core import get_device, count_params
+    from mmkd_nb.llm import LLMConfig, load_llm
+    from mmkd_nb.train import TrainConfig, make_optimizer
+    from mmkd_nb.mks2.mvm import MVMConfig, add_visual_memory
+    from mmkd_nb.mks2.momes import MoMEsConfig, add_momes
+    from mmkd_nb.mks2.storage import StorageConfig
+    from mmkd_nb.mks2.eval import SharingConfig
+    if a.threads: torch.set_num_threads(a.threads)
+    dev = get_device(a.device)
+    lcfg, mcfg, ecfg = LLMConfig.preset(a.preset), MVMConfig.preset(a.preset), MoMEsConfig.preset(a.preset)
+    B = a.batch or SharingConfig.preset(a.preset).batch_size
+    max_tokens = StorageConfig.preset(a.preset).max_len - 2          # BOS and EOS are counted in max_len
+    llm, tok = load_llm(lcfg)
+    d_memory = max(1, round(mcfg.ratio * llm.config.hidden_size))  # as add_visual_memory computes it
+    want = expected_trainable(a.arm, llm, d_memory, mcfg.gated, ecfg.rank, a.lora_targets)
+    if a.arm in ("mvm", "momes"):
+        add_visual_memory(llm, ratio=mcfg.ratio, gated=mcfg.gated, placement=mcfg.placement, bias=mcfg.bias, freeze=True)
+    if a.arm == "momes": add_momes(llm, ecfg.rank, ecfg.lora_alpha, ecfg.lora_dropout, ecfg.textual_prior)
+    if a.arm == "lora": add_lora(llm, ecfg.rank, ecfg.lora_alpha, ecfg.lora_dropout, a.lora_targets)
+    trainable, total = count_params(llm)
+    if trainable != want: raise RuntimeError(f"arm {a.arm}: {trainable} trainable parameters, expected {want}")
+    llm.to(dev).train(a.arm != "llm")                                # LoRA dropout on while training
+    pairs = training_captions(a.preset, B, a.seed)
+    batch = {k: v.to(dev) for k, v in caption_batch(tok, [p.text for p in pairs], max_tokens).items()}
+    opt = make_optimizer(llm, TrainConfig.preset(a.preset)) if trainable else None
+    losses = []
+    def step():
+        losses.append(float(llm_step(llm, batch)))
+        if opt is not None: opt.step(); opt.zero_grad(set_to_none=True)
+    m = measure(step, dev, a.warmup, a.steps)
+    if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
+    return dict(preset=a.preset, arm=a.arm, model=lcfg.name, batch=B, tokens=batch["input_ids"].shape[1],
+                layers=llm.config.num_hidden_layers, d_model=llm.config.hidden_size, d_memory=d_memory if a.arm in ("mvm", "momes") else 0,
+                mvm=mcfg.to_dict(), rank=ecfg.rank if a.arm in ("momes", "lora") else 0, lora_alpha=ecfg.lora_alpha,
+                lora_dropout=ecfg.lora_dropout, lora_targets=a.lora_targets if a.arm == "lora" else None,
+                trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    "The flags of `python benchmarks/mks2.py`."
+    ap = argparse.ArgumentParser(prog="python benchmarks/mks2.py", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    add_common_args(ap, steps=3, warmup=1, repeats=2)
+    ap.add_argument("--batch", type=int, default=0, help="B, captions per step (0: the preset's SharingConfig.batch_size)")
+    ap.add_argument("--lora-targets", default="mlp", choices=["mlp", "all"], help="where plain LoRA goes: the MLPs' linear layers, or every linear layer of the blocks")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    "Measure every arm on every preset; write the JSON, print the table, return the result."
+    a, t0 = parse_args(argv), time.perf_counter()
+    if a.arm:
+        print("RESULT " + json.dumps(worker(a))); return {}
+    args = ["--device", a.device, *forward_args(a, ["steps", "warmup", "threads", "seed", "batch", "lora_targets"])]
+    rows = run_arms(Path(__file__).resolve(), a.presets, ARMS, args, a.repeats, log=lambda s: print(s, file=sys.stderr))
+    add_ratios(rows, "llm", REF)
+    dev = rows[0]["device"].split(":")[0]
+    meta = dict(machine_meta(f"{Path(__file__).name}", argv if argv is not None else sys.argv[1:], dev), seconds=round(time.perf_counter() - t0, 1))
+    res = dict(meta=meta, base_arm="llm", ref_arms=REF,
+               labels=LABELS, rows=rows, table=markdown_table(rows, LABELS, "llm"))
+    from mmkd_nb.core import save_json
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    save_json(res, out / f"mks2-{dev}.json")
+    print(res["table"])
+    return res
+
+
+if __name__ == "__main__":
+    main()

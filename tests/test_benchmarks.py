@@ -1,0 +1,60 @@
+"""The benchmark scripts run end to end on the `tiny` preset (one timed step, one process per arm) and write
+result files whose rows agree with themselves. They start processes of their own, so they are tested here, not in
+a notebook; nothing here asserts a speed."""
+import json, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--presets", "tiny", "--steps", "1", "--warmup", "0", "--threads", "1"]
+
+
+def run(script: str, out: Path, *extra) -> dict:
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *FAST, "--out", str(out), *extra],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, f"{script} failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
+    assert "| tiny |" in r.stdout, "no markdown table printed"
+    return json.loads(next(out.glob(script.replace(".py", "-*.json"))).read_text())
+
+
+def check_rows(res: dict, arms: list):
+    rows = {r["arm"]: r for r in res["rows"]}
+    assert list(rows) == arms
+    base = rows[res["base_arm"]]
+    for r in rows.values():
+        assert r["step_s_median"] > 0 and len(r["repeats"][0]["step_s_all"]) == 1
+        assert r["time_ratio"] == pytest.approx(r["step_s_median"] / base["step_s_median"])
+        assert r["cpu_ratio"] == pytest.approx(r["cpu_s_median"] / base["cpu_s_median"])
+        assert 0 < r["cpu_s_median"] <= r["step_s_median"] * 1.05 + 0.01    # one thread cannot use more CPU than wall time
+        assert r["mem_ratio"] == pytest.approx(r["peak_mem_mb"] / base["peak_mem_mb"])
+        assert r["first_loss"] == r["first_loss"] and r["first_loss"] > 0      # a finite, positive loss
+    for k in ("command", "date", "torch", "load_avg_1min", "seconds"): assert k in res["meta"]
+    return rows
+
+
+def test_vikdf_benchmark(tmp_path):
+    res = run("vikdf.py", tmp_path, "--repeats", "1")
+    rows = check_rows(res, ["llm", "distill", "vikdf"])
+    assert rows["llm"]["trainable_params"] == 0
+    assert 0 < rows["distill"]["trainable_params"] < rows["vikdf"]["trainable_params"]
+    assert rows["vikdf"]["use_bvif"] and not rows["distill"]["use_bvif"]
+    assert rows["vikdf"]["encoder"]["trained"] is False and rows["vikdf"]["encoder"]["digest"]
+
+
+def test_mks2_benchmark(tmp_path):
+    res = run("mks2.py", tmp_path, "--repeats", "1")
+    rows = check_rows(res, ["llm", "mvm", "momes", "lora"])
+    L, D = rows["mvm"]["layers"], rows["mvm"]["d_model"]
+    assert rows["mvm"]["trainable_params"] == 3 * L * D * rows["mvm"]["d_memory"]        # gated memory D -> D_m -> D per block
+    for arm in ("mvm", "momes"):
+        r = rows[arm]
+        assert r["ref_arm"] == "lora" and r["time_ratio_ref"] == pytest.approx(r["step_s_median"] / rows["lora"]["step_s_median"])
+    assert rows["momes"]["rank"] == rows["lora"]["rank"] > 0
+
+
+def test_prefix_benchmark(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "prefix.py"), *FAST, "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, f"prefix.py failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
+    res = json.loads((tmp_path / "prefix-cpu.json").read_text())
+    assert [x["arm"] for x in res["rows"]] == ["plain", "prefix"] and res["rows"][1]["prefix"] == 32
