@@ -28,13 +28,15 @@ from .core import (Config, hfield, PRESETS, set_seed, get_device, is_fast, fast_
 from .data import ImageTextPair
 
 # %% auto #0
-__all__ = ['OPENAI_MEAN', 'OPENAI_STD', 'ENCODER_NAMES', 'EASY_VQA_COLOURS', 'EASY_VQA_SHAPES', 'TextFeatures', 'ImageFeatures',
-           'DualEncoder', 'resize_center_crop', 'normalize_pixels', 'project', 'vit_token_states', 'OpenCLIPEncoder',
-           'HFCLIPEncoder', 'EncoderConfig', 'minilm_path', 'load_text_tower', 'OfflineEncoder', 'masked_mean',
-           'multi_positive_infonce', 'images_to_uint8', 'random_shift', 'train_offline_tower', 'pairs_fingerprint',
-           'save_offline_encoder', 'load_offline_encoder', 'default_training_pairs', 'offline_cache_key',
-           'get_offline_encoder', 'load_encoder', 'retrieval_recall', 'recall_chance', 'zero_shot_predict',
-           'zero_shot_accuracy', 'pair_group', 'easy_vqa_attributes', 'encoder_report', 'plot_encoder_report']
+__all__ = ['OPENAI_MEAN', 'OPENAI_STD', 'image_shows', 'RECIPE_VERSION', 'ENCODER_NAMES', 'EASY_VQA_COLOURS', 'EASY_VQA_SHAPES',
+           'TextFeatures', 'ImageFeatures', 'DualEncoder', 'resize_center_crop', 'normalize_pixels', 'project',
+           'vit_token_states', 'OpenCLIPEncoder', 'HFCLIPEncoder', 'EncoderConfig', 'minilm_path', 'load_text_tower',
+           'OfflineEncoder', 'masked_mean', 'multi_positive_infonce', 'caption_claims', 'claim_true_of',
+           'positives_matrix', 'short_captions', 'images_to_uint8', 'random_shift', 'train_offline_tower',
+           'pairs_fingerprint', 'save_offline_encoder', 'load_offline_encoder', 'default_training_pairs',
+           'offline_cache_key', 'get_offline_encoder', 'load_encoder', 'retrieval_recall', 'recall_chance',
+           'zero_shot_predict', 'zero_shot_accuracy', 'pair_group', 'easy_vqa_attributes', 'encoder_report',
+           'plot_encoder_report']
 
 # %% ../nbs/03_encoders.ipynb #7e3d047f
 @dataclass
@@ -279,6 +281,8 @@ class EncoderConfig(Config):
     weight_decay: float = hfield(0.05, "AdamW weight decay on matrices")
     warmup: float = hfield(0.1, "fraction of steps spent warming the learning rate up")
     shift: int = hfield(4, "augmentation: random translation of up to this many pixels")
+    short_captions: float = hfield(0.0, "chance, per description pair and step, that its caption is swapped for a short one about the same objects ('a circle', 'a red circle'); 0 = the world's captions only (tried at 0.5: see the table at the end)")
+    positives: str = hfield("caption", "which pairs of a batch are positives: 'caption' (the same caption text) or 'claims' (every caption that is true of the image)")
     world: str = hfield("small", "world preset whose training pairs the offline tower learns from when none are given")
     seed: int = hfield(0, "seed of the ViT's initialisation and of the batch order")
     _presets = {
@@ -369,15 +373,55 @@ def multi_positive_infonce(image_emb: torch.Tensor,  # (B, D_e) pooled image emb
                            text_emb: torch.Tensor,   # (B, D_e) pooled text embeddings
                            logit_scale: torch.Tensor | float,  # s, already exponentiated
                            caption_ids: torch.Tensor | None = None,  # (B,) equal ids = same caption = positives; None = all distinct
+                           positives: torch.Tensor | None = None,    # (B text, B image) bool, True where text i is true of image j; overrides caption_ids
                           ) -> torch.Tensor:
-    "Symmetric InfoNCE on L2-normalised embeddings; pairs sharing a caption are all positives."
+    "Symmetric InfoNCE on L2-normalised embeddings; every positive of a row shares its target evenly."
     i, t = F.normalize(image_emb, dim=-1), F.normalize(text_emb, dim=-1)
     logits = logit_scale * i @ t.T                                    # (B, B) image -> text
-    if caption_ids is None: target = torch.arange(len(i), device=i.device)
-    else:
-        same = (caption_ids[:, None] == caption_ids[None, :]).to(logits.dtype)
-        target = same / same.sum(1, keepdim=True)                     # symmetric, so it serves both directions
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    if positives is None and caption_ids is None:
+        target = torch.arange(len(i), device=i.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    if positives is None: positives = caption_ids[:, None] == caption_ids[None, :]
+    if positives.shape != logits.shape or not positives.diagonal().all():
+        raise ValueError(f"multi_positive_infonce: positives {tuple(positives.shape)}; expected a ({len(i)}, {len(i)}) bool matrix whose diagonal is all True (a caption is true of its own image)")
+    p = positives.to(logits.dtype)
+    t2i, i2t = p / p.sum(1, keepdim=True), p.T / p.T.sum(1, keepdim=True)  # rows: a text's true images; an image's true texts
+    return (F.cross_entropy(logits, i2t) + F.cross_entropy(logits.T, t2i)) / 2
+
+# %% ../nbs/03_encoders.ipynb #465e8101
+def caption_claims(p: ImageTextPair) -> tuple:
+    "What a caption claims: ('objects', attribute set per object), ('concepts', names) or ('text', the caption itself)."
+    m = p.meta or {}
+    if m.get("objects"): return ("objects", tuple(frozenset(o.items()) for o in m["objects"]))
+    if m.get("concepts"): return ("concepts", frozenset(m["concepts"]))
+    return ("text", p.text)
+
+image_shows = caption_claims  # a world pair's full caption states everything its image shows
+
+def claim_true_of(claim: tuple, shown: tuple) -> bool:
+    "Whether an image that shows `shown` makes `claim` true: named concepts all there, or each claimed object matched by a shown one."
+    (kind, what), (skind, swhat) = claim, shown
+    if kind != skind: return False
+    if kind == "concepts": return what <= swhat
+    if kind == "objects": return all(any(req <= o for o in swhat) for req in what)
+    return what == swhat
+
+def positives_matrix(claims: list, shown: list) -> torch.Tensor:
+    "(B text, B image) bool: caption i is true of image j."
+    return torch.tensor([[claim_true_of(c, s) for s in shown] for c in claims], dtype=torch.bool)
+
+# %% ../nbs/03_encoders.ipynb #8a357be7
+def _short_one(o: dict) -> list:
+    return [(f"a {o['shape']}", {"shape"}), (f"a {o['colour']} {o['shape']}", {"colour", "shape"}), (f"a {o['size']} {o['shape']}", {"size", "shape"})]
+
+def short_captions(p: ImageTextPair) -> list[tuple[str, tuple]]:
+    "Short captions about a description pair's anonymous objects ('a circle', 'a red circle and a blue triangle' …) with their claims; [] for other pairs."
+    objs = (p.meta or {}).get("objects") or []
+    if (p.meta or {}).get("kind") != "description" or not 1 <= len(objs) <= 2: return []
+    claim = lambda o, keys: frozenset((k, o[k]) for k in keys)
+    if len(objs) == 1: return [(t, ("objects", (claim(objs[0], keys),))) for t, keys in _short_one(objs[0])]
+    (t1, k1), (t2, k2) = _short_one(objs[0])[:2], _short_one(objs[1])[:2]
+    return [(f"{a} and {b}", ("objects", (claim(objs[0], ka), claim(objs[1], kb)))) for (a, ka), (b, kb) in ((t1, t2), (k1, k2))]
 
 # %% ../nbs/03_encoders.ipynb #21e420e0
 def _check_pairs(pairs, where="pairs") -> list:
@@ -413,12 +457,14 @@ def train_offline_tower(pairs: list,                      # ImageTextPair traini
                        ) -> tuple[OfflineEncoder, list[float]]:
     "Train the offline ViT (and text head) against the locked text tower; return the frozen encoder and the loss per step."
     cfg = cfg or EncoderConfig.preset("small")
+    if cfg.positives not in ("claims", "caption"): raise ValueError(f"EncoderConfig.positives={cfg.positives!r}; expected 'claims' or 'caption'")
     pairs = _check_pairs(pairs)
     g = set_seed(cfg.seed)
     enc = OfflineEncoder(cfg).to(device)
-    captions = sorted({p.text for p in pairs})
+    options = [[(p.text, caption_claims(p))] + (short_captions(p) if cfg.short_captions > 0 else []) for p in pairs]  # own caption first
+    captions = sorted({t for o in options for t, _ in o})
     index = {c: i for i, c in enumerate(captions)}
-    cid = torch.tensor([index[p.text] for p in pairs])                      # (N,) caption of each pair
+    shown = [image_shows(p) for p in pairs]
     text_feats = enc.text_tower_features(captions).to(device)             # (N_captions, W), computed once
     pix = images_to_uint8([p.image for p in pairs], cfg.image_size)       # (N, 3, S, S) uint8
     trainable = [p for n, p in enc.named_parameters() if not n.startswith("text.")]
@@ -432,10 +478,17 @@ def train_offline_tower(pairs: list,                      # ImageTextPair traini
     for _ in tqdm(range(cfg.steps), desc="offline ViT", disable=not progress, mininterval=2):
         if pos + B > len(order): order, pos = torch.randperm(len(pairs), generator=g), 0
         idx = order[pos:pos + B]; pos += B
+        swap, pick = [False] * B, [0] * B
+        if cfg.short_captions > 0:
+            swap, pick = (torch.rand(B, generator=g) < cfg.short_captions).tolist(), torch.randint(0, 1 << 30, (B,), generator=g).tolist()
+        chosen = [options[i][1 + k % (len(options[i]) - 1)] if s and len(options[i]) > 1 else options[i][0]
+                  for i, s, k in zip(idx.tolist(), swap, pick)]                  # (caption, claim) per pair
+        cid = torch.tensor([index[t] for t, _ in chosen], device=device)       # (B,)
+        positives = (positives_matrix([c for _, c in chosen], [shown[i] for i in idx.tolist()]) if cfg.positives == "claims"
+                     else cid[:, None] == cid[None, :]).to(device)             # (B text, B image)
         x = normalize_pixels(random_shift(pix[idx], cfg.shift, g), enc.mean, enc.std).to(device)
         img = enc.visual(x)                                              # (B, D_e) pooled, as vit_token_states pools
-        loss = multi_positive_infonce(img, enc.text_head(text_feats[cid[idx].to(device)]),
-                                      enc.logit_scale.exp().clamp(max=100), cid[idx].to(device))
+        loss = multi_positive_infonce(img, enc.text_head(text_feats[cid]), enc.logit_scale.exp().clamp(max=100), positives=positives)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
         history.append(loss.item())
     enc.history = history
@@ -474,10 +527,13 @@ def default_training_pairs(cfg: EncoderConfig) -> list:
     from mmkd_nb.world import WorldConfig, make_world
     return make_world(WorldConfig.preset(cfg.world)).pairs("train")
 
-def offline_cache_key(cfg: EncoderConfig) -> str:
-    "Cache key of the tower trained on the default pairs: the config's digest and the world config's."
+RECIPE_VERSION = 1  # bump when training changes in a way the config does not show
+
+def offline_cache_key(cfg: EncoderConfig, pairs: list | None = None) -> str:
+    "Cache key of the tower for `cfg`: the config's digest, the world config's (or the `pairs`' fingerprint) and the recipe version."
     from mmkd_nb.world import WorldConfig
-    return f"{cfg.digest()}-w{WorldConfig.preset(cfg.world).digest()[:6]}"
+    data = f"w{WorldConfig.preset(cfg.world).digest()[:6]}" if pairs is None else pairs_fingerprint(_check_pairs(pairs))
+    return f"{cfg.digest()}-{data}-r{RECIPE_VERSION}"
 
 def get_offline_encoder(cfg: EncoderConfig | None = None,  # default: the `small` preset
                         pairs: list | None = None,          # training pairs; default: the world's (`cfg.world`)
@@ -485,7 +541,7 @@ def get_offline_encoder(cfg: EncoderConfig | None = None,  # default: the `small
     "The trained offline encoder for `cfg` (and `pairs`), loaded from the cache or trained and cached."
     cfg = cfg or EncoderConfig.preset("small")
     if cfg.backend != "offline": raise ValueError(f"get_offline_encoder needs backend='offline', got {cfg.backend!r}; use load_encoder")
-    key = offline_cache_key(cfg) if pairs is None else f"{cfg.digest()}-{pairs_fingerprint(_check_pairs(pairs))}"
+    key = offline_cache_key(cfg, pairs)
     folder = cache_dir("encoders", key)
     if (folder / "config.json").exists(): return load_offline_encoder(folder).to(device)
     enc, _ = train_offline_tower(default_training_pairs(cfg) if pairs is None else pairs, cfg, progress=progress, device=device)
