@@ -1,0 +1,122 @@
+"""MKS2 on the embedded world: baselines and ablations of the paper's Tables 1, 4 and 6.
+
+Runs `mmkd_nb.mks2.run.run_grid` and writes one results file per group:
+
+    python experiments/mks2.py --group table1 --seeds 0 1 2     # frozen, INST-LoRA, w/o (MM-SFT & MoMEs), storage only, w/o MM-SFT, MKS2
+    python experiments/mks2.py --group table4 --seeds 0         # memory size (D/4, D/2) x image pairs (all, half), MKS2 w/o MM-SFT
+    python experiments/mks2.py --group table6 --seeds 0         # LoRA rank of MoMEs
+    python experiments/mks2.py --preset tiny --group table1 --seeds 0 1   # seconds, the notebook's fast check
+
+`--set KEY=VALUE` changes a run-config field (e.g. storage.max_steps=20, sharing.lr=0.002, mcq_splits='["test"]').
+Writes experiments/results/mks2-<group>-<preset>.json (command, config, seeds, per-seed numbers, mean ± std,
+seconds, encoder key, library versions); the file is rewritten after every run, so a cut run keeps what it finished.
+"""
+from __future__ import annotations
+import argparse, datetime, json, os, platform, sys, time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+HERE = Path(__file__).resolve().parent
+
+# group -> list of (variant name, run-config overrides, arms)
+GROUPS = {
+    "table1": [("base", {}, ["frozen", "storage", "inst-lora", "mks2-text", "mks2", "no-momes"])],
+    "table4": [("D/4, all pairs", {}, ["mks2-text"]), ("D/2, all pairs", {"storage.mvm_ratio": 0.5}, ["mks2-text"]),
+               ("D/4, half the pairs", {"pairs_frac": 0.5}, ["mks2-text"]),
+               ("D/2, half the pairs", {"storage.mvm_ratio": 0.5, "pairs_frac": 0.5}, ["mks2-text"])],
+    "table6": [(f"r={r}", {"sharing.rank": r, "sharing.lora_alpha": 2.0 * r}, ["mks2"]) for r in (4, 8, 16)],
+}
+
+
+def versions() -> dict:
+    import torch, transformers, peft, accelerate, numpy
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "peft": peft.__version__, "accelerate": accelerate.__version__, "numpy": numpy.__version__}
+
+
+def router_doc(cache: Path, preset: str, seed: int = 0) -> dict:
+    "S_1 per block and token of the table-1 MKS2 model (seed `seed`) for a visual and an abstract sentence."
+    import copy
+    from mmkd_nb.mks2.run import (MKS2RunConfig, load_models, load_storage, router_profile, VISUAL_SENTENCE, ABSTRACT_SENTENCE,
+                                  SharingModel, _same_storage)
+    from mmkd_nb.mks2.momes import add_momes, load_momes
+    from mmkd_nb.world import make_world, WorldConfig
+    cfg = MKS2RunConfig.from_dict(json.loads((HERE / "results" / f"mks2-table1-{preset}.json").read_text())["variants"]["base"]["config"])
+    sdir = next(d for d in sorted((cache / preset).glob("storage-*")) if _same_storage(d, cfg))
+    models = load_models(cfg); enc, frozen, tok = models
+    st = load_storage(sdir, cfg, enc, copy.deepcopy(frozen), tok)
+    sh = cfg.sharing
+    add_momes(st.llm, sh.rank, sh.lora_alpha, sh.lora_dropout, sh.textual_prior)
+    load_momes(st.llm, cache / preset / "table1" / "base" / f"mks2-{seed}" / "momes.safetensors")
+    world = make_world(WorldConfig.preset(cfg.world))
+    out = {}
+    for name, text in (("visual", VISUAL_SENTENCE.format(concept=world.heldout[0])), ("abstract", ABSTRACT_SENTENCE)):
+        S1, toks = router_profile(SharingModel(st).eval(), tok, text)
+        out[name] = {"text": text, "tokens": toks, "S1": [[round(x, 5) for x in row] for row in S1.tolist()]}
+    from mmkd_nb.mks2.run import image_router_profile
+    for r in world.vqa("test")[:8]:                     # image + question, as the VQA instructions are laid out
+        S1, is_image = image_router_profile(SharingModel(st).eval(), r.image, r.question)
+        out.setdefault("image", []).append({"question": r.question, "image_S1_by_block": S1[:, is_image].mean(1).tolist(),
+                                            "text_S1_by_block": S1[:, ~is_image].mean(1).tolist()})
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="small", choices=["tiny", "small", "paper"])
+    ap.add_argument("--group", default="table1", choices=list(GROUPS))
+    ap.add_argument("--variants", nargs="+", default=None, help="run only these variants of the group (names as in GROUPS)")
+    ap.add_argument("--arms", nargs="+", default=None, help="override the group's arms")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--vqa-seeds", nargs="+", type=int, default=None, help="seeds whose runs also score VQA (default: all)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="run-config field for every variant (repeatable)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--cache", default="artifacts/mks2-experiments", help="folder for the runs' storage and sharing files")
+    ap.add_argument("--out", default=str(HERE / "results"), help="folder of the results file")
+    ap.add_argument("--name", default=None, help="results file name part (default: <group>-<preset>)")
+    ap.add_argument("--router", action="store_true", help="instead of training: write the router profile of table1's MKS2 (seed 0) "
+                    "to mks2-router-<preset>.json")
+    a = ap.parse_args(argv)
+    import torch
+    if a.threads: torch.set_num_threads(a.threads)
+    from mmkd_nb.core import save_json
+    from mmkd_nb.mks2.run import MKS2RunConfig, run_grid, summarize, load_models, encoder_key, _parse_set
+    from mmkd_nb.world import make_world, WorldConfig
+    if a.router:
+        from mmkd_nb.core import save_json
+        doc = {"method": "mks2", "experiment": "router", "command": "python experiments/mks2.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "date": datetime.date.today().isoformat(), "preset": a.preset, "seed": a.seeds[0], "versions": versions(),
+               **router_doc(Path(a.cache), a.preset, a.seeds[0])}
+        save_json(doc, Path(a.out) / f"mks2-router-{a.preset}.json"); print(f"wrote {Path(a.out) / f'mks2-router-{a.preset}.json'}")
+        return doc
+    variants = [v for v in GROUPS[a.group] if a.variants is None or v[0] in a.variants]
+    base = MKS2RunConfig.preset(a.preset).with_(**_parse_set(a.set))
+    path = Path(a.out) / f"mks2-{a.name or f'{a.group}-{a.preset}'}.json"
+    doc = {"method": "mks2", "experiment": a.group, "command": "python experiments/mks2.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "date": datetime.date.today().isoformat(), "preset": a.preset, "seeds": a.seeds, "vqa_seeds": a.vqa_seeds,
+           "encoder": encoder_key(base), "llm": base.storage.llm, "versions": versions(),
+           "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(), "load_avg_at_start": os.getloadavg()[0]},
+           "variants": {}}
+    t0 = time.time()
+    world = make_world(WorldConfig.preset(base.world))
+    models = load_models(base)
+    for name, over, arms in variants:
+        cfg = base.with_(**over)
+        entry = doc["variants"][name] = {"overrides": over, "arms": a.arms or arms, "config": cfg.to_dict()}
+        def save(res, entry=entry):
+            entry.update(storage=res["storage"], runs=res["runs"], summary=summarize(res["runs"]))
+            doc["seconds"] = round(time.time() - t0, 1)
+            save_json(doc, path)
+        print(f"== {a.group} / {name} ==", flush=True)
+        folder = Path(a.cache) / a.preset / a.group / name.replace("/", "_").replace(", ", "-").replace(" ", "_")
+        skey = cfg.storage.replace(seed=cfg.storage.seed).digest() + f"-{cfg.world}-{cfg.pairs_frac}"
+        res = run_grid(cfg, a.arms or arms, a.seeds, folder, world, models, log=lambda s: print(s, flush=True), on_run=save,
+                       vqa_seeds=a.vqa_seeds, storage_dir=Path(a.cache) / a.preset / f"storage-{skey}")
+        save(res)
+    print(f"wrote {path} after {time.time() - t0:.0f}s")
+    return doc
+
+
+if __name__ == "__main__":
+    main()
