@@ -1,0 +1,88 @@
+"""VIKDF zero-resource dialogue: baselines, data fractions, ablations, number of queries and LLM families.
+
+Runs `mmkd_nb.vikdf.dialogue.experiment` for every seed and writes one results file per group:
+
+    python experiments/vikdf.py --preset small --group main --seeds 0 1 2        # frozen, LoRA, VIKDF full, 1/4, 1/8, zero data
+    python experiments/vikdf.py --preset small --group ablations --seeds 0       # Table 3: -TIM, -TAMIM, -IAMTM, -BVIF
+    python experiments/vikdf.py --preset small --group queries --seeds 0         # Fig. 7: n in {4, 16, 32, 64}
+    python experiments/vikdf.py --preset tiny --group families --seeds 0 1 2     # Table 4: Llama vs Qwen2 vs GPT-2 configs
+
+Writes experiments/results/vikdf-<group>-<preset>.json (command, configs, seeds, per-seed numbers, mean ± std,
+seconds, encoder digest, library versions); the file is rewritten after every system, so a cut run keeps what it finished
+('complete': false until every system of every seed is in).
+"""
+from __future__ import annotations
+import argparse, datetime, json, os, platform, sys, time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+HERE = Path(__file__).resolve().parent
+
+GROUPS = {
+    "main": ["frozen", "lora", "vikdf", "vikdf@0", "vikdf@1/4", "vikdf@1/8"],
+    "ablations": ["vikdf", "vikdf-TIM", "vikdf-TAMIM", "vikdf-IAMTM", "vikdf-BVIF"],
+    "queries": ["vikdf/q4", "vikdf/q16", "vikdf", "vikdf/q64"],
+    "families": ["lora", "vikdf", "lora/llm=tiny-qwen2", "vikdf/llm=tiny-qwen2", "lora/llm=tiny-gpt2", "vikdf/llm=tiny-gpt2"],
+}
+
+
+def versions() -> dict:
+    import torch, transformers, peft, accelerate, numpy
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "peft": peft.__version__, "accelerate": accelerate.__version__, "numpy": numpy.__version__}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="small", choices=["tiny", "small", "paper"])
+    ap.add_argument("--group", default="main", choices=list(GROUPS))
+    ap.add_argument("--systems", nargs="+", default=None, help="override the group's systems (names as in parse_system)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--pretrain-steps", type=int, default=None, help="joint VIKDF steps (default: the preset's)")
+    ap.add_argument("--steps", type=int, default=None, help="dialogue fine-tuning steps (default: the preset's)")
+    ap.add_argument("--batch-size", type=int, default=None, help="dialogue fine-tuning batch")
+    ap.add_argument("--eval-limit", type=int, default=0, help="score at most this many held-out test dialogues (0 = all)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--cache", default="artifacts/vikdf-experiments", help="folder for the joint-stage runs (reused across calls)")
+    ap.add_argument("--out", default=str(HERE / "results"), help="folder of the results file")
+    ap.add_argument("--name", default=None, help="results file name part (default: <group>-<preset>)")
+    ap.add_argument("--append", action="store_true", help="keep the runs already in the results file (other seeds or systems) and add these")
+    a = ap.parse_args(argv)
+    import torch
+    if a.threads: torch.set_num_threads(a.threads)
+    from mmkd_nb.vikdf.dialogue import experiment, summarise_runs, results_table
+    systems = a.systems or GROUPS[a.group]
+    over = {k: v for k, v in dict(steps=a.steps, batch_size=a.batch_size, eval_limit=a.eval_limit or None).items() if v is not None}
+    path = Path(a.out) / f"vikdf-{a.name or f'{a.group}-{a.preset}'}.json"
+    doc = {"method": "vikdf", "experiment": a.group, "command": "python experiments/vikdf.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "date": datetime.date.today().isoformat(), "preset": a.preset, "systems": systems, "seeds": [], "dialogue_overrides": over,
+           "pretrain_steps": a.pretrain_steps, "versions": versions(), "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+           "load_avg_at_start": os.getloadavg()[0]}, "runs": []}
+    old = json.loads(path.read_text()) if a.append and path.exists() else None
+    if old:   # earlier calls: their runs stay, a run of the same seed gains the new systems
+        doc.update(runs=old["runs"], commands=old.get("commands", [old["command"]]) + [doc["command"]],
+                   systems=list(dict.fromkeys(old["systems"] + systems)), dialogue_overrides=old["dialogue_overrides"] if old["dialogue_overrides"] == over else
+                   {"mixed": [old["dialogue_overrides"], over]}, date=f"{old['date']}..{doc['date']}")
+    t0 = time.time()
+    def save(run, done: bool):
+        prev = next((r for r in doc["runs"] if r["seed"] == run["seed"]), None)
+        if prev is not None and prev is not run and a.append:
+            run = {**run, "results": {**prev["results"], **run["results"]}, "seconds": {**prev["seconds"], **run["seconds"]}}
+        runs = [r for r in doc["runs"] if r["seed"] != run["seed"]] + [run]
+        doc.update(runs=runs, seeds=[r["seed"] for r in runs], encoder=run["encoder"], summary=summarise_runs(runs),
+                   complete=done and all(set(doc["systems"]) <= set(r["results"]) for r in runs),
+                   seconds=round(time.time() - t0, 1))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=1))
+    for seed in a.seeds:                          # the file is rewritten after every system: a cut run keeps what it finished
+        run = experiment(a.preset, systems, seed=seed, out=a.cache, pretrain_steps=a.pretrain_steps, dialogue=over,
+                         on_result=lambda r: save(r, False))
+        save(run, True)
+        print(f"seed {seed} done in {run['total_seconds']} s -> {path}", flush=True)
+    print(results_table(doc["summary"]))
+    return doc
+
+
+if __name__ == "__main__":
+    main()
