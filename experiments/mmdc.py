@@ -1,0 +1,23 @@
+"""MmDC on the `small` preset: the main run over seeds, τ (Table 4) and w/o alignment (Table 5).
+
+    python experiments/mmdc.py                          # everything, in priority order
+    python experiments/mmdc.py --arms main --seeds 0 1  # a part
+
+Writes experiments/results/mmdc-small.json after every run (run folders under artifacts/experiments/mmdc).
+"""
+import argparse, sys
+from mmkd_nb.mmdc.run import experiment
+
+ARMS = {"main": ({}, None), "w/o alignment": (dict(use_align=False), [0]),
+        "tau=0": (dict(tau=0.0), [0]), "tau=0.67": (dict(tau=0.67), [0]), "tau=1": (dict(tau=1.0), [0])}
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(prog="python experiments/mmdc.py", description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="small", choices=("tiny", "small", "paper"))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main arm")
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    ap.add_argument("--root", default="artifacts/experiments/mmdc")
+    ap.add_argument("--out", default=None, help="default experiments/results/mmdc-<preset>.json")
+    a = ap.parse_args()
+    arms = {k: (ARMS[k][0], ARMS[k][1] or a.seeds) for k in a.arms}
+    experiment(a.preset, arms, a.root, a.out or f"experiments/results/mmdc-{a.preset}.json", command="python " + " ".join(sys.argv))
