@@ -95,11 +95,18 @@ def cmd_encoder(args) -> dict:
     return {**rep, "seconds": secs}
 
 # %% ../nbs/90_cli.ipynb #1bc563de
-METHOD_STAGES = {
-    "vikdf": {"train": ("mmkd_nb.vikdf.train", "train the distillation stage and BVIF together (Eq. 5 + Eq. 9)"),
-              "dialogue": ("mmkd_nb.vikdf.dialogue", "zero-resource dialogue: fine-tune P(R|C,K), evaluate on held-out concepts, textualise K")},
-    "mks2": {"run": ("mmkd_nb.mks2.run", "storage (MVM) → sharing (MoMEs) → evaluation; `--help` lists the stages")},
-    "mmdc": {"run": ("mmkd_nb.mmdc.run", "teacher → alignment → calibration loop → evaluation; `--help` lists the stages")},
+METHOD_STAGES = {   # method -> stage -> (module whose `main(argv)` runs it, arguments put before the user's, help)
+    "vikdf": {"train": ("mmkd_nb.vikdf.train", [], "train the distillation stage and BVIF together (Eq. 5 + Eq. 9)"),
+              "dialogue": ("mmkd_nb.vikdf.dialogue", [], "zero-resource dialogue: fine-tune P(R|C,K), evaluate on held-out concepts, textualise K")},
+    "mks2": {s: ("mmkd_nb.mks2.run", [s], h) for s, h in [
+        ("storage", "train the visual memory and the mapper on image-caption pairs (Eq. 3-4)"),
+        ("sharing", "instruction-tune MoMEs (LoRA + routers) on the stored model (Eq. 5-6)"),
+        ("eval", "text-only MCQ on seen / held-out concepts and VQA")]},
+    "mmdc": {s: ("mmkd_nb.mmdc.run", [s], h) for s, h in [
+        ("teacher", "train (or load the cached) teacher: a larger student-architecture model on the world's VQA"),
+        ("align", "the student's alignment stage: W on concept-balanced captions"),
+        ("calibrate", "the distillation-calibration loop (resumable)"),
+        ("eval", "accuracies by iteration and tier, difficulty histograms")]},
 }
 METHOD_DEMOS = {"vikdf": "mmkd_nb.vikdf.dialogue", "mks2": "mmkd_nb.mks2.run", "mmdc": "mmkd_nb.mmdc.run"}
 
@@ -109,7 +116,8 @@ def run_stage(method: str, stage: str, argv: list[str]) -> dict:
     if method not in METHOD_STAGES: raise ValueError(f"unknown method {method!r}; expected one of {list(METHOD_STAGES)}")
     stages = METHOD_STAGES[method]
     if stage not in stages: raise ValueError(f"unknown stage {stage!r} of {method}; expected one of {list(stages)}")
-    return importlib.import_module(stages[stage][0]).main(list(argv))
+    module, before, _ = stages[stage]
+    return importlib.import_module(module).main([*before, *argv])
 
 def method_demo(method: str, args) -> dict:
     "The `method` section of `mmkd demo`: that method's `demo(preset, out, seed)`."
@@ -164,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(m, help=f"{m.upper()} stages: {', '.join(stages)}",
                             description=f"{m.upper()}: `mmkd {m} STAGE --help` shows a stage's options.",
                             formatter_class=argparse.RawDescriptionHelpFormatter,
-                            epilog="stages:\n" + "\n".join(f"  {k:<10} {h}" for k, (_, h) in stages.items()))
+                            epilog="stages:\n" + "\n".join(f"  {k:<10} {h}" for k, (_, _, h) in stages.items()))
         sp.add_argument("stage", choices=list(stages), help="the stage to run")
         sp.add_argument("args", nargs=argparse.REMAINDER, help="the stage's own options (see `mmkd %s STAGE --help`)" % m)
         sp.set_defaults(fn=lambda a, m=m: run_stage(m, a.stage, a.args))
