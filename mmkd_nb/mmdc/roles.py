@@ -18,8 +18,9 @@ from ..world import ATTRIBUTES, POSITIONS
 __all__ = ['TABLE6', 'TEACHER_TEMPLATE', 'ASSESSOR_TEMPLATE', 'AUGMENTOR_TEMPLATE', 'QTYPES', 'ANSWER_VALUES', 'CANNOT_TELL',
            'AUGMENT_PHRASES', 'Generator', 'chat', 'user_text', 'RoleTemplate', 'parse_judge_scores', 'Teacher',
            'Student', 'JudgeScores', 'Assessor', 'clean_question', 'Augmentor', 'image_key', 'SceneBook',
-           'read_question', 'scene_answer', 'question_tier', 'SceneOracle', 'wrong_answer', 'NoisyStudent',
-           'reference_score', 'judge_reply', 'ReferenceJudge', 'augment_candidates', 'TemplateAugmentor']
+           'read_question', 'scene_answer', 'question_tier', 'question_of', 'SceneOracle', 'wrong_answer',
+           'NoisyStudent', 'reference_score', 'judge_reply', 'ReferenceJudge', 'augment_candidates',
+           'TemplateAugmentor']
 
 # %% ../../nbs/32_mmdc_roles.ipynb #86833a5c
 @runtime_checkable
@@ -333,8 +334,8 @@ def question_tier(qtype: str, objects: list[dict]) -> int:
 ANSWER_VALUES = {**{k: v for k, v in ATTRIBUTES.items()}, **{q: ("yes", "no") for q in ("yesno_colour", "yesno_shape", "relation", "same_colour", "same_shape")}}
 CANNOT_TELL = "I cannot tell from the image."
 
-def _question_of(prompt: list[dict]) -> str:
-    "The question inside a teacher (Table 6) or bare student prompt."
+def question_of(prompt: list[dict]) -> str:
+    "The user question of a Table 6 teacher prompt, or the user text of a bare (student) prompt."
     text = user_text(prompt)
     try: return TEACHER_TEMPLATE.parse(text)["User Question"].strip()
     except ValueError: return text.strip()
@@ -345,7 +346,7 @@ class SceneOracle:
     def generate(self, images, prompts):
         out = []
         for im, p in zip(images, prompts, strict=True):
-            ans = scene_answer(_question_of(p), self.book.scene(im))
+            ans = scene_answer(question_of(p), self.book.scene(im))
             out.append(ans[1] if ans else CANNOT_TELL)
         return out
 
@@ -370,7 +371,7 @@ class NoisyStudent:
     def generate(self, images, prompts):
         out = []
         for im, p in zip(images, prompts, strict=True):
-            objs, q = self.book.scene(im), _question_of(p)
+            objs, q = self.book.scene(im), question_of(p)
             ans = scene_answer(q, objs)
             if ans is None: out.append(CANNOT_TELL); continue
             qtype, truth = ans

@@ -23,14 +23,14 @@ from ..train import TrainConfig
 from ..world import make_world, WorldConfig, load_easy_vqa
 from .student import MultimodalStudent, StudentConfig, train_student, student_fns, group_by_image
 from .align import AlignConfig, balance_pairs, align
-from .roles import (Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor,
+from .roles import (question_of, Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor,
                                 TEACHER_TEMPLATE, chat, user_text)
 from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 
 # %% auto #0
 __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'PooledTower', 'MLPProjector', 'lora_target', 'add_lora',
-           'MultimodalTeacher', 'question_of', 'BareQuestion', 'by_tier', 'run_data', 'vqa_scores', 'evaluate',
-           'ChatVLM', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
+           'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'vqa_scores', 'evaluate', 'ChatVLM',
+           'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
            'load_teacher', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
            'eval_stage', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args', 'stage_main', 'teacher_main',
            'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'demo']
@@ -151,12 +151,6 @@ class MultimodalTeacher(MultimodalStudent):
         return out
 
 # %% ../../nbs/34_mmdc_run.ipynb #d76ab907
-def question_of(prompt: list[dict]) -> str:
-    "The user question of a Table 6 teacher prompt, or the user text of a bare one."
-    text = user_text(prompt)
-    try: return TEACHER_TEMPLATE.parse(text)["User Question"].strip()
-    except ValueError: return text.strip()
-
 class BareQuestion:
     "A generator that asks `generator` each prompt's bare question (no system text, no template)."
     def __init__(self, generator): self.generator = generator
@@ -420,6 +414,7 @@ def eval_stage(cfg: MmDCConfig | None, run) -> dict:
 # %% ../../nbs/34_mmdc_run.ipynb #f05b156c
 def plot_curve(ev: dict, ax=None, key: str = "world"):
     "Accuracy after alignment and after every calibration training (Fig. 4), by tier; the teacher dashed."
+    import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(5, 3.2))[1]
     xs = list(range(len(ev["curve"])))
     ax.plot(xs, [c[key]["accuracy"] for c in ev["curve"]], "k-o", label="student, all")
@@ -433,6 +428,7 @@ def plot_curve(ev: dict, ax=None, key: str = "world"):
 
 def plot_hists(ev: dict, ax=None, tau: float | None = None):
     "The difficulty scores S of every assessment, one histogram per iteration, τ dashed."
+    import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(5, 3.2))[1]
     bins = np.array(ev["bins"]); c, w = (bins[:-1] + bins[1:]) / 2, (bins[1] - bins[0]) / (len(ev["hists"]) + 1)
     for j, h in enumerate(ev["hists"]): ax.bar(c + (j - len(ev["hists"]) / 2) * w, h["hist"], w, label=f"iteration {h['iteration']}")
@@ -568,6 +564,7 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
 def demo(preset: str = "small", out="artifacts/demo/mmdc", seed: int = 0) -> dict:
     "MmDC end to end on `preset` (one calibration iteration): prints and returns the accuracies, saves the figures under `out`."
     import matplotlib; matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
     out, t0 = Path(out), time.time()
     cfg = MmDCConfig.preset(preset, seed=seed, iterations=1)
     ev = run_all(cfg, out / "run")
