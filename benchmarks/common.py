@@ -191,3 +191,25 @@ def llm_step(llm, batch: dict):
     logits = llm(inputs_embeds=emb, attention_mask=batch["attention_mask"], use_cache=False).logits   # (B, T, V)
     loss = lm_loss(logits, batch["labels"]); loss.backward()
     return loss
+
+
+def bench_main(script: str, a, argv, worker, arms: list, labels: dict, forwarded: list[str], name: str,
+               base_arm: str = "llm", ref_arms: dict | None = None) -> dict:
+    """The driver every method benchmark shares: in an arm's own process (`--arm`) run `worker` and print its result;
+    otherwise run every arm of every preset in fresh processes, add the ratios, write `<out>/<name>-<device>.json`,
+    print the markdown table and return the result."""
+    t0 = time.perf_counter()
+    if a.arm:
+        print("RESULT " + json.dumps(worker(a))); return {}
+    args = ["--device", a.device, *forward_args(a, forwarded)]
+    rows = run_arms(Path(script).resolve(), a.presets, arms, args, a.repeats, log=lambda s: print(s, file=sys.stderr))
+    add_ratios(rows, base_arm, ref_arms)
+    dev = rows[0]["device"].split(":")[0]
+    meta = dict(machine_meta(Path(script).name, argv if argv is not None else sys.argv[1:], dev), seconds=round(time.perf_counter() - t0, 1))
+    res = dict(meta=meta, base_arm=base_arm, **({"ref_arms": ref_arms} if ref_arms else {}),
+               labels=labels, rows=rows, table=markdown_table(rows, labels, base_arm))
+    from mmkd_nb.core import save_json
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    save_json(res, out / f"{name}-{dev}.json")
+    print(res["table"])
+    return res

@@ -21,8 +21,7 @@ from __future__ import annotations
 import argparse, json, random, sys, time
 from pathlib import Path
 
-from common import (add_common_args, add_ratios, caption_batch, forward_args, llm_step, machine_meta,
-                    markdown_table, measure, run_arms, training_captions)
+from common import bench_main, add_common_args, caption_batch, llm_step, measure, training_captions
 
 ARMS = ["llm", "distill", "vikdf"]
 LABELS = {"llm": "frozen LLM", "distill": "VIKDF −BVIF (distillation only)", "vikdf": "VIKDF (both stages)"}
@@ -91,21 +90,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     "Measure every arm on every preset; write the JSON, print the table, return the result."
-    a, t0 = parse_args(argv), time.perf_counter()
-    if a.arm:
-        print("RESULT " + json.dumps(worker(a))); return {}
-    args = ["--device", a.device, *forward_args(a, ["steps", "warmup", "threads", "seed", "batch", "train_encoder"])]
-    rows = run_arms(Path(__file__).resolve(), a.presets, ARMS, args, a.repeats, log=lambda s: print(s, file=sys.stderr))
-    add_ratios(rows, "llm")
-    dev = rows[0]["device"].split(":")[0]
-    meta = dict(machine_meta(f"{Path(__file__).name}", argv if argv is not None else sys.argv[1:], dev), seconds=round(time.perf_counter() - t0, 1))
-    res = dict(meta=meta, base_arm="llm",
-               labels=LABELS, rows=rows, table=markdown_table(rows, LABELS, "llm"))
-    from mmkd_nb.core import save_json
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    save_json(res, out / f"vikdf-{dev}.json")
-    print(res["table"])
-    return res
+    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "train_encoder"], "vikdf")
 
 
 if __name__ == "__main__":
