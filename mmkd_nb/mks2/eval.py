@@ -98,31 +98,63 @@ def _check_mcq(records):
         if len(r.choices) < 2 or not 0 <= r.answer < len(r.choices):
             raise RecordError(f"mcq record {i} ({r.id or 'no id'}) has answer {r.answer} and {len(r.choices)} choices; expected at least 2 choices and 0 <= answer < choices")
 
+def _shared_prompt_scores(model, tokenizer, chunk: list, normalize: str, dev) -> list[float]:
+    "Scores of every choice of the records in `chunk`: one pass over the R questions, one over the N choices on their cache."
+    p = build_prefix_batch(tokenizer, [format_instruction(r.question) for r in chunk])   # prompts only, right-padded
+    am = p["attention_mask"].to(dev); n_p = am.sum(1)                                     # (R, Tp), (R,) prompt lengths
+    o = model.base_model(input_ids=p["input_ids"].to(dev), attention_mask=am, use_cache=True)
+    last = o.last_hidden_state[torch.arange(len(chunk), device=dev), n_p - 1]            # (R, D): predicts every choice's first token
+    rec = torch.tensor([k for k, r in enumerate(chunk) for _ in r.choices], device=dev)  # (N,) the record of each choice row
+    toks = [tokenizer(" " + str(c).strip(), add_special_tokens=False).input_ids for r in chunk for c in r.choices]
+    T = max(map(len, toks)); pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.tensor([t + [pad] * (T - len(t)) for t in toks], device=dev)            # (N, T) choice tokens, right-padded
+    keep = torch.arange(T, device=dev)[None] < torch.tensor([len(t) for t in toks], device=dev)[:, None]  # (N, T)
+    cache = o.past_key_values; cache.reorder_cache(rec)                                  # (R, ...) -> (N, ...): each row gets its question
+    h = model.base_model(input_ids=ids, attention_mask=torch.cat([am[rec], keep.long()], 1), past_key_values=cache,
+                         position_ids=n_p[rec, None] + torch.arange(T, device=dev)).last_hidden_state   # (N, T, D)
+    pred = torch.cat([last[rec, None], h[:, :-1]], 1)                                    # (N, T, D): the state before each choice token
+    return _choice_logliks(model, pred, ids, keep, normalize)
+
+def _record_chunks(records: list, rows: int) -> list[list]:
+    "Consecutive records whose choices together fit in `rows` (always at least one record per chunk)."
+    chunks, cur, n = [], [], 0
+    for r in records:
+        if cur and n + len(r.choices) > rows: chunks.append(cur); cur, n = [], 0
+        cur.append(r); n += len(r.choices)
+    return chunks + [cur] if cur else chunks
+
+def _choice_logliks(model, pred: torch.Tensor, ids: torch.Tensor, keep: torch.Tensor, normalize: str) -> list[float]:
+    "Score choice tokens `ids` (N, T) at `keep` (N, T) from the states `pred` (N, T, D) that predict them."
+    head = model.get_output_embeddings()                                   # run only where a choice token is predicted (V is large)
+    logp = head(pred[keep]).float().log_softmax(-1).gather(-1, ids[keep][:, None])[:, 0]   # (n,)
+    s = torch.zeros(len(ids), device=ids.device).index_add_(0, keep.nonzero()[:, 0], logp)  # (N,) summed per row
+    return (s / keep.sum(1) if normalize == "mean" else s).tolist()
+
 @torch.no_grad()
 def mcq_loglik_scores(model,               # a 🤗 causal LM (frozen, with memory, or with MoMEs)
                       tokenizer,
                       records: list,       # MCQRecords
                       normalize: str = "mean",  # 'mean': per-token average; 'sum': the choice's total log-likelihood
                       batch_size: int = 32,     # (question, choice) rows per forward pass
+                      share_prompt: bool = True,  # run each question once and let its choices read the cached keys/values
                      ) -> list[list[float]]:
     "Per-choice log-likelihood of each record's options given its question: one list of floats per record."
-    # The LM head runs only at the answer positions (V is large); models whose logits are post-processed after the head
-    # (soft-capping) would need model(...).logits instead.
+    # Models whose logits are post-processed after the LM head (soft-capping) would need model(...).logits instead.
     if normalize not in NORMALIZE: raise ValueError(f"normalize must be one of {NORMALIZE}, got {normalize!r}")
     _check_mcq(records)
-    rows = [(k, format_instruction(r.question), " " + str(c).strip()) for k, r in enumerate(records) for c in r.choices]
     dev, scores, was = next(model.parameters()).device, [], model.training
     model.eval()                                       # no dropout while scoring
-    for i in range(0, len(rows), batch_size):
-        chunk = rows[i:i + batch_size]
-        b = build_prefix_batch(tokenizer, [p for _, p, _ in chunk], targets=[c for _, _, c in chunk], eos=False)
-        h = model.base_model(input_ids=b["input_ids"].to(dev), attention_mask=b["attention_mask"].to(dev)).last_hidden_state  # (B, T, D_llm)
-        target = b["labels"][:, 1:].to(dev); keep = target != -100                # (B, T-1): position t predicts token t+1
-        logits = model.get_output_embeddings()(h[:, :-1][keep]).float()          # (n, V) only where an answer token follows
-        logp = logits.log_softmax(-1).gather(-1, target[keep][:, None])[:, 0]     # (n,)
-        s = torch.zeros(len(chunk), device=dev).index_add_(0, keep.nonzero()[:, 0], logp)   # (B,) summed per row
-        scores += (s / keep.sum(1) if normalize == "mean" else s).tolist()
-    model.train(was)
+    try:
+        if share_prompt:
+            for chunk in _record_chunks(records, batch_size): scores += _shared_prompt_scores(model, tokenizer, chunk, normalize, dev)
+        else:
+            rows = [(format_instruction(r.question), " " + str(c).strip()) for r in records for c in r.choices]
+            for i in range(0, len(rows), batch_size):
+                b = build_prefix_batch(tokenizer, [p for p, _ in rows[i:i + batch_size]], targets=[c for _, c in rows[i:i + batch_size]], eos=False)
+                h = model.base_model(input_ids=b["input_ids"].to(dev), attention_mask=b["attention_mask"].to(dev)).last_hidden_state  # (B, T, D)
+                target = b["labels"][:, 1:].to(dev)                                 # (B, T-1): position t predicts token t+1
+                scores += _choice_logliks(model, h[:, :-1], target.clamp(min=0), target != -100, normalize)
+    finally: model.train(was)
     out, j = [], 0
     for r in records: out.append(scores[j:j + len(r.choices)]); j += len(r.choices)
     return out
