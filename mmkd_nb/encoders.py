@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_encoders.ipynb #1d66ead3
 from __future__ import annotations
-import hashlib, math, time
+import hashlib, math, re, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -31,12 +31,12 @@ from .data import ImageTextPair
 __all__ = ['OPENAI_MEAN', 'OPENAI_STD', 'image_shows', 'RECIPE_VERSION', 'ENCODER_NAMES', 'EASY_VQA_COLOURS', 'EASY_VQA_SHAPES',
            'TextFeatures', 'ImageFeatures', 'DualEncoder', 'resize_center_crop', 'normalize_pixels', 'project',
            'vit_token_states', 'OpenCLIPEncoder', 'HFCLIPEncoder', 'EncoderConfig', 'minilm_path', 'load_text_tower',
-           'OfflineEncoder', 'masked_mean', 'multi_positive_infonce', 'caption_claims', 'claim_true_of',
-           'positives_matrix', 'short_captions', 'images_to_uint8', 'random_shift', 'train_offline_tower',
-           'pairs_fingerprint', 'save_offline_encoder', 'load_offline_encoder', 'default_training_pairs',
-           'offline_cache_key', 'get_offline_encoder', 'load_encoder', 'retrieval_recall', 'recall_chance',
-           'zero_shot_predict', 'zero_shot_accuracy', 'pair_group', 'easy_vqa_attributes', 'encoder_report',
-           'plot_encoder_report']
+           'conv_stem', 'OfflineEncoder', 'masked_mean', 'multi_positive_infonce', 'caption_claims', 'claim_true_of',
+           'positives_matrix', 'shape_swaps', 'short_captions', 'images_to_uint8', 'random_shift',
+           'train_offline_tower', 'pairs_fingerprint', 'save_offline_encoder', 'load_offline_encoder',
+           'default_training_pairs', 'offline_cache_key', 'get_offline_encoder', 'load_encoder', 'retrieval_recall',
+           'recall_chance', 'zero_shot_predict', 'zero_shot_accuracy', 'pair_group', 'easy_vqa_attributes',
+           'encoder_report', 'plot_encoder_report']
 
 # %% ../nbs/03_encoders.ipynb #7e3d047f
 @dataclass
@@ -271,6 +271,7 @@ class EncoderConfig(Config):
     max_text_len: int = hfield(64, "longest caption in tokens; longer ones are truncated")
     image_size: int = hfield(64, "image side S in pixels (world and easy-vqa images are 64 px)")
     patch_size: int = hfield(8, "ViT patch side; P = (S / patch)^2 image tokens")
+    stem: str = hfield("patch", "how pixels become patch tokens: 'patch' (one patch×patch convolution, as ViT and CLIP) or 'conv' (3×3 stride-2 convolutions down to the patch grid, the early-convolution stem of Xiao et al. 2021)")
     vit_width: int = hfield(128, "ViT width")
     vit_depth: int = hfield(4, "ViT layers")
     vit_head_width: int = hfield(64, "width per attention head (heads = width / head width)")
@@ -282,6 +283,7 @@ class EncoderConfig(Config):
     warmup: float = hfield(0.1, "fraction of steps spent warming the learning rate up")
     shift: int = hfield(4, "augmentation: random translation of up to this many pixels")
     short_captions: float = hfield(0.0, "chance, per description pair and step, that its caption is swapped for a short one about the same objects ('a circle', 'a red circle'); 0 = the world's captions only (tried at 0.5: see the table at the end)")
+    shape_negatives: int = hfield(0, "hard negatives per description pair and step: its caption with one object's shape swapped for another shape (NegCLIP-style), shown only to its own image; 0 = none")
     positives: str = hfield("caption", "which pairs of a batch are positives: 'caption' (the same caption text) or 'claims' (every caption that is true of the image)")
     world: str = hfield("small", "world preset whose training pairs the offline tower learns from when none are given")
     seed: int = hfield(0, "seed of the ViT's initialisation and of the batch order")
@@ -313,6 +315,16 @@ def load_text_tower(cfg: EncoderConfig) -> tuple[nn.Module, object]:
     raise ValueError(f"unknown text_tower {cfg.text_tower!r}; expected 'minilm' or 'random'")
 
 # %% ../nbs/03_encoders.ipynb #860f3a57
+def conv_stem(width: int, patch: int) -> nn.Sequential:
+    "3×3 stride-2 convolutions (GELU between) from 3 channels to `width`, each halving the side, then a 1×1 mixing: (B, 3, S, S) -> (B, width, S/patch, S/patch)."
+    n = int(math.log2(patch))
+    if 2 ** n != patch or n < 1: raise ValueError(f"a conv stem needs a power-of-two patch_size, got {patch}")
+    chans = [3] + [max(8, width >> (n - 1 - i)) for i in range(n)]           # e.g. 128 wide, patch 8: 3 -> 32 -> 64 -> 128
+    layers = []
+    for a, b in zip(chans[:-1], chans[1:]): layers += [nn.Conv2d(a, b, 3, stride=2, padding=1), nn.GELU()]
+    return nn.Sequential(*layers, nn.Conv2d(chans[-1], width, 1))
+
+# %% ../nbs/03_encoders.ipynb #4b6fb978
 class OfflineEncoder(DualEncoder):
     "Locked BERT text tower (+ linear head) and a small ViT trained here to meet it (locked-text tuning)."
     def __init__(self, cfg: EncoderConfig | None = None):
@@ -329,6 +341,8 @@ class OfflineEncoder(DualEncoder):
             torch.manual_seed(cfg.seed)
             self.visual = VisionTransformer(image_size=cfg.image_size, patch_size=cfg.patch_size, width=cfg.vit_width, layers=cfg.vit_depth,
                                             heads=max(1, cfg.vit_width // cfg.vit_head_width), mlp_ratio=4.0, output_dim=cfg.embed_dim)
+            if cfg.stem == "conv": self.visual.conv1 = conv_stem(cfg.vit_width, cfg.patch_size)
+            elif cfg.stem != "patch": raise ValueError(f"EncoderConfig.stem={cfg.stem!r}; expected 'patch' or 'conv'")
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))   # CLIP's initial temperature, as a log
         self.image_size, self.dim, self.embed_dim = cfg.image_size, cfg.embed_dim, cfg.embed_dim
         self.n_image_tokens = 1 + (cfg.image_size // cfg.patch_size) ** 2
@@ -374,19 +388,26 @@ def multi_positive_infonce(image_emb: torch.Tensor,  # (B, D_e) pooled image emb
                            logit_scale: torch.Tensor | float,  # s, already exponentiated
                            caption_ids: torch.Tensor | None = None,  # (B,) equal ids = same caption = positives; None = all distinct
                            positives: torch.Tensor | None = None,    # (B text, B image) bool, True where text i is true of image j; overrides caption_ids
+                           hard_text: torch.Tensor | None = None,    # (M, D_e) hard-negative texts, each false of its owner image
+                           hard_owner: torch.Tensor | None = None,   # (M,) the image (row) each hard negative competes in
                           ) -> torch.Tensor:
-    "Symmetric InfoNCE on L2-normalised embeddings; every positive of a row shares its target evenly."
+    "Symmetric InfoNCE on L2-normalised embeddings; every positive of a row shares its target evenly; hard negatives join their owner's image -> text row."
     i, t = F.normalize(image_emb, dim=-1), F.normalize(text_emb, dim=-1)
     logits = logit_scale * i @ t.T                                    # (B, B) image -> text
-    if positives is None and caption_ids is None:
-        target = torch.arange(len(i), device=i.device)
-        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-    if positives is None: positives = caption_ids[:, None] == caption_ids[None, :]
+    if positives is None and caption_ids is None: positives = torch.eye(len(i), dtype=torch.bool, device=i.device)
+    elif positives is None: positives = caption_ids[:, None] == caption_ids[None, :]
     if positives.shape != logits.shape or not positives.diagonal().all():
         raise ValueError(f"multi_positive_infonce: positives {tuple(positives.shape)}; expected a ({len(i)}, {len(i)}) bool matrix whose diagonal is all True (a caption is true of its own image)")
     p = positives.to(logits.dtype)
     t2i, i2t = p / p.sum(1, keepdim=True), p.T / p.T.sum(1, keepdim=True)  # rows: a text's true images; an image's true texts
-    return (F.cross_entropy(logits, i2t) + F.cross_entropy(logits.T, t2i)) / 2
+    i2t_logits = logits
+    if hard_text is not None and len(hard_text):
+        if hard_owner is None or hard_owner.shape != (len(hard_text),): raise ValueError(f"multi_positive_infonce: hard_owner must be ({len(hard_text)},), one image per hard negative")
+        h = logit_scale * i @ F.normalize(hard_text, dim=-1).T        # (B, M) every image against every hard negative
+        own = hard_owner[None, :] == torch.arange(len(i), device=i.device)[:, None]   # (B, M): only the owner's row sees it
+        i2t_logits = torch.cat([logits, h.masked_fill(~own, -1e4)], 1)   # (B, B + M); -1e4, not -inf: 0 · log 0 would be NaN
+        i2t = torch.cat([i2t, i2t.new_zeros(len(i), len(hard_text))], 1)          # no target mass on a hard negative
+    return (F.cross_entropy(i2t_logits, i2t) + F.cross_entropy(logits.T, t2i)) / 2
 
 # %% ../nbs/03_encoders.ipynb #465e8101
 def caption_claims(p: ImageTextPair) -> tuple:
@@ -413,6 +434,16 @@ def positives_matrix(claims: list, shown: list) -> torch.Tensor:
 # %% ../nbs/03_encoders.ipynb #8a357be7
 def _short_one(o: dict) -> list:
     return [(f"a {o['shape']}", {"shape"}), (f"a {o['colour']} {o['shape']}", {"colour", "shape"}), (f"a {o['size']} {o['shape']}", {"size", "shape"})]
+
+def shape_swaps(p: ImageTextPair) -> list[str]:
+    "A description pair's caption with one object's shape word replaced by each other shape: captions false of its image."
+    from mmkd_nb.world import SHAPES
+    if (p.meta or {}).get("kind") != "description": return []
+    out = []
+    for o in p.meta.get("objects") or []:
+        rx = re.compile(rf"\b{re.escape(o['shape'])}\b")
+        if len(rx.findall(p.text)) == 1: out += [rx.sub(s, p.text) for s in SHAPES if s != o["shape"]]   # skip ambiguous ones
+    return out
 
 def short_captions(p: ImageTextPair) -> list[tuple[str, tuple]]:
     "Short captions about a description pair's anonymous objects ('a circle', 'a red circle and a blue triangle' …) with their claims; [] for other pairs."
@@ -466,6 +497,9 @@ def train_offline_tower(pairs: list,                      # ImageTextPair traini
     index = {c: i for i, c in enumerate(captions)}
     shown = [image_shows(p) for p in pairs]
     text_feats = enc.text_tower_features(captions).to(device)             # (N_captions, W), computed once
+    swaps = [shape_swaps(p) if cfg.shape_negatives > 0 else [] for p in pairs]
+    negs = sorted({t for sw in swaps for t in sw}); neg_index = {c: i for i, c in enumerate(negs)}
+    neg_feats = enc.text_tower_features(negs).to(device) if negs else None   # (N_negatives, W)
     pix = images_to_uint8([p.image for p in pairs], cfg.image_size)       # (N, 3, S, S) uint8
     trainable = [p for n, p in enc.named_parameters() if not n.startswith("text.")]
     for p in trainable: p.requires_grad_(True)
@@ -488,7 +522,14 @@ def train_offline_tower(pairs: list,                      # ImageTextPair traini
                      else cid[:, None] == cid[None, :]).to(device)             # (B text, B image)
         x = normalize_pixels(random_shift(pix[idx], cfg.shift, g), enc.mean, enc.std).to(device)
         img = enc.visual(x)                                              # (B, D_e) pooled, as vit_token_states pools
-        loss = multi_positive_infonce(img, enc.text_head(text_feats[cid]), enc.logit_scale.exp().clamp(max=100), positives=positives)
+        hard, owner = [], []                                             # shape-swapped captions of the rows that kept their own caption
+        for r, (i, s) in enumerate(zip(idx.tolist(), swap)):
+            if swaps[i] and not s:
+                ks = torch.randperm(len(swaps[i]), generator=g)[:cfg.shape_negatives].tolist()
+                hard += [neg_index[swaps[i][k]] for k in ks]; owner += [r] * len(ks)
+        loss = multi_positive_infonce(img, enc.text_head(text_feats[cid]), enc.logit_scale.exp().clamp(max=100), positives=positives,
+                                      hard_text=enc.text_head(neg_feats[hard]) if hard else None,
+                                      hard_owner=torch.tensor(owner, device=device) if hard else None)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
         history.append(loss.item())
     enc.history = history
