@@ -31,9 +31,9 @@ from .data import ImageTextPair
 __all__ = ['OPENAI_MEAN', 'OPENAI_STD', 'image_shows', 'RECIPE_VERSION', 'ENCODER_NAMES', 'EASY_VQA_COLOURS', 'EASY_VQA_SHAPES',
            'TextFeatures', 'ImageFeatures', 'DualEncoder', 'resize_center_crop', 'normalize_pixels', 'project',
            'vit_token_states', 'OpenCLIPEncoder', 'HFCLIPEncoder', 'EncoderConfig', 'minilm_path', 'load_text_tower',
-           'conv_stem', 'OfflineEncoder', 'masked_mean', 'multi_positive_infonce', 'caption_claims', 'claim_true_of',
-           'positives_matrix', 'shape_swaps', 'short_captions', 'images_to_uint8', 'random_shift',
-           'train_offline_tower', 'pairs_fingerprint', 'save_offline_encoder', 'load_offline_encoder',
+           'conv_stem', 'OfflineEncoder', 'masked_mean', 'pool_patch_tokens', 'multi_positive_infonce',
+           'caption_claims', 'claim_true_of', 'positives_matrix', 'shape_swaps', 'short_captions', 'images_to_uint8',
+           'random_shift', 'train_offline_tower', 'pairs_fingerprint', 'save_offline_encoder', 'load_offline_encoder',
            'default_training_pairs', 'offline_cache_key', 'get_offline_encoder', 'load_encoder', 'retrieval_recall',
            'recall_chance', 'zero_shot_predict', 'zero_shot_accuracy', 'pair_group', 'easy_vqa_attributes',
            'encoder_report', 'plot_encoder_report']
@@ -271,6 +271,7 @@ class EncoderConfig(Config):
     max_text_len: int = hfield(64, "longest caption in tokens; longer ones are truncated")
     image_size: int = hfield(64, "image side S in pixels (world and easy-vqa images are 64 px)")
     patch_size: int = hfield(8, "ViT patch side; P = (S / patch)^2 image tokens")
+    token_pool: int = hfield(1, "average-pool the patch states k×k before they leave the tower: P = (S / patch / k)^2 tokens for the methods, whatever patch the ViT reads at")
     stem: str = hfield("patch", "how pixels become patch tokens: 'patch' (one patch×patch convolution, as ViT and CLIP) or 'conv' (3×3 stride-2 convolutions down to the patch grid, the early-convolution stem of Xiao et al. 2021)")
     vit_width: int = hfield(128, "ViT width")
     vit_depth: int = hfield(4, "ViT layers")
@@ -345,7 +346,9 @@ class OfflineEncoder(DualEncoder):
             elif cfg.stem != "patch": raise ValueError(f"EncoderConfig.stem={cfg.stem!r}; expected 'patch' or 'conv'")
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))   # CLIP's initial temperature, as a log
         self.image_size, self.dim, self.embed_dim = cfg.image_size, cfg.embed_dim, cfg.embed_dim
-        self.n_image_tokens = 1 + (cfg.image_size // cfg.patch_size) ** 2
+        grid = cfg.image_size // cfg.patch_size
+        if cfg.token_pool < 1 or grid % cfg.token_pool: raise ValueError(f"token_pool={cfg.token_pool} must be >= 1 and divide the {grid}×{grid} patch grid")
+        self.n_image_tokens = 1 + (grid // cfg.token_pool) ** 2
         self.history: list[float] = []
         self.freeze()
 
@@ -367,9 +370,18 @@ def _text(self: OfflineEncoder, tok: dict) -> TextFeatures:
     states = self.text_head(h)                                                                              # (B, T, D)
     return TextFeatures(states, tok["attention_mask"], masked_mean(states, tok["attention_mask"]))
 
+def pool_patch_tokens(states: torch.Tensor, k: int) -> torch.Tensor:
+    "Average-pool the patch tokens of (B, 1+g², D) states k × k, keeping the class token first: (B, 1+(g/k)², D)."
+    if k == 1: return states
+    B, n, D = states.shape; g = math.isqrt(n - 1)
+    if g * g != n - 1 or g % k: raise ValueError(f"pool_patch_tokens: {n - 1} patch tokens; expected a square grid whose side is a multiple of {k}")
+    z = F.avg_pool2d(states[:, 1:].transpose(1, 2).reshape(B, D, g, g), k)   # (B, D, g/k, g/k)
+    return torch.cat([states[:, :1], z.flatten(2).transpose(1, 2)], 1)
+
 @patch
 def _image(self: OfflineEncoder, pixels: torch.Tensor) -> ImageFeatures:
-    return ImageFeatures(*vit_token_states(self.visual, pixels))
+    states, pooled = vit_token_states(self.visual, pixels)                    # (B, 1+P, D), (B, D_e)
+    return ImageFeatures(pool_patch_tokens(states, self.cfg.token_pool), pooled)
 
 @patch
 def text_tower_features(self: OfflineEncoder, texts: list[str], batch_size: int = 256) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from ..core import Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS
-from ..encoders import ImageFeatures, EncoderConfig, load_encoder
+from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
 from ..llm import load_llm
 from ..metrics import answer_key
 from ..train import TrainConfig
@@ -98,11 +98,7 @@ class PooledTower(nn.Module):
     def encode_image(self, images) -> ImageFeatures:
         "Class token and pooled patch tokens (B, 1 + P/k², D)."
         f = self.encoder.encode_image(images)
-        if self.pool == 1: return f
-        z = f.states[:, 1:]                                                    # (B, P, D)
-        B, P, D = z.shape
-        z = F.avg_pool2d(z.transpose(1, 2).reshape(B, D, self.grid, self.grid), self.pool)
-        return ImageFeatures(states=torch.cat([f.states[:, :1], z.flatten(2).transpose(1, 2)], 1), pooled=f.pooled)
+        return ImageFeatures(states=pool_patch_tokens(f.states, self.pool), pooled=f.pooled)
 
 # %% ../../nbs/34_mmdc_run.ipynb #f6c8835b
 class MLPProjector(nn.Module):
