@@ -270,8 +270,8 @@ class EncoderConfig(Config):
     text_layers: int = hfield(2, "layers of the 'random' text tower")
     max_text_len: int = hfield(64, "longest caption in tokens; longer ones are truncated")
     image_size: int = hfield(64, "image side S in pixels (world and easy-vqa images are 64 px)")
-    patch_size: int = hfield(8, "ViT patch side; P = (S / patch)^2 image tokens")
-    token_pool: int = hfield(1, "average-pool the patch states k×k before they leave the tower: P = (S / patch / k)^2 tokens for the methods, whatever patch the ViT reads at")
+    patch_size: int = hfield(4, "ViT patch side: the ViT reads (S / patch)^2 patches (4 px: a small world shape spans three patches, not under two)")
+    token_pool: int = hfield(2, "offline tower: average-pool the patch states k×k before they leave it: P = (S / patch / k)^2 tokens for the methods, whatever patch the ViT reads at")
     stem: str = hfield("patch", "how pixels become patch tokens: 'patch' (one patch×patch convolution, as ViT and CLIP) or 'conv' (3×3 stride-2 convolutions down to the patch grid, the early-convolution stem of Xiao et al. 2021)")
     vit_width: int = hfield(128, "ViT width")
     vit_depth: int = hfield(4, "ViT layers")
@@ -289,10 +289,10 @@ class EncoderConfig(Config):
     world: str = hfield("small", "world preset whose training pairs the offline tower learns from when none are given")
     seed: int = hfield(0, "seed of the ViT's initialisation and of the batch order")
     _presets = {
-        "tiny": dict(text_tower="random", image_size=32, patch_size=8, vit_width=64, vit_depth=2, vit_head_width=32,
+        "tiny": dict(text_tower="random", image_size=32, patch_size=8, token_pool=1, vit_width=64, vit_depth=2, vit_head_width=32,
                      embed_dim=64, steps=60, batch_size=64, lr=3e-3, world="tiny"),
         "small": {},
-        "paper": dict(backend="open_clip", model_name="ViT-L-14", pretrained="openai", image_size=224, patch_size=14,
+        "paper": dict(backend="open_clip", model_name="ViT-L-14", pretrained="openai", image_size=224, patch_size=14, token_pool=1,
                       vit_width=1024, vit_depth=24, embed_dim=768),
     }
 
