@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRESETS', 'hfield', 'Config', 'RunConfig', 'set_seed', 'get_device', 'is_fast', 'fast_or', 'cache_dir',
-           'atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors', 'copy_tensors', 'count_params']
+__all__ = ['PRESETS', 'hfield', 'Config', 'RunConfig', 'set_seed', 'get_device', 'process_state', 'is_main_process', 'barrier',
+           'is_fast', 'fast_or', 'cache_dir', 'atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors',
+           'copy_tensors', 'count_params']
 
 # %% ../nbs/00_core.ipynb #2f1f53f5
 PRESETS = ("tiny", "small", "paper")
@@ -89,6 +90,21 @@ def get_device(name: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but no CUDA GPU is visible")
     return dev
+
+# %% ../nbs/00_core.ipynb #16fb41f2
+def process_state():
+    "Accelerate's process state, set up as an `Accelerator` would set it up (`ACCELERATE_USE_CPU` read), whichever comes first."
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+def is_main_process() -> bool:
+    "Whether this is the main process of an `accelerate launch` run (always True in a single process)."
+    return process_state().is_main_process
+
+def barrier():
+    "Wait until every process of an `accelerate launch` run gets here (returns at once in a single process)."
+    process_state().wait_for_everyone()
 
 # %% ../nbs/00_core.ipynb #2c696987
 def is_fast() -> bool:

@@ -1,5 +1,5 @@
-"""`mmkd mmdc <stage>` chained through one run folder: the teacher stage as two real processes under `accelerate launch`,
-then align, calibrate and eval as plain module runs on the tiny preset; and a calibrate stage killed by SIGKILL that resumes."""
+"""`mmkd mmdc <stage>` chained through one run folder on the tiny preset: the teacher and calibrate stages as two real processes
+under `accelerate launch`, align and eval as plain module runs; and a calibrate stage killed by SIGKILL that resumes."""
 import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 
@@ -27,9 +27,21 @@ def test_stages_chain_under_accelerate(tmp_path):
     assert rep["steps"] == 2 and (out / "teacher" / "model.safetensors").stat().st_size > 0
     hist = [json.loads(l) for l in (out / "teacher" / "train" / "history.jsonl").read_text().splitlines() if l.strip()]
     assert [h["samples"] for h in hist if h.get("split", "train") == "train"] == [8, 16]      # 2 processes x batch 4 per step
-    for stage in ("align", "calibrate", "eval"):
-        r = _run([sys.executable, *MOD, stage, "--out", str(out)], env)
-        assert f"mmdc {stage}: {out}" in r.stdout, r.stdout
+    r = _run([sys.executable, *MOD, "align", "--out", str(out)], env)
+    assert f"mmdc align: {out}" in r.stdout, r.stdout
+    # calibrate with 2 processes: the main one answers, assesses, augments and commits; both train the student data-parallel
+    r = _run([str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+              "--dynamo_backend", "no", "--main_process_port", str(_free_port()), *MOD, "calibrate", "--out", str(out)], {**env, "ACCELERATE_USE_CPU": "1"})
+    assert r.stdout.count(f"mmdc calibrate: {out}") == 1, r.stdout                   # one process reports
+    state = json.loads((out / "calib" / "state.json").read_text())
+    assert state["history"] == [[0, "tune"], [0, "assess"], [0, "augment"], [0, "commit"], [1, "tune"]] and state["phase"] == "done"
+    for k in (0, 1):
+        h = [json.loads(l) for l in (out / "calib" / f"iter_{k:02d}" / "student" / "train" / "history.jsonl").read_text().splitlines() if l.strip()]
+        assert [x["samples"] for x in h if x.get("split", "train") == "train"][:2] == [8, 16]      # 2 processes x batch 4 per step
+    ids = [json.loads(l)["id"] for l in (out / "calib" / "pool_01" / "cache.jsonl").read_text().splitlines() if l.strip()]
+    assert len(ids) == len(set(ids)) and not list((out / "calib").rglob("*.tmp"))
+    r = _run([sys.executable, *MOD, "eval", "--out", str(out)], env)
+    assert f"mmdc eval: {out}" in r.stdout, r.stdout
     ev = json.loads((out / "eval.json").read_text())
     assert [c["stage"] for c in ev["curve"]] == ["aligned", "iteration 0", "iteration 1"] and len(ev["hists"]) == 1
 

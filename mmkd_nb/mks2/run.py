@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors, count_params, set_seed
+from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors, count_params, set_seed, is_main_process
 from ..llm import load_llm, build_prefix_batch, position_ids_from_mask
 from ..train import fit
 from .mvm import decoder_blocks, save_visual_memory, load_visual_memory
@@ -116,10 +116,6 @@ def storage_pairs(world, frac: float = 1.0) -> list:
     for p in world.pairs("train"): groups.setdefault(p.meta.get("concept"), []).append(p)
     return [p for g in groups.values() for p in g[:max(1, round(len(g) * frac))]]
 
-def _is_main() -> bool:
-    from accelerate import PartialState
-    return PartialState().is_main_process
-
 def train_storage(cfg: MKS2RunConfig, out, world=None, models=None, **train_overrides) -> tuple[VisualStorage, dict]:
     "Storage stage: train memory + mapper on image pairs with `fit` and save them into the run folder `out`."
     from mmkd_nb.world import make_world, WorldConfig
@@ -132,7 +128,7 @@ def train_storage(cfg: MKS2RunConfig, out, world=None, models=None, **train_over
     _, loss = res.series("loss")
     summary = dict(stage="storage", steps=res.step, pairs=len(pairs), seconds=round(res.seconds, 1),
                    first_loss=loss[0] if loss else None, last_loss=loss[-1] if loss else None)
-    if _is_main():
+    if is_main_process():
         save_json(cfg.to_dict(), out / RUN_FILES["config"])
         summary["files"] = {k: str(v) for k, v in save_storage(st, out).items()}
     return st.eval(), summary
@@ -215,7 +211,7 @@ def train_arm(arm: str, cfg: MKS2RunConfig, world, models, storage_dir=None, see
         if spec["train"] == "momes":
             model, res = train_sharing(model, world, sh, out_dir=str(out), **kw)
             summary.update(steps=res.step, seconds=round(res.seconds, 1), last_loss=res.series("loss")[1][-1])
-            if _is_main(): save_momes(model.storage.llm, out / "momes.safetensors")
+            if is_main_process(): save_momes(model.storage.llm, out / "momes.safetensors")
         summary["trainable"] = sum(p.numel() for n, p in model.named_parameters() if ".lora_" in n or ".router." in n)
         return model.eval(), summary
     if spec["train"] == "lora":
@@ -413,7 +409,7 @@ def stage_sharing(args, cfg: MKS2RunConfig) -> dict:
     out = Path(args.out); models = load_models(cfg)
     model, s = train_arm(args.arm, cfg, make_world(WorldConfig.preset(cfg.world)), models, storage_dir=out, seed=args.seed,
                          out=out / "sharing")
-    if _is_main():
+    if is_main_process():
         save_json({"arm": args.arm, "seed": args.seed, "sharing": cfg.sharing.replace(seed=args.seed).to_dict()}, out / "sharing" / "arm.json")
     return s
 
@@ -431,7 +427,7 @@ def stage_eval(args, cfg: MKS2RunConfig) -> dict:
         fig, means = plot_router(sh, tok, [VISUAL_SENTENCE.format(concept=world.heldout[0]), ABSTRACT_SENTENCE], ["visual", "abstract"])
         fig.savefig(out / "router.png", dpi=110, bbox_inches="tight")
         rows["router_mean_S1"] = {"visual": means[0], "abstract": means[1]}
-    if _is_main(): save_json(rows, out / RUN_FILES["eval"])
+    if is_main_process(): save_json(rows, out / RUN_FILES["eval"])
     return rows
 
 STAGES = {"storage": stage_storage, "sharing": stage_sharing, "eval": stage_eval}
@@ -462,7 +458,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = run_config(args)
     torch.manual_seed(args.seed)
     summary = STAGES[args.stage](args, cfg)
-    if _is_main(): print(json.dumps({"stage": args.stage, **summary}, default=str))
+    if is_main_process(): print(json.dumps({"stage": args.stage, **summary}, default=str))
     return summary
 
 # %% ../../nbs/24_mks2_run.ipynb #4e31fd98

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 
-from ..core import Config, hfield, atomic_write, save_json, load_json
+from ..core import Config, hfield, atomic_write, save_json, load_json, is_main_process, barrier
 from ..data import load_image, image_to_png
 from ..metrics import rouge_l_scores
 from .roles import Teacher, Student, Assessor, Augmentor, image_key
@@ -123,7 +123,8 @@ class Pools:
     def __init__(self, root):
         self.root = Path(root)
         if not (self.root / "state.json").is_file(): raise FileNotFoundError(f"no calibration run at {self.root} (state.json missing); start one with Pools.create")
-        for tmp in self.root.rglob(".*.tmp"): tmp.unlink()  # temp files of writes a kill interrupted: never renamed, never read
+        if is_main_process():  # temp files of writes a kill interrupted: never renamed, never read (only the writer may remove them)
+            for tmp in self.root.rglob(".*.tmp"): tmp.unlink()
         self._images = {}
 
     @property
@@ -254,13 +255,16 @@ def tune_phase(pools: Pools, teacher: Teacher, student_train_fn, cfg: CalibrateC
     todo = [x for x in tuning if x.id not in known]
     def answer(chunk):
         return dict(zip([x.id for x in chunk], teacher.answer([pools.image(x.image) for x in chunk], [x.question for x in chunk])))
+    main = is_main_process()
+    if not main: barrier()   # under `accelerate launch` the main process answers; the others read its parts back
     for res in _run_parts(pools.iter_dir(k) / "teach", todo, cfg.chunk_size, answer, hook, info=dict(iteration=k, phase="tune"), ext="json"):
         known.update(res)
+    if main: barrier()
     convs = to_conversations(tuning, known, pools.image)
     if hook: hook("train", iteration=k, phase="tune")
     out_dir = pools.iter_dir(k) / "student"; out_dir.mkdir(parents=True, exist_ok=True)
-    report = (student_train_fn(convs, k, out_dir) if convs else None) or {}
-    save_json({"conversations": len(convs), "turns": sum(len(c.turns) for c in convs), "report": report}, pools.iter_dir(k) / "tune.json")
+    report = (student_train_fn(convs, k, out_dir) if convs else None) or {}   # every process: data-parallel training
+    if main: save_json({"conversations": len(convs), "turns": sum(len(c.turns) for c in convs), "report": report}, pools.iter_dir(k) / "tune.json")
     return report
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #ac5ab571
@@ -374,12 +378,16 @@ def calibration_step(pools: Pools, # the run (see `Pools.create`)
     assessor, augmentor = _as_role(assessor, Assessor, "assessor"), _as_role(augmentor, Augmentor, "augmentor")
     st = pools.state
     if st.phase == "done": return None
-    k = st.iteration
+    k, main = st.iteration, is_main_process()
     if st.phase == "tune":
-        tune_phase(pools, teacher, student_train_fn, cfg, hook)
-        if k >= cfg.iterations: _advance(pools, "done", hook); return None  # the final tuning
-        _advance(pools, "assess", hook)
+        tune_phase(pools, teacher, student_train_fn, cfg, hook)          # every process (the training is data-parallel)
+        if k >= cfg.iterations:                                            # the final tuning
+            if main: _advance(pools, "done", hook)
+            barrier(); return None
+        if main: _advance(pools, "assess", hook)
     elif student_restore_fn is not None: student_restore_fn(k, pools.iter_dir(k) / "student")
+    if not main:                                     # assessment, augmentation and the commit write the pools: the main process only
+        barrier(); return load_json(pools.iter_dir(k) / "summary.json")
     assessed = assess_phase(pools, teacher, student, assessor, cfg, hook)
     if pools.state.phase == "assess": _advance(pools, "augment", hook)
     augmented = augment_phase(pools, augmentor, assessed, cfg, hook)
@@ -389,6 +397,7 @@ def calibration_step(pools: Pools, # the run (see `Pools.create`)
     st.history.append([k, "commit"]); st.iteration, st.phase = k + 1, "tune" if (k + 1 < cfg.iterations or cfg.final_tune) else "done"
     pools._save_state(st)
     if hook: hook("phase", iteration=st.iteration, phase=st.phase)
+    barrier()
     return summary
 
 def run_calibration(pools: Pools, teacher, student, student_train_fn, assessor, augmentor, cfg: CalibrateConfig,

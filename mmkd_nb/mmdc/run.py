@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from ..core import Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS
+from ..core import Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS, is_main_process, barrier
 from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
 from ..llm import load_llm
 from ..metrics import answer_key
@@ -282,10 +282,6 @@ def _train_cfg(cfg: MmDCConfig, steps: int, lr: float, out_dir, seed: int) -> Tr
                               schedule="cosine", weight_decay=0.0, log_every=1 if steps < 50 else 5, eval_every=0,
                               save_every=max(steps // 3, 1), out_dir=str(out_dir), seed=seed, progress=False)
 
-def _is_main() -> bool:
-    from accelerate import PartialState
-    return PartialState().is_main_process
-
 def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
                   cache: bool = True, # share trained teachers through ~/.cache/mmkd_nb/mmdc_teacher (False: always train)
                  ) -> dict:
@@ -308,9 +304,9 @@ def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
                    trainable=count_trainable(teacher), train_records=len(data["teacher_train"]),
                    world=evaluate(teacher, data["eval_world"], cfg.max_new_tokens), easy=evaluate(teacher, data["eval_easy"], cfg.max_new_tokens),
                    train_world=evaluate(teacher, data["d_sin"], cfg.max_new_tokens))
-        if _is_main():
+        if is_main_process():
             teacher.save_trainable(cache / "model.safetensors"); save_json(rep, cache / "report.json")
-    if _is_main():
+    if is_main_process():
         teacher.save_trainable(d / "model.safetensors"); save_json(rep, d / "report.json")
     rep["seconds"] = round(time.time() - t0, 1)
     return rep
@@ -339,7 +335,7 @@ def align_stage(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
         rep.update(pairs=len(data["pairs"]), balanced=len(pairs), steps=out["steps"], loss_before=out["loss_before"], loss_after=out["loss_after"])
     rep.update(world=evaluate(student, data["eval_world"], cfg.max_new_tokens), easy=evaluate(student, data["eval_easy"], cfg.max_new_tokens),
                seconds=round(time.time() - t0, 1))
-    if _is_main():
+    if is_main_process():
         student.save_trainable(d / "student.safetensors"); save_json(rep, d / "report.json")
     return rep
 
@@ -372,12 +368,15 @@ def calibrate_stage(cfg: MmDCConfig, run, data: dict | None = None, teacher=None
         p = run / "align" / "student.safetensors"
         if not p.is_file(): raise FileNotFoundError(f"{p} missing; run the 'align' stage first")
         student = build_student(cfg).load_trainable(p)
-    pools = Pools.create(run / "calib", data["d_sin"], calibrate_config(cfg))
+    if is_main_process(): Pools.create(run / "calib", data["d_sin"], calibrate_config(cfg))   # one process starts the run ...
+    barrier()
+    pools = Pools.create(run / "calib", data["d_sin"], calibrate_config(cfg))                   # ... every process opens it
     st = pools.state
     if st.phase == "tune" and st.iteration > 0: student.load_trainable(pools.iter_dir(st.iteration - 1) / "student" / "student.safetensors")
     train_fn, restore_fn = student_fns(student, _train_cfg(cfg, cfg.tune_steps, cfg.tune_lr, run / "unused", cfg.seed))
     def train_and_eval(convs, k, out_dir):
         rep = train_fn(convs, k, out_dir)
+        if not is_main_process(): return rep                               # the main process scores and writes
         ev = dict(world=evaluate(student, data["eval_world"], cfg.max_new_tokens), easy=evaluate(student, data["eval_easy"], cfg.max_new_tokens))
         save_json(ev, Path(out_dir) / "eval.json")
         return {**rep, "accuracy": {k2: v["accuracy"] for k2, v in ev.items()}}
@@ -404,7 +403,7 @@ def eval_stage(cfg: MmDCConfig | None, run) -> dict:
         hists = [dict(iteration=s["iteration"], hist=s["hist"], difficult=s["difficult"], assessed=s["assessed"], new=s["new"]) for s in summaries]
     out = dict(teacher=dict(world=strip(t["world"]), easy=strip(t["easy"])) if "world" in t else t, curve=curve, hists=hists,
                bins=HIST_BINS.tolist(), final=curve[-1], tau=cfg.tau, use_align=cfg.use_align, seed=cfg.seed)
-    if _is_main(): save_json(out, run / "eval.json")
+    if is_main_process(): save_json(out, run / "eval.json")
     return out
 
 # %% ../../nbs/34_mmdc_run.ipynb #f05b156c
@@ -478,7 +477,7 @@ def stage_main(stage: str, argv: list[str] | None = None) -> dict:
     if stage != "eval" and cfg is None: cfg = open_run(a.out)
     if cfg is not None: set_seed(cfg.seed)
     rep = _brief({"teacher": teacher_stage, "align": align_stage, "calibrate": calibrate_stage, "eval": eval_stage}[stage](cfg, a.out))
-    if _is_main():
+    if is_main_process():
         acc = rep.get("world", rep.get("final", {}).get("world", {})).get("accuracy") if stage != "calibrate" else None
         print(f"mmdc {stage}: {a.out}" + (f", world VQA accuracy {acc:.3f}" if acc is not None else "") +
               (f", {len(rep['summaries'])} iterations" if stage == "calibrate" else ""))

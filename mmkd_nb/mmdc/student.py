@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from ..core import Config, hfield, save_tensors, load_tensors, save_json
+from ..core import Config, hfield, save_tensors, load_tensors, save_json, is_main_process
 from ..llm import PrefixLM, load_llm
 from ..encoders import load_encoder
 from ..train import TrainConfig, fit
@@ -347,11 +347,11 @@ def student_fns(student: MultimodalStudent, cfg: TrainConfig, train_stop: bool =
     def train_fn(conversations, iteration: int, out_dir) -> dict:
         out_dir = Path(out_dir)
         res = train_student(conversations, cfg.replace(out_dir=str(out_dir / "train"), progress=False), student, train_stop)
-        student.save_trainable(out_dir / "student.safetensors")
         _, loss = res.series("loss")
         report = {"iteration": iteration, "conversations": len(conversations), "steps": res.step,
                   "loss_first": loss[0] if loss else None, "loss_last": loss[-1] if loss else None, "seconds": round(res.seconds, 2)}
-        save_json(report, out_dir / "student_report.json")
+        if is_main_process():   # under `accelerate launch` every process holds the same trained weights; one writes them
+            student.save_trainable(out_dir / "student.safetensors"); save_json(report, out_dir / "student_report.json")
         return report
     def restore_fn(iteration: int, out_dir): student.load_trainable(Path(out_dir) / "student.safetensors")
     return train_fn, restore_fn

@@ -392,8 +392,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     "Fine-tune and evaluate one dialogue system; prints a summary and returns it (JSON-able)."
-    from accelerate import PartialState
-    from mmkd_nb.core import save_tensors
+    from mmkd_nb.core import save_tensors, is_main_process, barrier
     from mmkd_nb.train import trainable_state
     a = parse_args(argv); out = Path(a.out); t0 = time.time()
     over = {k: v for k, v in dict(steps=a.steps, batch_size=a.batch_size, grad_accum=a.grad_accum, eval_limit=a.eval_limit).items() if v is not None}
@@ -413,8 +412,7 @@ def main(argv: list[str] | None = None) -> dict:
     res = finetune_dialogue(model, train, out / "dialogue")
     summary = {"method": a.method, "preset": a.preset, "seed": a.seed, "data_frac": a.data_frac, "train_dialogues": len(train),
                "steps": 0 if res is None else res.step}
-    state = PartialState()
-    if state.is_main_process:
+    if is_main_process():
         if res is not None: save_tensors(trainable_state(model), out / "dialogue.safetensors", metadata={"format": "mmkd_nb.vikdf.dialogue"})
         rep = evaluate_dialogue(model, test, world)
         summary.update({k: rep[k] for k in (*SCORES, "n")}, seconds=round(time.time() - t0, 1), samples=rep["samples"][:2])
@@ -422,7 +420,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{a.method}: BLEU-1 {100 * rep['BLEU-1']:.2f}  ROUGE-L {100 * rep['ROUGE-L']:.2f}  PPL {rep['PPL']:.2f}  "
               f"Attr-R {100 * rep['attr_recall']:.1f}  Attr-P {100 * rep['attr_precision']:.1f}  on {rep['n']} held-out dialogues")
         print(json.dumps({k: v for k, v in summary.items() if k != "samples"}))
-    state.wait_for_everyone()
+    barrier()
     return summary
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #bbb164f9

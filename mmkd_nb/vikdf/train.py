@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from fastcore.basics import patch
 
-from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors
+from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors, is_main_process
 from ..data import ImageTextPair, RecordError, load_records
 from ..encoders import EncoderConfig, OfflineEncoder, load_encoder
 from ..llm import LLMConfig, PrefixLM, load_llm
@@ -216,8 +216,7 @@ def train_vikdf(cfg: VIKDFConfig,
     trainable_parameter_names(model)                 # refuse to train a frozen part
     tcfg = cfg.train.replace(out_dir=str(out_dir))
     res = fit(model, pairs, tcfg, eval_fn=eval_fn, collate_fn=model.collate, accelerator=accelerator, stop_at=stop_at)
-    from accelerate import PartialState
-    if PartialState().is_main_process and res.step == tcfg.max_steps: save_vikdf(model, Path(out_dir) / "model")
+    if is_main_process() and res.step == tcfg.max_steps: save_vikdf(model, Path(out_dir) / "model")
     return model, res
 
 # %% ../../nbs/13_vikdf_train.ipynb #c1e37c23
@@ -262,8 +261,7 @@ def main(argv=None) -> dict:
     train = [r for r in res.history if r.get("split", "train") == "train"]
     summary = {"steps": res.step, "resumed_from": res.resumed_from, "first_loss": train[0]["loss"] if train else None,
                "last_loss": train[-1]["loss"] if train else None, "model": str(Path(a.out) / "model"), "seconds": round(res.seconds, 1)}
-    from accelerate import PartialState
-    if PartialState().is_main_process: print(json.dumps(summary))
+    if is_main_process(): print(json.dumps(summary))
     return summary
 
 # %% ../../nbs/13_vikdf_train.ipynb #2faee676
