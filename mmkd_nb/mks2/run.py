@@ -23,11 +23,11 @@ from .eval import (SharingConfig, SharingModel, InstructionCollator, modality_ba
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'INST_ADAPTER', 'ARMS', 'VISUAL_SENTENCE', 'ABSTRACT_SENTENCE', 'METRICS', 'STAGES', 'DEMO_BUDGET',
-           'MKS2RunConfig', 'load_models', 'save_storage', 'load_storage', 'storage_pairs', 'train_storage',
-           'mlp_linears', 'momes_trainable', 'matched_lora_rank', 'add_text_lora', 'TextSFT', 'train_arm',
-           'text_vqa_answers', 'eval_records', 'evaluate', 'router_profile', 'plot_router', 'image_router_profile',
-           'encoder_key', 'run_grid', 'summarize', 'load_sharing', 'run_config', 'stage_storage', 'stage_sharing',
-           'stage_eval', 'build_parser', 'main', 'plot_accuracies', 'demo']
+           'MKS2RunConfig', 'encoder_key', 'load_models', 'save_storage', 'load_storage', 'storage_pairs',
+           'train_storage', 'mlp_linears', 'momes_trainable', 'matched_lora_rank', 'add_text_lora', 'TextSFT',
+           'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'router_profile', 'plot_router',
+           'image_router_profile', 'run_grid', 'summarize', 'load_sharing', 'run_config', 'stage_storage',
+           'stage_sharing', 'stage_eval', 'build_parser', 'main', 'plot_accuracies', 'demo']
 
 # %% ../../nbs/24_mks2_run.ipynb #8764b116
 def _stage(cls, preset: str):
@@ -39,7 +39,7 @@ class MKS2RunConfig(Config):
     world: str = hfield("small", "preset of the built-in world (image pairs, instructions, questions)")
     storage: StorageConfig = _stage(StorageConfig, "small")
     sharing: SharingConfig = _stage(SharingConfig, "small")
-    pairs_frac: float = hfield(1.0, "fraction of the world's training image pairs the storage stage sees (Table 4's data size)")
+    pairs_frac: float = hfield(1.0, "fraction of the world's training image pairs the storage stage draws from (Table 4's data size when storage covers the pool)")
     mcq_splits: tuple = hfield(("val", "test"), "world splits whose MCQs are scored (held-out concepts' questions live only there)")
     n_vqa: int = hfield(96, "world VQA records scored (val + test, first n; 0 = all)")
     n_easy_vqa: int = hfield(96, "easy-VQA test questions scored (0 = none)")
@@ -77,7 +77,20 @@ MKS2RunConfig.preset, MKS2RunConfig.with_ = _preset, _with
 
 # %% ../../nbs/24_mks2_run.ipynb #8058e4c9
 RUN_FILES = {"config": "config.json", "mvm": "storage/mvm.safetensors", "mapper": "storage/mapper.safetensors",
-             "momes": "sharing/momes.safetensors", "eval": "eval.json"}
+             "encoder": "storage/encoder.json", "momes": "sharing/momes.safetensors", "eval": "eval.json"}
+
+def encoder_key(cfg: MKS2RunConfig) -> str:
+    "Which encoder a run used: the offline encoder's cache key, or the encoder's name."
+    from mmkd_nb.encoders import EncoderConfig, offline_cache_key
+    if cfg.storage.encoder in PRESETS:
+        ec = EncoderConfig.preset(cfg.storage.encoder)
+        if ec.backend == "offline": return f"offline:{offline_cache_key(ec)}"
+    return cfg.storage.encoder
+
+def _stored_encoder(folder: Path):
+    "The encoder key a storage stage in `folder` was trained with (None for runs that predate the record)."
+    p = Path(folder) / RUN_FILES["encoder"]
+    return load_json(p)["encoder"] if p.exists() else None
 
 def _mapper_state(st: VisualStorage) -> dict:
     return {n: p for n, p in st.named_parameters() if not n.startswith(("lm.", "encoder."))}
@@ -103,6 +116,10 @@ def load_storage(folder, cfg: MKS2RunConfig, encoder, llm, tokenizer) -> VisualS
     for k in ("mvm", "mapper"):
         if not (folder / RUN_FILES[k]).exists():
             raise FileNotFoundError(f"{folder / RUN_FILES[k]} is missing: run the storage stage into {folder} first")
+    stored = _stored_encoder(folder)
+    if stored is not None and stored != encoder_key(cfg):   # a mapper trained on another tower's features means nothing here
+        raise ValueError(f"{folder}: its storage stage was trained with encoder {stored}, but this run's encoder is {encoder_key(cfg)}; "
+                         f"train the storage stage again for this encoder")
     load_visual_memory(llm, folder / RUN_FILES["mvm"])
     st = VisualStorage(llm, tokenizer, encoder, cfg.storage)
     copy_tensors(_mapper_state(st), load_tensors(folder / RUN_FILES["mapper"]), where=str(folder / RUN_FILES["mapper"]))
@@ -131,6 +148,7 @@ def train_storage(cfg: MKS2RunConfig, out, world=None, models=None, **train_over
     if is_main_process():
         save_json(cfg.to_dict(), out / RUN_FILES["config"])
         summary["files"] = {k: str(v) for k, v in save_storage(st, out).items()}
+        save_json({"encoder": encoder_key(cfg)}, out / RUN_FILES["encoder"])
     return st.eval(), summary
 
 # %% ../../nbs/24_mks2_run.ipynb #9c7410d4
@@ -312,20 +330,13 @@ def image_router_profile(model: SharingModel, image, question: str) -> tuple[tor
 # %% ../../nbs/24_mks2_run.ipynb #6e58c1e3
 METRICS = ("mcq_heldout", "mcq_seen", "vqa", "easy_vqa")
 
-def encoder_key(cfg: MKS2RunConfig) -> str:
-    "Which encoder a run used: the offline encoder's cache key, or the encoder's name."
-    from mmkd_nb.encoders import EncoderConfig, offline_cache_key
-    if cfg.storage.encoder in PRESETS:
-        ec = EncoderConfig.preset(cfg.storage.encoder)
-        if ec.backend == "offline": return f"offline:{offline_cache_key(ec)}"
-    return cfg.storage.encoder
-
 def _same_storage(folder: Path, cfg: MKS2RunConfig) -> bool:
-    "Whether `folder` holds a finished storage stage of `cfg` (same world, storage config and pair fraction)."
+    "Whether `folder` holds a finished storage stage of `cfg` (same world, storage config, pair fraction and encoder)."
     p = folder / RUN_FILES["config"]
     if not (p.exists() and (folder / RUN_FILES["mvm"]).exists() and (folder / RUN_FILES["mapper"]).exists()): return False
     saved = MKS2RunConfig.from_dict(load_json(p))
-    return (saved.world, saved.storage, saved.pairs_frac) == (cfg.world, cfg.storage, cfg.pairs_frac)
+    return ((saved.world, saved.storage, saved.pairs_frac) == (cfg.world, cfg.storage, cfg.pairs_frac)
+            and _stored_encoder(folder) == encoder_key(cfg))       # the preset name alone does not pin the tower's weights
 
 def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=None, models=None, log=print,
              on_run=None,              # called with the results so far after every run (e.g. to rewrite a results file)
@@ -366,6 +377,8 @@ def summarize(runs: list[dict], metrics=METRICS) -> dict:
             if k in r: out.setdefault(r["arm"], {}).setdefault(k, []).append(r[k])
     return {a: {k: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v), "values": v}
                 for k, v in d.items()} for a, d in out.items()}
+
+
 
 # %% ../../nbs/24_mks2_run.ipynb #c8836002
 def load_sharing(folder, cfg: MKS2RunConfig, models) -> SharingModel:
