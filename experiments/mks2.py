@@ -111,7 +111,7 @@ def main(argv=None) -> dict:
             save_json(doc, path)
         print(f"== {a.group} / {name} ==", flush=True)
         folder = Path(a.cache) / a.preset / a.group / name.replace("/", "_").replace(", ", "-").replace(" ", "_")
-        skey = cfg.storage.replace(seed=cfg.storage.seed).digest() + f"-{cfg.world}-{cfg.pairs_frac}"
+        skey = cfg.storage.replace(seed=cfg.storage.seed).digest() + f"-{cfg.world}-{cfg.pairs_frac}-{encoder_key(cfg).rsplit(':', 1)[-1][:12]}"
         res = run_grid(cfg, a.arms or arms, a.seeds, folder, world, models, log=lambda s: print(s, flush=True), on_run=save,
                        vqa_seeds=a.vqa_seeds, storage_dir=Path(a.cache) / a.preset / f"storage-{skey}")
         save(res)
