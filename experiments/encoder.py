@@ -28,6 +28,7 @@ def main(argv=None) -> dict:
     a = ap.parse_args(argv)
     import torch, transformers, open_clip
     torch.set_num_threads(a.threads)
+    from mmkd_nb.core import save_json
     from mmkd_nb.encoders import EncoderConfig, train_offline_tower, encoder_report, offline_cache_key
     from mmkd_nb.world import WorldConfig, make_world
     over = {}
@@ -49,8 +50,7 @@ def main(argv=None) -> dict:
            "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
                         "open_clip": open_clip.__version__}}
     path = Path(a.out) / f"encoder-{a.name}-{a.preset}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1))
+    save_json(doc, path)                                   # atomic, like every results file
     print(f"{a.name}: R@1 {rep['r_at_1']:.3f}, colour {rep['colour_acc']:.3f}, shape {rep['shape_acc']:.3f} "
           f"(chance {rep['shape_chance']:.3f}); {seconds:.0f}s -> {path}")
     return doc

@@ -378,8 +378,6 @@ def summarize(runs: list[dict], metrics=METRICS) -> dict:
     return {a: {k: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v), "values": v}
                 for k, v in d.items()} for a, d in out.items()}
 
-
-
 # %% ../../nbs/24_mks2_run.ipynb #c8836002
 def load_sharing(folder, cfg: MKS2RunConfig, models) -> SharingModel:
     "The MoMEs model saved by the sharing stage in `folder` (storage files + sharing/momes.safetensors)."

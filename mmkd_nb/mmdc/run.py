@@ -88,7 +88,7 @@ class PooledTower(nn.Module):
         g = math.isqrt(encoder.n_image_tokens - 1)
         if g * g != encoder.n_image_tokens - 1 or g % pool:
             raise ValueError(f"PooledTower: {encoder.n_image_tokens - 1} patch tokens; expected a square grid whose side is a multiple of pool={pool}")
-        self.pool, self.grid, self.dim, self.image_size = pool, g, encoder.dim, encoder.image_size
+        self.pool, self.dim, self.image_size = pool, encoder.dim, encoder.image_size
         self.n_image_tokens = 1 + (g // pool) ** 2
 
     def freeze(self): self.requires_grad_(False); return super().train(False)
