@@ -2,22 +2,26 @@
 
     python experiments/mmdc.py                          # everything, in priority order
     python experiments/mmdc.py --arms main --seeds 0 1  # a part
+    python experiments/mmdc.py --arms tau=0 tau=1 --other-seeds 0 1 --out experiments/results/mmdc-tau-small.json
 
 Writes experiments/results/mmdc-small.json after every run (run folders under artifacts/experiments/mmdc).
 """
 import argparse, sys
+import torch
 from mmkd_nb.mmdc.run import experiment
 
-ARMS = {"main": ({}, None), "w/o alignment": (dict(use_align=False), [0]),
-        "tau=0": (dict(tau=0.0), [0]), "tau=0.67": (dict(tau=0.67), [0]), "tau=1": (dict(tau=1.0), [0])}
+ARMS = {"main": {}, "w/o alignment": dict(use_align=False), "tau=0": dict(tau=0.0), "tau=0.67": dict(tau=0.67), "tau=1": dict(tau=1.0)}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python experiments/mmdc.py", description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="small", choices=("tiny", "small", "paper"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main arm")
+    ap.add_argument("--other-seeds", type=int, nargs="+", default=[0], help="seeds of every other arm")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); recorded in the JSON")
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     ap.add_argument("--root", default="artifacts/experiments/mmdc")
     ap.add_argument("--out", default=None, help="default experiments/results/mmdc-<preset>.json")
     a = ap.parse_args()
-    arms = {k: (ARMS[k][0], ARMS[k][1] or a.seeds) for k in a.arms}
+    if a.threads: torch.set_num_threads(a.threads)
+    arms = {k: (ARMS[k], a.seeds if k == "main" else a.other_seeds) for k in a.arms}
     experiment(a.preset, arms, a.root, a.out or f"experiments/results/mmdc-{a.preset}.json", command="python " + " ".join(sys.argv))

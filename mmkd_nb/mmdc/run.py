@@ -4,7 +4,7 @@
 
 # %% ../../nbs/34_mmdc_run.ipynb #583e9da6
 from __future__ import annotations
-import argparse, json, math, platform, random, re, shutil, sys, time
+import argparse, json, math, os, platform, random, re, shutil, sys, time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +30,7 @@ from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 # %% auto #0
 __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'PooledTower', 'MLPProjector', 'lora_target', 'add_lora',
            'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'vqa_scores', 'evaluate', 'ChatVLM',
-           'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
+           'teacher_key', 'tower_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
            'load_teacher', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
            'eval_stage', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args', 'stage_main', 'teacher_main',
            'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'demo']
@@ -235,23 +235,31 @@ TEACHER_FIELDS = ("student", "world", "pool", "teacher", "teacher_lora_r", "teac
 
 def teacher_key(cfg: MmDCConfig) -> str:
     "Cache key of the trained teacher: its fields and the image tower's."
-    enc = StudentConfig.preset(cfg.student).encoder
     d = {k: getattr(cfg, k) for k in TEACHER_FIELDS}
-    d["encoder"] = EncoderConfig.preset(enc).digest() if enc in PRESETS else enc
+    d["encoder"] = tower_key(cfg)
     return MmDCConfig.from_dict({k: v for k, v in d.items() if k != "encoder"}).digest() + "-" + str(d["encoder"])[:12]
 
+def tower_key(cfg: MmDCConfig) -> str:
+    "The digest of the image tower the run's student reads (a preset's recipe, or the tower's path or id)."
+    enc = StudentConfig.preset(cfg.student).encoder
+    return EncoderConfig.preset(enc).digest() if enc in PRESETS else enc
+
 def open_run(run, cfg: MmDCConfig | None = None) -> MmDCConfig:
-    "The run's config: written on first use, read (and checked against `cfg`) after."
-    p = Path(run) / "config.json"
+    "The run's config: written on first use, read (and checked against `cfg` and the current image tower) after."
+    p, t = Path(run) / "config.json", Path(run) / "tower.json"
     if p.is_file():
         stored = MmDCConfig.from_dict(load_json(p))
         if cfg is not None and cfg != stored:
             diff = sorted(k for k, v in cfg.to_dict().items() if stored.to_dict()[k] != v)
             raise ValueError(f"{run} holds a run with other settings ({', '.join(f'{k}={getattr(stored, k)!r}' for k in diff)}); given "
                              f"{', '.join(f'{k}={getattr(cfg, k)!r}' for k in diff)}; use a new --out")
+        have, want = load_json(t).get("encoder") if t.is_file() else None, tower_key(stored)
+        if have != want:
+            raise ValueError(f"{run} was trained on image tower {have or '(not recorded)'}, but the {stored.student!r} student's tower "
+                             f"is now {want}; its stages cannot be reused: use a new --out")
         return stored
     if cfg is None: raise FileNotFoundError(f"no MmDC run at {run} (config.json missing); start it with the 'teacher' stage")
-    save_json(cfg.to_dict(), p)
+    save_json(cfg.to_dict(), p); save_json({"encoder": tower_key(cfg)}, t)
     return cfg
 
 _SHARED = {}
@@ -527,9 +535,9 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
     base = MmDCConfig.preset(preset)
     scfg = StudentConfig.preset(base.student)
     res = dict(command=command, date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), preset=preset, versions=_versions(),
-               encoder=dict(name=scfg.encoder, digest=EncoderConfig.preset(scfg.encoder).digest() if scfg.encoder in PRESETS else scfg.encoder),
+               encoder=dict(name=scfg.encoder, digest=tower_key(base)),
                llm=scfg.llm, stand_ins=dict(judge="ReferenceJudge (scene-graph reference answers)", augmentor="TemplateAugmentor (phrase templates)"),
-               arms={})
+               machine=dict(cpus=os.cpu_count(), threads=torch.get_num_threads()), arms={})
     data = run_data(base)
     for name, (over, seeds) in arms.items():
         arm = dict(config=base.replace(**over).to_dict(), seeds={}, summary={})
