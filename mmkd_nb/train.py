@@ -25,7 +25,7 @@ __all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'PAPER_TRAIN', 'TrainConfig'
            'CheckpointError', 'trainable_state', 'rng_state', 'set_rng_state', 'optimizer_state',
            'load_optimizer_state', 'step_name', 'save_checkpoint', 'prune_checkpoints', 'latest_checkpoint',
            'load_checkpoint', 'TrainResult', 'resolve_mixed_precision', 'make_accelerator', 'loss_parts', 'RunState',
-           'fit', 'write_history', 'read_history', 'plot_history']
+           'frozen_fingerprint', 'fit', 'write_history', 'read_history', 'plot_history']
 
 # %% ../nbs/07_train.ipynb #9d07d03a
 SCHEDULES = ("linear", "cosine", "constant")
@@ -467,6 +467,25 @@ def _check_resumable(state: dict, cfg: TrainConfig, world_size: int):
     if diff: raise ValueError(f"cannot resume {state.get('path')}: the data stream differs ({'; '.join(diff)}); "
                               "use the checkpoint's values or a new out_dir")
 
+# %% ../nbs/07_train.ipynb #490fa272
+def frozen_fingerprint(model: nn.Module, n_values: int = 64) -> dict:
+    "{top-level submodule: digest} of the frozen parameters (name, shape, dtype and `n_values` evenly sampled values of each)."
+    groups = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad or p.device.type == "meta": continue
+        flat = p.detach().reshape(-1)
+        idx = torch.linspace(0, flat.numel() - 1, min(n_values, flat.numel()), device=flat.device).long()
+        h = groups.setdefault(name.split(".")[0], hashlib.sha256())
+        h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode()); h.update(flat[idx].float().cpu().numpy().tobytes())
+    return {k: h.hexdigest()[:16] for k, h in sorted(groups.items())}
+
+def _check_frozen(state: dict, now: dict):
+    was = state.get("frozen")
+    if was is None or was == now: return          # checkpoints written before fingerprints existed cannot be checked
+    diff = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
+    raise ValueError(f"cannot resume {state.get('path')}: the frozen weights differ from the checkpoint's in {', '.join(diff)} "
+                     "(a retrained or different frozen part); use a new out_dir")
+
 # %% ../nbs/07_train.ipynb #0cafbf03
 def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, other scalar parts ...}
         train_data,                     # a map-style data set: len() and [i]
@@ -484,6 +503,7 @@ def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, oth
     set_seed(cfg.seed + acc.process_index)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
+    frozen = frozen_fingerprint(model)
     model, optimizer = acc.prepare(model, optimizer)
     sampler = ResumableSampler(len(train_data), cfg.batch_size, cfg.seed, acc.process_index, acc.num_processes)
     run, resumed_from = RunState(), None
@@ -492,7 +512,7 @@ def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, oth
         raise ValueError(f"{root} already holds checkpoints; pass resume=True to continue, or use a new out_dir")
     if ck is not None:
         state = load_checkpoint(ck, model, optimizer, scheduler, accelerator=acc)
-        _check_resumable(state, cfg, acc.num_processes)
+        _check_resumable(state, cfg, acc.num_processes); _check_frozen(state, frozen)
         run = RunState(**{k: state[k] for k in RunState().to_state()}, history=state["history"])
         resumed_from = run.step
     if acc.is_main_process and root.exists(): prune_checkpoints(root, cfg.keep_last)  # drops a half-written one
@@ -530,7 +550,7 @@ def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, oth
         if eval_fn is not None and ((cfg.eval_every and run.step % cfg.eval_every == 0) or run.step == cfg.max_steps):
             _evaluate(eval_fn, model, acc, run)
         if (cfg.save_every and run.step % cfg.save_every == 0) or run.step == end:
-            last = _save(root, model, optimizer, scheduler, acc, run, cfg)
+            last = _save(root, model, optimizer, scheduler, acc, run, cfg, frozen)
     bar.close()
     if acc.is_main_process: write_history(out_dir, run.history)
     acc.wait_for_everyone()
@@ -585,8 +605,8 @@ def read_history(out_dir) -> list:
     with open(Path(out_dir) / "history.jsonl", encoding="utf-8") as f: return [json.loads(l) for l in f if l.strip()]
 
 
-def _save(root, model, optimizer, scheduler, acc, run: RunState, cfg: TrainConfig) -> Path:
-    state = {**run.to_state(), "global_batch": cfg.batch_size * acc.num_processes, "config": cfg.to_dict()}
+def _save(root, model, optimizer, scheduler, acc, run: RunState, cfg: TrainConfig, frozen: dict) -> Path:
+    state = {**run.to_state(), "global_batch": cfg.batch_size * acc.num_processes, "config": cfg.to_dict(), "frozen": frozen}
     path = save_checkpoint(root, run.step, model, optimizer, scheduler, state, run.history, acc, cfg.keep_last)
     if acc.is_main_process: write_history(Path(root).parent, run.history)
     return path
