@@ -25,7 +25,7 @@ __all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'PAPER_TRAIN', 'TrainConfig'
            'CheckpointError', 'trainable_state', 'rng_state', 'set_rng_state', 'optimizer_state',
            'load_optimizer_state', 'step_name', 'save_checkpoint', 'prune_checkpoints', 'latest_checkpoint',
            'load_checkpoint', 'TrainResult', 'resolve_mixed_precision', 'make_accelerator', 'loss_parts', 'RunState',
-           'frozen_fingerprint', 'fit', 'write_history', 'read_history', 'plot_history']
+           'even_indices', 'frozen_fingerprint', 'fit', 'write_history', 'read_history', 'plot_history']
 
 # %% ../nbs/07_train.ipynb #9d07d03a
 SCHEDULES = ("linear", "cosine", "constant")
@@ -468,13 +468,18 @@ def _check_resumable(state: dict, cfg: TrainConfig, world_size: int):
                               "use the checkpoint's values or a new out_dir")
 
 # %% ../nbs/07_train.ipynb #490fa272
+def even_indices(n: int, k: int) -> torch.Tensor:
+    "min(k, n) indices spread evenly over range(n), first and last included; exact integers (a float linspace rounds past n - 1 for n > 2**24)."
+    k = min(k, n)
+    return torch.arange(k, dtype=torch.int64) * (n - 1) // max(k - 1, 1)
+
 def frozen_fingerprint(model: nn.Module, n_values: int = 64) -> dict:
     "{top-level submodule: digest} of the frozen parameters (name, shape, dtype and `n_values` evenly sampled values of each)."
     groups = {}
     for name, p in model.named_parameters():
         if p.requires_grad or p.device.type == "meta": continue
         flat = p.detach().reshape(-1)
-        idx = torch.linspace(0, flat.numel() - 1, min(n_values, flat.numel()), device=flat.device).long()
+        idx = even_indices(flat.numel(), n_values).to(flat.device)
         h = groups.setdefault(name.split(".")[0], hashlib.sha256())
         h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode()); h.update(flat[idx].float().cpu().numpy().tobytes())
     return {k: h.hexdigest()[:16] for k, h in sorted(groups.items())}
