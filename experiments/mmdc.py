@@ -3,6 +3,7 @@
     python experiments/mmdc.py                          # everything, in priority order
     python experiments/mmdc.py --arms main --seeds 0 1  # a part
     python experiments/mmdc.py --arms tau=0 tau=1 --other-seeds 0 1 --out experiments/results/mmdc-tau-small.json
+    python experiments/mmdc.py --arms "teacher 360 steps" --other-seeds 0 1 2 --out experiments/results/mmdc-teacher360-small.json
 
 Writes experiments/results/mmdc-small.json after every run (run folders under artifacts/experiments/mmdc).
 """
@@ -10,7 +11,8 @@ import argparse, sys
 import torch
 from mmkd_nb.mmdc.run import experiment
 
-ARMS = {"main": {}, "w/o alignment": dict(use_align=False), "tau=0": dict(tau=0.0), "tau=0.67": dict(tau=0.67), "tau=1": dict(tau=1.0)}
+ARMS = {"main": {}, "w/o alignment": dict(use_align=False), "tau=0": dict(tau=0.0), "tau=0.67": dict(tau=0.67), "tau=1": dict(tau=1.0),
+        "teacher 360 steps": dict(teacher_steps=360)}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python experiments/mmdc.py", description=__doc__.splitlines()[0])
