@@ -223,6 +223,7 @@ def train_arm(arm: str, cfg: MKS2RunConfig, world, models, storage_dir=None, see
     out = Path(out or tempfile.mkdtemp())
     kw = {"progress": False, "log_every": 5, "save_every": 0, **train_overrides}
     summary = dict(arm=arm, seed=seed, steps=0, seconds=0.0)
+    set_seed(seed)      # adapters are initialised from the global RNG: without this an arm's result depends on what ran before it
     if spec["memory"]:
         if storage_dir is None: raise ValueError(f"arm {arm!r} needs a storage run folder (storage_dir)")
         model = load_storage(storage_dir, cfg, enc, llm, tok)

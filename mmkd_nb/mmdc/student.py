@@ -284,9 +284,10 @@ def generate(self: MultimodalStudent,
              images: list,                    # PIL images, one per prompt
              prompts: list,                   # chat-message lists ({'role', 'content'}), one per image
              max_new_tokens: int | None = None,  # default: cfg.max_new_tokens
+             min_new_tokens: int = 1,         # <STOP> is barred before this many tokens: an empty reply is never an answer
              **kwargs,                        # more options of `PrefixLM.generate` (do_sample, temperature, seed, …)
             ) -> list[str]:
-    "One reply per (image, prompt): greedy decoding until <STOP>, the text before it."
+    "One reply per (image, prompt): greedy decoding until <STOP> (never as the first token), the text before it."
     if len(images) != len(prompts): raise ValueError(f"generate: {len(images)} images but {len(prompts)} prompts; expected one image per prompt")
     was = self.training; self.eval()
     out, n = [], max_new_tokens or self.cfg.max_new_tokens
@@ -295,7 +296,7 @@ def generate(self: MultimodalStudent,
         b = {k: v.to(dev) for k, v in self.prompt_batch(prompts[i:i + self.cfg.gen_batch_size]).items()}
         pix = self.encoder.preprocess(list(images[i:i + self.cfg.gen_batch_size])).to(dev)
         new = self.lm.generate(b["input_ids"], b["attention_mask"], self.image_tokens(pix), b["insert_at"],
-                               max_new_tokens=n, eos_token_id=self.stop_id, **kwargs)
+                               max_new_tokens=n, min_new_tokens=min_new_tokens, eos_token_id=self.stop_id, **kwargs)
         out += [self.tokenizer.decode(cut_at_stop(r.tolist(), self.stop_id), skip_special_tokens=True).strip() for r in new]
     self.train(was)
     return out
