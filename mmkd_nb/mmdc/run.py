@@ -570,6 +570,10 @@ def demo(preset: str = "small", out="artifacts/demo/mmdc", seed: int = 0) -> dic
     import matplotlib.pyplot as plt
     out, t0 = Path(out), time.time()
     cfg = MmDCConfig.preset(preset, seed=seed, iterations=1)
+    if (out / "run" / "config.json").is_file():
+        try: open_run(out / "run", cfg)
+        except ValueError as e:                       # another preset, or stages trained on an older tower: the demo's folder is disposable
+            print(f"{e}\nstarting the demo's run afresh"); shutil.rmtree(out / "run")
     ev = run_all(cfg, out / "run")
     fig, ax = plt.subplots(figsize=(5, 3.2)); plot_curve(ev, ax); ax.set_title(f"MmDC {preset}: student accuracy per iteration", fontsize=9)
     fig.tight_layout(); fig.savefig(out / "accuracy.png", dpi=120); plt.close(fig)
