@@ -29,8 +29,8 @@ from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 
 # %% auto #0
 __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'PooledTower', 'MLPProjector', 'lora_target', 'add_lora',
-           'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'vqa_scores', 'evaluate', 'ChatVLM',
-           'teacher_key', 'tower_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
+           'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'vqa_scores', 'evaluate', 'ChatVLM', 'tower_key',
+           'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
            'load_teacher', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
            'eval_stage', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args', 'stage_main', 'teacher_main',
            'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'demo']
@@ -233,16 +233,14 @@ class ChatVLM:
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_seed", "batch_size")
 
-def teacher_key(cfg: MmDCConfig) -> str:
-    "Cache key of the trained teacher: its fields and the image tower's."
-    d = {k: getattr(cfg, k) for k in TEACHER_FIELDS}
-    d["encoder"] = tower_key(cfg)
-    return MmDCConfig.from_dict({k: v for k, v in d.items() if k != "encoder"}).digest() + "-" + str(d["encoder"])[:12]
-
 def tower_key(cfg: MmDCConfig) -> str:
     "The digest of the image tower the run's student reads (a preset's recipe, or the tower's path or id)."
     enc = StudentConfig.preset(cfg.student).encoder
     return EncoderConfig.preset(enc).digest() if enc in PRESETS else enc
+
+def teacher_key(cfg: MmDCConfig) -> str:
+    "Cache key of the trained teacher: its fields and the image tower's."
+    return MmDCConfig.from_dict({k: getattr(cfg, k) for k in TEACHER_FIELDS}).digest() + "-" + str(tower_key(cfg))[:12]
 
 def open_run(run, cfg: MmDCConfig | None = None) -> MmDCConfig:
     "The run's config: written on first use, read (and checked against `cfg` and the current image tower) after."
