@@ -4,6 +4,7 @@ Runs `mmkd_nb.mks2.run.run_grid` and writes one results file per group:
 
     python experiments/mks2.py --group table1 --seeds 0 1 2     # frozen, INST-LoRA, w/o (MM-SFT & MoMEs), storage only, w/o MM-SFT, MKS2
     python experiments/mks2.py --group table4 --seeds 0         # memory size (D/4, D/2) x image pairs seen (20, 40 storage steps), MKS2 w/o MM-SFT
+    python experiments/mks2.py --group table4 --seeds 0 1 2 --paired-storage   # ... each seed on its own storage run
     python experiments/mks2.py --group table6 --seeds 0         # LoRA rank of MoMEs
     python experiments/mks2.py --preset tiny --group table1 --seeds 0 1   # seconds, the notebook's fast check
 
@@ -63,6 +64,17 @@ def router_doc(cache: Path, preset: str, seed: int = 0) -> dict:
     return out
 
 
+def storage_summary(by_seed: dict) -> dict:
+    "Mean ± std over storage seeds of each storage run's report (caption NLL and R@1 before and after)."
+    import statistics
+    reps = [st["report"] for st in by_seed.values() if st and "report" in st]
+    out = {}
+    for k in ("caption_nll", "caption_nll_before", "r_at_1", "r_at_1_before"):
+        v = [r[k] for r in reps if k in r]
+        if v: out[k] = {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v), "values": v}
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="small", choices=["tiny", "small", "paper"])
@@ -72,6 +84,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--vqa-seeds", nargs="+", type=int, default=None, help="seeds whose runs also score VQA (default: all)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="run-config field for every variant (repeatable)")
+    ap.add_argument("--paired-storage", action="store_true", help="seed s trains its own storage stage (storage.seed = s), so the "
+                    "spread covers both stages; default: one storage run (storage.seed from the config) shared by every seed")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--cache", default="artifacts/mks2-experiments", help="folder for the runs' storage and sharing files")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder of the results file")
@@ -111,10 +125,23 @@ def main(argv=None) -> dict:
             save_json(doc, path)
         print(f"== {a.group} / {name} ==", flush=True)
         folder = Path(a.cache) / a.preset / a.group / name.replace("/", "_").replace(", ", "-").replace(" ", "_")
-        skey = cfg.storage.replace(seed=cfg.storage.seed).digest() + f"-{cfg.world}-{cfg.pairs_frac}-{encoder_key(cfg).rsplit(':', 1)[-1][:12]}"
-        res = run_grid(cfg, a.arms or arms, a.seeds, folder, world, models, log=lambda s: print(s, flush=True), on_run=save,
-                       vqa_seeds=a.vqa_seeds, storage_dir=Path(a.cache) / a.preset / f"storage-{skey}")
-        save(res)
+        # one storage run shared by every seed, or (--paired-storage) one per seed, each with its own sharing runs
+        plan = ([(cfg.with_(**{"storage.seed": s}), [s], folder / f"storage-seed-{s}") for s in a.seeds] if a.paired_storage
+                else [(cfg, a.seeds, folder)])
+        done, by_seed = [], {}
+        for c, seeds, out in plan:
+            skey = c.storage.digest() + f"-{c.world}-{c.pairs_frac}-{encoder_key(c).rsplit(':', 1)[-1][:12]}"
+            def save(res, entry=entry, seeds=seeds):
+                if a.paired_storage:
+                    by_seed[str(seeds[0])] = res["storage"]
+                    entry.update(storage_by_seed=by_seed, storage_summary=storage_summary(by_seed))
+                else: entry.update(storage=res["storage"])
+                entry.update(runs=done + res["runs"], summary=summarize(done + res["runs"]))
+                doc["seconds"] = round(time.time() - t0, 1)
+                save_json(doc, path)
+            res = run_grid(c, a.arms or arms, seeds, out, world, models, log=lambda s: print(s, flush=True), on_run=save,
+                           vqa_seeds=a.vqa_seeds, storage_dir=Path(a.cache) / a.preset / f"storage-{skey}")
+            save(res); done += res["runs"]
     print(f"wrote {path} after {time.time() - t0:.0f}s")
     return doc
 

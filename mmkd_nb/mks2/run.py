@@ -77,7 +77,7 @@ MKS2RunConfig.preset, MKS2RunConfig.with_ = _preset, _with
 
 # %% ../../nbs/24_mks2_run.ipynb #8058e4c9
 RUN_FILES = {"config": "config.json", "mvm": "storage/mvm.safetensors", "mapper": "storage/mapper.safetensors",
-             "encoder": "storage/encoder.json", "momes": "sharing/momes.safetensors", "eval": "eval.json"}
+             "encoder": "storage/encoder.json", "report": "storage/report.json", "momes": "sharing/momes.safetensors", "eval": "eval.json"}
 
 def encoder_key(cfg: MKS2RunConfig) -> str:
     "Which encoder a run used: the offline encoder's cache key, or the encoder's name."
@@ -339,6 +339,14 @@ def _same_storage(folder: Path, cfg: MKS2RunConfig) -> bool:
     return ((saved.world, saved.storage, saved.pairs_frac) == (cfg.world, cfg.storage, cfg.pairs_frac)
             and _stored_encoder(folder) == encoder_key(cfg))       # the preset name alone does not pin the tower's weights
 
+def _storage_report_of(sdir: Path, cfg: MKS2RunConfig, world, models) -> dict:
+    "The report of the storage run in `sdir`: read from its report file, or computed (and written) for a run saved without one."
+    p = sdir / RUN_FILES["report"]
+    if p.exists(): return load_json(p)
+    enc, frozen, tok = models
+    rep = storage_report(load_storage(sdir, cfg, enc, copy.deepcopy(frozen), tok), world.pairs("test")[:32], n_samples=3)
+    save_json(rep, p); return rep
+
 def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=None, models=None, log=print,
              on_run=None,              # called with the results so far after every run (e.g. to rewrite a results file)
              vqa_seeds=None,           # seeds whose runs also score VQA (generation is the slow part); None = all
@@ -352,10 +360,10 @@ def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=N
     enc, frozen, tok = models
     recs, res = eval_records(cfg, world), {"storage": None, "runs": []}
     if any(ARMS[a]["memory"] for a in arms) and _same_storage(sdir, cfg):
-        res["storage"] = {"reused": str(sdir)}; log(f"storage: reused {sdir}")
+        res["storage"] = {"reused": str(sdir), "report": _storage_report_of(sdir, cfg, world, models)}; log(f"storage: reused {sdir}")
     elif any(ARMS[a]["memory"] for a in arms):
         t = time.time(); st, res["storage"] = train_storage(cfg, sdir, world, (enc, copy.deepcopy(frozen), tok))
-        rep = storage_report(st, world.pairs("test")[:32], n_samples=3)
+        rep = storage_report(st, world.pairs("test")[:32], n_samples=3); save_json(rep, sdir / RUN_FILES["report"])
         res["storage"].update(report=rep, wall_seconds=round(time.time() - t, 1)); del st
         log(f"storage: {res['storage']['steps']} steps in {res['storage']['wall_seconds']:.0f}s, loss {res['storage']['first_loss']:.3f} "
             f"-> {res['storage']['last_loss']:.3f}, caption NLL {rep['caption_nll']:.3f}, t2i R@1 {rep['r_at_1']:.3f} (chance {rep['r_at_1_chance']:.3f})")
