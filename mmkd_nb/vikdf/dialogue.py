@@ -337,7 +337,7 @@ def summarise_runs(runs: list[dict]) -> dict:
     out = {}
     for s in dict.fromkeys(k for r in runs for k in r["results"]):
         vals = {k: [r["results"][s][k] for r in runs if s in r["results"] and r["results"][s].get(k) is not None] for k in SCORES}
-        out[s] = {k: [float(np.mean(v)), float(np.std(v)), len(v)] for k, v in vals.items() if v}
+        out[s] = {k: [float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v)] for k, v in vals.items() if v}
     return out
 
 def results_table(summary: dict, columns=SCORES) -> str:
@@ -356,7 +356,8 @@ def load_results(path) -> dict:
     "An `experiments/vikdf.py` results file."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"no results at {path}; run: python experiments/vikdf.py --preset small")
-    return load_json(path)
+    doc = load_json(path)
+    return {**doc, "summary": summarise_runs(doc["runs"])}   # from the per-seed numbers, by the current rule
 
 def plot_results(summary: dict, keys=("BLEU-1", "ROUGE-L", "attr_recall", "attr_precision"), title: str = ""):
     "Bars of mean ± std per system for `keys` (× 100)."
