@@ -65,14 +65,10 @@ def router_doc(cache: Path, preset: str, seed: int = 0) -> dict:
 
 
 def storage_summary(by_seed: dict) -> dict:
-    "Mean ± std over storage seeds of each storage run's report (caption NLL and R@1 before and after)."
-    import statistics
+    "`spread` over storage seeds of each storage run's caption NLL and text→image R@1 (from the runs' reports)."
+    from mmkd_nb.mks2.run import spread
     reps = [st["report"] for st in by_seed.values() if st and "report" in st]
-    out = {}
-    for k in ("caption_nll", "caption_nll_before", "r_at_1", "r_at_1_before"):
-        v = [r[k] for r in reps if k in r]
-        if v: out[k] = {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v), "values": v}
-    return out
+    return {k: spread([r[k] for r in reps]) for k in ("caption_nll", "r_at_1")} if reps else {}
 
 
 def main(argv=None) -> dict:
@@ -119,10 +115,6 @@ def main(argv=None) -> dict:
     for name, over, arms in variants:
         cfg = base.with_(**over)
         entry = doc["variants"][name] = {"overrides": over, "arms": a.arms or arms, "config": cfg.to_dict()}
-        def save(res, entry=entry):
-            entry.update(storage=res["storage"], runs=res["runs"], summary=summarize(res["runs"]))
-            doc["seconds"] = round(time.time() - t0, 1)
-            save_json(doc, path)
         print(f"== {a.group} / {name} ==", flush=True)
         folder = Path(a.cache) / a.preset / a.group / name.replace("/", "_").replace(", ", "-").replace(" ", "_")
         # one storage run shared by every seed, or (--paired-storage) one per seed, each with its own sharing runs

@@ -26,7 +26,7 @@ __all__ = ['RUN_FILES', 'INST_ADAPTER', 'ARMS', 'VISUAL_SENTENCE', 'ABSTRACT_SEN
            'MKS2RunConfig', 'encoder_key', 'load_models', 'save_storage', 'load_storage', 'storage_pairs',
            'train_storage', 'mlp_linears', 'momes_trainable', 'matched_lora_rank', 'add_text_lora', 'TextSFT',
            'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'router_profile', 'plot_router',
-           'image_router_profile', 'run_grid', 'summarize', 'load_sharing', 'run_config', 'stage_storage',
+           'image_router_profile', 'run_grid', 'spread', 'summarize', 'load_sharing', 'run_config', 'stage_storage',
            'stage_sharing', 'stage_eval', 'build_parser', 'main', 'plot_accuracies', 'demo']
 
 # %% ../../nbs/24_mks2_run.ipynb #8764b116
@@ -378,14 +378,17 @@ def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=N
         if on_run is not None: on_run(res)
     return res
 
+def spread(values: list) -> dict:
+    "{'mean', 'std', 'n', 'values'} of numbers from several seeds; std is the sample std (n − 1), 0 for one value."
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values), "values": values}
+
 def summarize(runs: list[dict], metrics=METRICS) -> dict:
-    "Per arm: {metric: {'mean', 'std', 'n', 'values'}} over its seeds (std 0 with one seed)."
+    "Per arm: {metric: `spread` over its seeds}."
     out = {}
     for r in runs:
         for k in metrics:
             if k in r: out.setdefault(r["arm"], {}).setdefault(k, []).append(r[k])
-    return {a: {k: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v), "values": v}
-                for k, v in d.items()} for a, d in out.items()}
+    return {a: {k: spread(v) for k, v in d.items()} for a, d in out.items()}
 
 # %% ../../nbs/24_mks2_run.ipynb #c8836002
 def load_sharing(folder, cfg: MKS2RunConfig, models) -> SharingModel:
