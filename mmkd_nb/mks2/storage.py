@@ -99,11 +99,11 @@ class VisualStorage(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or StorageConfig()
         llm.requires_grad_(False).eval()
-        if not has_visual_memory(llm): add_visual_memory(llm, ratio=cfg.mvm_ratio, placement=cfg.placement)
-        self.lm, self.encoder, self.tokenizer = PrefixLM(llm, tokenizer), encoder.freeze(), tokenizer
-        D, dt = self.lm.d_llm, llm.get_input_embeddings().weight.dtype
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):                                # every new weight, the memory's too, from cfg.seed
             torch.manual_seed(cfg.seed)
+            if not has_visual_memory(llm): add_visual_memory(llm, ratio=cfg.mvm_ratio, placement=cfg.placement)
+            self.lm, self.encoder, self.tokenizer = PrefixLM(llm, tokenizer), encoder.freeze(), tokenizer
+            D, dt = self.lm.d_llm, llm.get_input_embeddings().weight.dtype
             self.mapper = make_mapper(cfg, encoder.dim, D).to(dt)
             emb_std = llm.get_input_embeddings().weight.float().std().item()     # start at the embeddings' scale
             self.img_start = nn.Parameter((torch.randn(D) * emb_std).to(dt)) if cfg.markers else None
