@@ -14,12 +14,13 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRESETS', 'hfield', 'Config', 'RunConfig', 'set_seed', 'get_device', 'process_state', 'is_main_process', 'barrier',
-           'is_fast', 'fast_or', 'cache_dir', 'atomic_write', 'save_json', 'load_json', 'save_tensors', 'load_tensors',
-           'copy_tensors', 'count_params']
+__all__ = ['PRESETS', 'PRESET_BASE', 'hfield', 'Config', 'RunConfig', 'set_seed', 'get_device', 'process_state',
+           'is_main_process', 'barrier', 'is_fast', 'fast_or', 'cache_dir', 'atomic_write', 'save_json', 'load_json',
+           'save_tensors', 'load_tensors', 'copy_tensors', 'count_params', 'worker_info', 'map_processes']
 
 # %% ../nbs/00_core.ipynb #2f1f53f5
-PRESETS = ("tiny", "small", "paper")
+PRESETS = ("tiny", "micro", "small", "paper")
+PRESET_BASE = {"micro": "small"}  # a preset that starts from another one's values and changes a few
 
 def hfield(default=dataclasses.MISSING, help: str = "", **kw):
     "A dataclass field whose `help` text documents it in notebooks, docs and the CLI."
@@ -37,7 +38,15 @@ class Config:
         "The config of preset `name` (one of `PRESETS`), with `overrides` applied."
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r} for {cls.__name__}; expected one of {PRESETS}")
-        return cls.from_dict({**cls._presets.get(name, {}), **overrides})
+        return cls.from_dict({**cls.preset_values(name), **overrides})
+
+    @classmethod
+    def preset_values(cls, name: str) -> dict:
+        "The overrides preset `name` makes to the defaults: its base preset's (`PRESET_BASE`), then its own."
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r} for {cls.__name__}; expected one of {PRESETS}")
+        base = cls.preset_values(PRESET_BASE[name]) if name in PRESET_BASE else {}
+        return {**base, **cls._presets.get(name, {})}
 
     @classmethod
     def help(cls) -> dict:
@@ -180,3 +189,36 @@ def count_params(model: torch.nn.Module) -> tuple[int, int]:
     "(trainable, total) parameter counts."
     total = sum(p.numel() for p in model.parameters())
     return sum(p.numel() for p in model.parameters() if p.requires_grad), total
+
+# %% ../nbs/00_core.ipynb #721fb300
+def _init_worker(threads: int):
+    "Start-up of a worker process: its torch (and OpenMP) thread count."
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+
+def worker_info(item=None) -> dict:
+    "Where `item` ran: process id and torch threads (what results files record)."
+    return {"item": item, "pid": os.getpid(), "threads": torch.get_num_threads()}
+
+def map_processes(fn, items, workers: int = 2, # processes at once (1: run here, in order)
+                  threads: int = 1,            # torch threads of each worker process
+                  on_done=None,                # on_done(item, result), called here as each item finishes
+                 ) -> list:
+    "`[fn(x) for x in items]`, run in `workers` fresh processes with `threads` torch threads each."
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    items, out = list(items), {}
+    if workers <= 1 or len(items) <= 1:
+        for i, x in enumerate(items):
+            out[i] = fn(x)
+            if on_done is not None: on_done(x, out[i])
+        return [out[i] for i in range(len(items))]
+    ctx = mp.get_context("spawn")   # a fresh interpreter: no state (RNG, threads, loaded models) leaks from this one
+    with ProcessPoolExecutor(min(workers, len(items)), mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(fn, x): i for i, x in enumerate(items)}
+        for f in as_completed(futures):
+            i = futures[f]
+            out[i] = f.result()
+            if on_done is not None: on_done(items[i], out[i])
+    return [out[i] for i in range(len(items))]

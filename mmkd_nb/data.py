@@ -4,8 +4,8 @@
 
 # %% ../nbs/01_data.ipynb #caf82a7d
 from __future__ import annotations
-import io, json, os, re
-from dataclasses import dataclass, field, asdict
+import io, json, os, random, re
+from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from itertools import islice
 from typing import Any
@@ -19,8 +19,8 @@ from .core import atomic_write
 __all__ = ['RECORDS', 'SCHEMAS', 'IMAGE_EXTS', 'CLIP_MEAN', 'CLIP_STD', 'RecordError', 'ImageTextPair', 'Dialogue', 'VQARecord',
            'MCQRecord', 'check_kind', 'load_image', 'make_record', 'image_to_png', 'write_jsonl', 'iter_jsonl',
            'load_jsonl', 'write_shards', 'expand_shards', 'iter_shards', 'load_shards', 'iter_hf', 'from_hf',
-           'load_records', 'RecordDataset', 'image_transform', 'PairCollator', 'VQACollator', 'DialogueCollator',
-           'MCQCollator']
+           'load_records', 'RecordDataset', 'random_cycle', 'shuffle_images', 'image_transform', 'PairCollator',
+           'VQACollator', 'DialogueCollator', 'MCQCollator']
 
 # %% ../nbs/01_data.ipynb #cf9c2371
 class RecordError(ValueError):
@@ -387,6 +387,28 @@ class RecordDataset(torch.utils.data.Dataset):
     def load(cls, source, kind: str, transform=None, **kw):
         "A `RecordDataset` of the records `load_records(source, kind, **kw)` returns."
         return cls(load_records(source, kind, **kw), transform)
+
+# %% ../nbs/01_data.ipynb #92f5b140
+def random_cycle(n: int, rng: random.Random) -> list[int]:
+    "A uniformly random n-cycle (Sattolo's algorithm): perm[i] != i for every i."
+    perm = list(range(n))
+    for i in range(n - 1, 0, -1):
+        j = rng.randrange(i)   # j < i, never i itself: the result is one cycle through every index
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+def shuffle_images(records, # records with an `image` field: `ImageTextPair`s or `VQARecord`s
+                   seed: int, # seed of the permutation (a stream of its own)
+                  ) -> list:
+    "The same records with their images permuted among them: same images, same texts, no text–image link."
+    recs = list(records)
+    for i, r in enumerate(recs):
+        if not isinstance(getattr(r, "image", None), Image.Image):
+            raise RecordError(f"shuffle_images: record {i} (id={getattr(r, 'id', '?')!r}) has no PIL image; "
+                              "expected image-text pairs or VQA records")
+    if len(recs) < 2: raise RecordError(f"shuffle_images: {len(recs)} record(s); expected at least 2 to permute")
+    perm = random_cycle(len(recs), random.Random(f"{seed}/shuffle-images"))
+    return [replace(r, image=recs[j].image, meta={**r.meta, "image_of": recs[j].id}) for r, j in zip(recs, perm)]
 
 # %% ../nbs/01_data.ipynb #f7db610f
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's per-channel pixel statistics

@@ -13,7 +13,7 @@ import torch.nn as nn
 from PIL import Image
 
 from ..core import Config, hfield
-from ..data import MCQRecord, VQARecord, RecordError
+from ..data import MCQRecord, VQARecord, RecordError, shuffle_images
 from ..llm import build_prefix_batch
 from ..metrics import answer_key   # normalize_answer, or a bare lowercase form when that is empty
 from ..train import TrainConfig, fit
@@ -234,6 +234,7 @@ class SharingConfig(Config):
     batch_size: int = hfield(3, "samples per micro-batch, one modality each (paper: 3)")
     grad_accum: int = hfield(1, "micro-batches per optimizer step")
     seed: int = hfield(0, "seed of the grouping into batches and of the data order")
+    shuffle_images: bool = hfield(False, "the control: images permuted among the image instructions (seed `seed`)")
     _presets = {"tiny": dict(rank=4, lora_alpha=8.0, lora_dropout=0.0, lr=3e-2, max_steps=60, batch_size=8, max_len=48),
                 "small": dict(rank=8, lora_alpha=16.0, lr=5e-4, max_steps=300, batch_size=8),
                 "paper": dict(max_len=1024, batch_size=3, max_steps=555_000)}
@@ -255,8 +256,10 @@ class SharingModel(nn.Module):
         return {"loss": loss}
 
 def sharing_data(world, cfg: SharingConfig, split: str = "train") -> list[Instruction]:
-    "The sharing stage's instructions of `split`: text-only and/or multimodal, as `cfg` says."
-    return (text_instructions(world, split) if cfg.text else []) + (multimodal_instructions(world, split) if cfg.multimodal else [])
+    "The sharing stage's instructions of `split`: text-only and/or multimodal (images shuffled for the control)."
+    mm = multimodal_instructions(world, split) if cfg.multimodal else []
+    if cfg.shuffle_images and mm: mm = shuffle_images(mm, cfg.seed)
+    return (text_instructions(world, split) if cfg.text else []) + mm
 
 def train_sharing(storage,                 # a `VisualStorage` after the storage stage
                   world,                   # a `World` (or anything with .mcq(split) and .vqa(split))

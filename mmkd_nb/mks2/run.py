@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors, count_params, set_seed, is_main_process
 from ..llm import load_llm, build_prefix_batch, position_ids_from_mask
 from ..train import fit
+from ..data import shuffle_images
 from .mvm import decoder_blocks, save_visual_memory, load_visual_memory
 from .storage import StorageConfig, VisualStorage, StorageCollator, storage_report
 from .momes import add_momes, momes_layers, router_weights, save_momes, load_momes, EXPERTS
@@ -60,7 +61,7 @@ def _preset(cls, name: str, **overrides):
     "Every stage's preset `name`, then `overrides` (dotted keys like 'storage.max_steps' reach into a stage)."
     if name not in PRESETS: raise ValueError(f"unknown preset {name!r} for MKS2RunConfig; expected one of {PRESETS}")
     cfg = cls(storage=StorageConfig.preset(name), sharing=SharingConfig.preset(name))
-    return cfg.with_(**{**cls._presets.get(name, {}), **overrides})
+    return cfg.with_(**{**cls.preset_values(name), **overrides})
 
 def _with(self, **kw):
     "A copy with fields changed; a key 'stage.field' changes one field of that stage."
@@ -140,6 +141,7 @@ def train_storage(cfg: MKS2RunConfig, out, world=None, models=None, **train_over
     enc, llm, tok = models or load_models(cfg)
     st = VisualStorage(llm, tok, enc, cfg.storage)
     pairs = storage_pairs(world, cfg.pairs_frac)
+    if cfg.storage.shuffle_images: pairs = shuffle_images(pairs, cfg.storage.seed)
     tcfg = cfg.storage.train_config(out_dir=str(out / "storage"), **{"progress": False, "log_every": 5, **train_overrides})
     res = fit(st, pairs, tcfg, collate_fn=StorageCollator(tok, enc, cfg.storage.max_len))
     _, loss = res.series("loss")

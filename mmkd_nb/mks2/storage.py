@@ -52,9 +52,11 @@ class StorageConfig(Config):
     batch_size: int = hfield(8, "pairs per micro-batch, and the InfoNCE's negatives (paper: 32)")
     grad_accum: int = hfield(1, "micro-batches per optimizer step (paper: 4)")
     seed: int = hfield(0, "seed of the new weights' initialisation and of the data order")
+    shuffle_images: bool = hfield(False, "the control: images permuted among the captions (`shuffle_images`, seed `seed`)")
     _presets = {
         "tiny": dict(encoder="tiny", llm="tiny-llama", mvm_ratio=0.5, max_len=32, lr=1e-2, max_steps=60, batch_size=16),
         "small": dict(encoder="small", llm="smollm2-135m-instruct", lr=1e-3, max_steps=150, batch_size=8),
+        "micro": dict(llm="micro-llama"),
         "paper": dict(encoder="paper", llm="meta-llama/Llama-2-7b-hf", dtype="bfloat16", mapper="qformer", qformer="paper",
                       num_queries=32, freeze_qformer=True, max_len=64, lr=1e-4, warmup_steps=5000, max_steps=36_000,
                       batch_size=32, grad_accum=4),

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from ..core import Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS, is_main_process, barrier
+from ..data import shuffle_images
 from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
 from ..llm import load_llm
 from ..metrics import answer_key
@@ -64,11 +65,14 @@ class MmDCConfig(Config):
     iterations: int = hfield(2, "calibration iterations (the paper: 3)")
     max_new_tokens: int = hfield(4, "longest answer generated in assessment and evaluation")
     seed: int = hfield(0, "seed of the student, its data order and the augmentor")
+    shuffle_images: bool = hfield(False, "the control: images permuted among the training records of every stage "
+                                  "(teacher: seed teacher_seed; alignment captions and D_sin: seed `seed`); evaluation untouched")
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6, teacher_lr=3e-2,
                      teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2, batch_size=4, n_instructions=12,
                      n_eval=9, n_eval_easy=4, iterations=1, max_new_tokens=4),
         "small": {},
+        "micro": dict(student="micro"),
         "paper": dict(student="paper", world="paper", pool=1, teacher="llava-hf/llava-1.5-13b-hf", judge="llava-hf/llava-1.5-13b-hf",
                       augmentor="llava-hf/llava-1.5-13b-hf", align_steps=0, tune_steps=3000, tune_lr=2e-5, batch_size=16,
                       n_instructions=0, n_eval=0, n_eval_easy=0, iterations=3, max_new_tokens=512),
@@ -171,10 +175,13 @@ def run_data(cfg: MmDCConfig) -> dict:
     w = make_world(WorldConfig.preset(cfg.world))
     train = w.vqa("train")
     easy_train = load_easy_vqa("train", limit=cfg.teacher_easy) if cfg.teacher_easy else []
-    return dict(world=w, d_sin=by_tier(train, cfg.n_instructions, "d_sin"), teacher_train=train + easy_train,
+    d_sin, teacher_train, pairs = by_tier(train, cfg.n_instructions, "d_sin"), train + easy_train, w.pairs("train")
+    if cfg.shuffle_images:   # the control: same records, images permuted among them
+        d_sin, pairs = shuffle_images(d_sin, cfg.seed), shuffle_images(pairs, cfg.seed)
+        teacher_train = shuffle_images(teacher_train, cfg.teacher_seed)
+    return dict(world=w, d_sin=d_sin, teacher_train=teacher_train, pairs=pairs,
                 eval_world=by_tier(w.vqa("test"), cfg.n_eval, "eval"),
-                eval_easy=load_easy_vqa("test", limit=cfg.n_eval_easy) if cfg.n_eval_easy else [],
-                pairs=w.pairs("train"))
+                eval_easy=load_easy_vqa("test", limit=cfg.n_eval_easy) if cfg.n_eval_easy else [])
 
 # %% ../../nbs/34_mmdc_run.ipynb #65af7670
 def vqa_scores(answers: list[str], records) -> dict:
@@ -231,7 +238,8 @@ class ChatVLM:
         return out
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
-TEACHER_FIELDS = ("student", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_seed", "batch_size")
+TEACHER_FIELDS = ("student", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers", "teacher_steps", "teacher_lr",
+                  "teacher_easy", "teacher_seed", "batch_size", "shuffle_images")
 
 def tower_key(cfg: MmDCConfig) -> str:
     "The digest of the image tower the run's student reads (a preset's recipe, or the tower's path or id)."

@@ -45,6 +45,7 @@ class StudentConfig(Config):
     seed: int = hfield(0, "seed of W's initialisation and of the image positions")
     _presets = {"tiny": dict(encoder="tiny", llm="tiny-llama", max_len=64, max_new_tokens=8),
                 "small": {},
+                "micro": dict(llm="micro-llama"),
                 "paper": dict(encoder="open_clip:ViT-L-14@openai", llm="lmsys/vicuna-7b-v1.1", dtype="bfloat16",
                               bos=True, max_len=2048, max_new_tokens=512, gen_batch_size=8)}
 

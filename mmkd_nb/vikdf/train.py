@@ -13,7 +13,7 @@ import torch.nn as nn
 from fastcore.basics import patch
 
 from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors, is_main_process
-from ..data import ImageTextPair, RecordError, load_records
+from ..data import ImageTextPair, RecordError, load_records, shuffle_images
 from ..encoders import EncoderConfig, OfflineEncoder, load_encoder
 from ..llm import LLMConfig, PrefixLM, load_llm
 from ..train import TrainConfig, fit, trainable_state
@@ -63,6 +63,7 @@ class VIKDFConfig(Config):
     train_encoder: bool = hfield(True, "offline encoder: train its image tower first (cached on disk); False = untrained towers, instant (tests)")
     world: str = hfield("small", "preset of the built-in world whose training pairs are used when `data` is empty")
     data: str = hfield("", "webdataset shards of image–caption pairs (COCO/CC), e.g. 'shards/{00000..01023}.tar'; '' = the built-in world")
+    shuffle_images: bool = hfield(False, "the control: images permuted among the training captions (`shuffle_images`, seed train.seed)")
     _presets = {"tiny": dict(world="tiny"), "small": dict(world="small"), "paper": dict(world="paper")}
 
     def __post_init__(self): self.validate()
@@ -86,7 +87,7 @@ def preset(cls: VIKDFConfig, name: str, **overrides):
     "Every part's preset `name`, then `overrides` (a dict for a part is merged into it)."
     if name not in PRESETS: raise ValueError(f"unknown preset {name!r} for VIKDFConfig; expected one of {PRESETS}")
     base = {k: _preset_part(k, name) for k in PARTS}
-    return cls.from_dict(_merge({**base, **cls._presets.get(name, {})}, overrides))
+    return cls.from_dict(_merge({**base, **cls.preset_values(name)}, overrides))
 
 @patch
 def replace(self: VIKDFConfig, **kw):
@@ -236,6 +237,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--save-every", type=int, default=None, help="checkpoint every this many steps (train.save_every)")
     ap.add_argument("--seed", type=int, default=None, help="train.seed")
     ap.add_argument("--untrained-encoder", action="store_true", help="offline encoder: skip training its image tower (tests)")
+    ap.add_argument("--shuffle-images", action="store_true", help="the control: images permuted among the captions")
     return ap.parse_args(argv)
 
 def config_from_args(a: argparse.Namespace) -> VIKDFConfig:
@@ -243,14 +245,15 @@ def config_from_args(a: argparse.Namespace) -> VIKDFConfig:
     flags = {"max_steps": a.steps, "batch_size": a.batch_size, "grad_accum": a.grad_accum, "lr": a.lr, "save_every": a.save_every, "seed": a.seed}
     over = dict(train={k: v for k, v in flags.items() if v is not None}, data=a.data or "")
     if a.untrained_encoder: over["train_encoder"] = False
+    if a.shuffle_images: over["shuffle_images"] = True
     return ablated(VIKDFConfig.preset(a.preset, **over), a.ablation)
 
 def training_pairs(cfg: VIKDFConfig, limit: int | None = None) -> list:
-    "The image–caption pairs of `cfg.data` (webdataset shards), or of the built-in world's `cfg.world` preset."
+    "The image–caption pairs of `cfg.data` (webdataset shards) or of the world `cfg.world`; shuffled for the control."
     from mmkd_nb.world import WorldConfig, make_world
-    if cfg.data: return load_records(cfg.data, "pair", limit=limit)
-    pairs = make_world(WorldConfig.preset(cfg.world)).pairs("train")
-    return pairs[:limit] if limit else pairs
+    if cfg.data: pairs = load_records(cfg.data, "pair", limit=limit)
+    else: pairs = make_world(WorldConfig.preset(cfg.world)).pairs("train")[:limit]
+    return shuffle_images(pairs, cfg.train.seed) if cfg.shuffle_images else pairs
 
 def main(argv=None) -> dict:
     "Train from the command line; prints and returns a summary (steps, first and last loss, where the model went)."
