@@ -7,6 +7,7 @@ Runs `mmkd_nb.mks2.run.run_grid` and writes one results file per group:
     python experiments/mks2.py --group table4 --seeds 0 1 2 --paired-storage   # ... each seed on its own storage run
     python experiments/mks2.py --group table6 --seeds 0         # LoRA rank of MoMEs
     python experiments/mks2.py --preset tiny --group table1 --seeds 0 1   # seconds, the notebook's fast check
+    python experiments/mks2.py --preset micro --group control --seeds 0 1 2 --paired-storage --workers 2   # vs shuffled images
 
 `--set KEY=VALUE` changes a run-config field (e.g. storage.max_steps=20, sharing.lr=0.002, mcq_splits='["test"]').
 Writes experiments/results/mks2-<group>-<preset>.json (command, config, seeds, per-seed numbers, mean ± std,
@@ -28,6 +29,10 @@ GROUPS = {
     "table4": [(f"D/{4 if r == 0.25 else 2}, {n} storage steps", {"storage.mvm_ratio": r, "storage.max_steps": n}, ["mks2-text"])
                for n in (20, 40) for r in (0.25, 0.5)],
     "table6": [(f"r={r}", {"sharing.rank": r, "sharing.lora_alpha": 2.0 * r}, ["mks2"]) for r in (4, 8, 16)],
+    # the control: the same storage and sharing runs with images permuted among their texts (paired with "real" by seed)
+    "control": [("real", {}, ["storage", "mks2-text", "mks2"]),
+                ("shuffled images", {"storage.shuffle_images": True, "sharing.shuffle_images": True},
+                 ["storage", "mks2-text", "mks2"])],
 }
 
 
@@ -64,6 +69,14 @@ def router_doc(cache: Path, preset: str, seed: int = 0) -> dict:
     return out
 
 
+def run_job(job: tuple) -> dict:
+    "`run_grid` for one job of a --workers run (a worker process's entry point)."
+    from mmkd_nb.mks2.run import MKS2RunConfig, run_grid
+    cfg_dict, arms, seeds, out, vqa_seeds, storage_dir = job
+    return run_grid(MKS2RunConfig.from_dict(cfg_dict), arms, seeds, out, log=lambda s: print(f"[seeds {seeds}] {s}", flush=True),
+                    vqa_seeds=vqa_seeds, storage_dir=storage_dir)
+
+
 def storage_summary(by_seed: dict) -> dict:
     "`spread` over storage seeds of each storage run's caption NLL and text→image R@1 (from the runs' reports)."
     from mmkd_nb.mks2.run import spread
@@ -73,7 +86,7 @@ def storage_summary(by_seed: dict) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--preset", default="small", choices=["tiny", "small", "paper"])
+    ap.add_argument("--preset", default="small", choices=["tiny", "micro", "small", "paper"])
     ap.add_argument("--group", default="table1", choices=list(GROUPS))
     ap.add_argument("--variants", nargs="+", default=None, help="run only these variants of the group (names as in GROUPS)")
     ap.add_argument("--arms", nargs="+", default=None, help="override the group's arms")
@@ -82,17 +95,23 @@ def main(argv=None) -> dict:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="run-config field for every variant (repeatable)")
     ap.add_argument("--paired-storage", action="store_true", help="seed s trains its own storage stage (storage.seed = s), so the "
                     "spread covers both stages; default: one storage run (storage.seed from the config) shared by every seed")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default; 1 with --workers)")
+    ap.add_argument("--workers", type=int, default=1, help="seeds run at once, each in its own one-thread process "
+                    "(a shared storage run is trained here first)")
     ap.add_argument("--cache", default="artifacts/mks2-experiments", help="folder for the runs' storage and sharing files")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder of the results file")
     ap.add_argument("--name", default=None, help="results file name part (default: <group>-<preset>)")
     ap.add_argument("--router", action="store_true", help="instead of training: write the router profile of table1's MKS2 (seed 0) "
                     "to mks2-router-<preset>.json")
+    ap.add_argument("--parse-only", action="store_true", help="check the command line and stop (experiments/gpu.py --check)")
     a = ap.parse_args(argv)
+    if a.parse_only: return {}
     import torch
+    if a.workers > 1: a.threads = 1
     if a.threads: torch.set_num_threads(a.threads)
-    from mmkd_nb.core import save_json
-    from mmkd_nb.mks2.run import MKS2RunConfig, run_grid, summarize, load_models, encoder_key, _parse_set
+    from mmkd_nb.core import save_json, map_processes
+    from mmkd_nb.mks2.run import (MKS2RunConfig, run_grid, summarize, load_models, encoder_key, _parse_set, ensure_storage,
+                                  ARMS)
     from mmkd_nb.world import make_world, WorldConfig
     if a.router:
         from mmkd_nb.core import save_json
@@ -107,7 +126,8 @@ def main(argv=None) -> dict:
     doc = {"method": "mks2", "experiment": a.group, "command": "python experiments/mks2.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "date": datetime.date.today().isoformat(), "preset": a.preset, "seeds": a.seeds, "vqa_seeds": a.vqa_seeds,
            "encoder": encoder_key(base), "llm": base.storage.llm, "versions": versions(),
-           "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(), "load_avg_at_start": os.getloadavg()[0]},
+           "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(), "workers": a.workers,
+                       "load_avg_at_start": os.getloadavg()[0]},
            "variants": {}}
     t0 = time.time()
     world = make_world(WorldConfig.preset(base.world))
@@ -121,19 +141,32 @@ def main(argv=None) -> dict:
         plan = ([(cfg.with_(**{"storage.seed": s}), [s], folder / f"storage-seed-{s}") for s in a.seeds] if a.paired_storage
                 else [(cfg, a.seeds, folder)])
         done, by_seed = [], {}
+        def save(res, entry=entry, seeds=None):
+            if a.paired_storage:
+                by_seed[str(seeds[0])] = res["storage"]
+                entry.update(storage_by_seed=by_seed, storage_summary=storage_summary(by_seed))
+            else: entry.update(storage=res["storage"])
+            entry.update(runs=done + res["runs"], summary=summarize(done + res["runs"]))
+            doc["seconds"] = round(time.time() - t0, 1)
+            save_json(doc, path)
+        skey = lambda c: c.storage.digest() + f"-{c.world}-{c.pairs_frac}-{encoder_key(c).rsplit(':', 1)[-1][:12]}"
+        if a.workers > 1:   # one job per seed (and its storage run); this process alone writes the file
+            arm_list = a.arms or arms
+            if not a.paired_storage and any(ARMS[x]["memory"] for x in arm_list):
+                ensure_storage(cfg, Path(a.cache) / a.preset / f"storage-{skey(cfg)}", world, models)
+            jobs = [(c.to_dict(), arm_list if i == 0 or a.paired_storage else [x for x in arm_list if ARMS[x]["train"]], seeds, str(out),
+                     a.vqa_seeds, str(Path(a.cache) / a.preset / f"storage-{skey(c)}"))
+                    for i, (c, seeds, out) in enumerate([(c, [s], out) for c, ss, out in plan for s in ss])]
+            def finished(job, res):
+                save(res, seeds=job[2])
+                done.extend(res["runs"])
+            map_processes(run_job, jobs, workers=a.workers, on_done=finished)
+            continue
         for c, seeds, out in plan:
-            skey = c.storage.digest() + f"-{c.world}-{c.pairs_frac}-{encoder_key(c).rsplit(':', 1)[-1][:12]}"
-            def save(res, entry=entry, seeds=seeds):
-                if a.paired_storage:
-                    by_seed[str(seeds[0])] = res["storage"]
-                    entry.update(storage_by_seed=by_seed, storage_summary=storage_summary(by_seed))
-                else: entry.update(storage=res["storage"])
-                entry.update(runs=done + res["runs"], summary=summarize(done + res["runs"]))
-                doc["seconds"] = round(time.time() - t0, 1)
-                save_json(doc, path)
-            res = run_grid(c, a.arms or arms, seeds, out, world, models, log=lambda s: print(s, flush=True), on_run=save,
-                           vqa_seeds=a.vqa_seeds, storage_dir=Path(a.cache) / a.preset / f"storage-{skey}")
-            save(res); done += res["runs"]
+            res = run_grid(c, a.arms or arms, seeds, out, world, models, log=lambda s: print(s, flush=True),
+                           on_run=lambda r, seeds=seeds: save(r, seeds=seeds),
+                           vqa_seeds=a.vqa_seeds, storage_dir=Path(a.cache) / a.preset / f"storage-{skey(c)}")
+            save(res, seeds=seeds); done += res["runs"]
     print(f"wrote {path} after {time.time() - t0:.0f}s")
     return doc
 

@@ -4,26 +4,34 @@
     python experiments/mmdc.py --arms main --seeds 0 1  # a part
     python experiments/mmdc.py --arms tau=0 tau=1 --other-seeds 0 1 --out experiments/results/mmdc-tau-small.json
     python experiments/mmdc.py --arms "teacher 360 steps" --other-seeds 0 1 2 --out experiments/results/mmdc-teacher360-small.json
+    python experiments/mmdc.py --preset micro --arms main control --workers 2   # runs on both cores, one thread each
 
 Writes experiments/results/mmdc-small.json after every run (run folders under artifacts/experiments/mmdc).
 """
-import argparse, sys
+import argparse, json, sys
 import torch
 from mmkd_nb.mmdc.run import experiment
 
 ARMS = {"main": {}, "w/o alignment": dict(use_align=False), "tau=0": dict(tau=0.0), "tau=0.67": dict(tau=0.67), "tau=1": dict(tau=1.0),
-        "teacher 360 steps": dict(teacher_steps=360)}
+        "teacher 360 steps": dict(teacher_steps=360),
+        "control": dict(shuffle_images=True)}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python experiments/mmdc.py", description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="small", choices=("tiny", "small", "paper"))
+    ap.add_argument("--preset", default="small", choices=("tiny", "micro", "small", "paper"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main arm")
     ap.add_argument("--other-seeds", type=int, nargs="+", default=[0], help="seeds of every other arm")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); recorded in the JSON")
+    ap.add_argument("--workers", type=int, default=1, help="(arm, seed) runs at once, each in its own one-thread process")
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     ap.add_argument("--root", default="artifacts/experiments/mmdc")
     ap.add_argument("--out", default=None, help="default experiments/results/mmdc-<preset>.json")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="MmDCConfig field for every arm (repeatable)")
+    ap.add_argument("--parse-only", action="store_true", help="check the command line and stop (experiments/gpu.py --check)")
     a = ap.parse_args()
-    if a.threads: torch.set_num_threads(a.threads)
-    arms = {k: (ARMS[k], a.seeds if k == "main" else a.other_seeds) for k in a.arms}
-    experiment(a.preset, arms, a.root, a.out or f"experiments/results/mmdc-{a.preset}.json", command="python " + " ".join(sys.argv))
+    common = {k: json.loads(v) for k, _, v in (x.partition("=") for x in a.set)}
+    if a.parse_only: sys.exit(0)
+    if a.threads or a.workers > 1: torch.set_num_threads(1 if a.workers > 1 else a.threads)
+    arms = {k: ({**common, **ARMS[k]}, a.seeds if k == "main" else a.other_seeds) for k in a.arms}
+    experiment(a.preset, arms, a.root, a.out or f"experiments/results/mmdc-{a.preset}.json", command="python " + " ".join(sys.argv),
+               workers=a.workers)

@@ -27,8 +27,8 @@ __all__ = ['RUN_FILES', 'INST_ADAPTER', 'ARMS', 'VISUAL_SENTENCE', 'ABSTRACT_SEN
            'MKS2RunConfig', 'encoder_key', 'load_models', 'save_storage', 'load_storage', 'storage_pairs',
            'train_storage', 'mlp_linears', 'momes_trainable', 'matched_lora_rank', 'add_text_lora', 'TextSFT',
            'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'router_profile', 'plot_router',
-           'image_router_profile', 'run_grid', 'spread', 'summarize', 'load_sharing', 'run_config', 'stage_storage',
-           'stage_sharing', 'stage_eval', 'build_parser', 'main', 'plot_accuracies', 'demo']
+           'image_router_profile', 'ensure_storage', 'run_grid', 'spread', 'summarize', 'load_sharing', 'run_config',
+           'stage_storage', 'stage_sharing', 'stage_eval', 'build_parser', 'main', 'plot_accuracies', 'demo']
 
 # %% ../../nbs/24_mks2_run.ipynb #8764b116
 def _stage(cls, preset: str):
@@ -349,6 +349,22 @@ def _storage_report_of(sdir: Path, cfg: MKS2RunConfig, world, models) -> dict:
     rep = storage_report(load_storage(sdir, cfg, enc, copy.deepcopy(frozen), tok), world.pairs("test")[:32], n_samples=3)
     save_json(rep, p); return rep
 
+def ensure_storage(cfg: MKS2RunConfig, sdir, world, models, log=print) -> dict:
+    "The storage stage of `cfg` in folder `sdir`: reused when it holds this config's storage, else trained; its summary."
+    enc, frozen, tok = models
+    if _same_storage(sdir, cfg):
+        log(f"storage: reused {sdir}")
+        return {"reused": str(sdir), "report": _storage_report_of(sdir, cfg, world, models)}
+    t = time.time()
+    st, summary = train_storage(cfg, sdir, world, (enc, copy.deepcopy(frozen), tok))
+    rep = storage_report(st, world.pairs("test")[:32], n_samples=3)
+    save_json(rep, Path(sdir) / RUN_FILES["report"])
+    summary.update(report=rep, wall_seconds=round(time.time() - t, 1))
+    log(f"storage: {summary['steps']} steps in {summary['wall_seconds']:.0f}s, loss {summary['first_loss']:.3f} "
+        f"-> {summary['last_loss']:.3f}, caption NLL {rep['caption_nll']:.3f}, t2i R@1 {rep['r_at_1']:.3f} "
+        f"(chance {rep['r_at_1_chance']:.3f})")
+    return summary
+
 def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=None, models=None, log=print,
              on_run=None,              # called with the results so far after every run (e.g. to rewrite a results file)
              vqa_seeds=None,           # seeds whose runs also score VQA (generation is the slow part); None = all
@@ -361,14 +377,7 @@ def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=N
     sdir = Path(storage_dir or out)
     enc, frozen, tok = models
     recs, res = eval_records(cfg, world), {"storage": None, "runs": []}
-    if any(ARMS[a]["memory"] for a in arms) and _same_storage(sdir, cfg):
-        res["storage"] = {"reused": str(sdir), "report": _storage_report_of(sdir, cfg, world, models)}; log(f"storage: reused {sdir}")
-    elif any(ARMS[a]["memory"] for a in arms):
-        t = time.time(); st, res["storage"] = train_storage(cfg, sdir, world, (enc, copy.deepcopy(frozen), tok))
-        rep = storage_report(st, world.pairs("test")[:32], n_samples=3); save_json(rep, sdir / RUN_FILES["report"])
-        res["storage"].update(report=rep, wall_seconds=round(time.time() - t, 1)); del st
-        log(f"storage: {res['storage']['steps']} steps in {res['storage']['wall_seconds']:.0f}s, loss {res['storage']['first_loss']:.3f} "
-            f"-> {res['storage']['last_loss']:.3f}, caption NLL {rep['caption_nll']:.3f}, t2i R@1 {rep['r_at_1']:.3f} (chance {rep['r_at_1_chance']:.3f})")
+    if any(ARMS[a]["memory"] for a in arms): res["storage"] = ensure_storage(cfg, sdir, world, models, log)
     jobs = [(a, seeds[0]) for a in arms if not ARMS[a]["train"]] + [(a, s) for s in seeds for a in arms if ARMS[a]["train"]]
     for a, seed in jobs:
         t = time.time()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse, json, math, os, platform, random, re, shutil, sys, time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from ..core import Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS, is_main_process, barrier
+from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS, is_main_process, barrier,
+                          map_processes)
 from ..data import shuffle_images
 from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
 from ..llm import load_llm
@@ -529,11 +531,37 @@ def run_all(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     teacher_stage(cfg, run, data); align_stage(cfg, run, data); calibrate_stage(cfg, run, data)
     return eval_stage(cfg, run)
 
+def _arm_seed(preset: str, arms: dict, root: str, job: tuple) -> dict:
+    "One (arm, seed) job of `experiment` end to end in its own run folder: the seed's entry of the results file."
+    (name, seed), root = job, Path(root)
+    cfg, t0 = MmDCConfig.preset(preset).replace(**arms[name][0], seed=seed), time.time()
+    run, main_run = root / f"{re.sub(r'[^A-Za-z0-9.=_-]+', '_', name)}-s{seed}", root / f"main-s{seed}"
+    if name != "main" and (main_run / "align" / "report.json").is_file() and not (run / "align").exists():
+        mcfg = open_run(main_run)
+        if all(getattr(mcfg, k) == getattr(cfg, k) for k in MmDCConfig.help() if k not in LOOP_FIELDS):
+            open_run(run, cfg); shutil.copytree(main_run / "align", run / "align")
+    ev = run_all(cfg, run, run_data(cfg))
+    return dict(curve=ev["curve"], hists=ev["hists"], teacher=ev["teacher"], seconds=round(time.time() - t0, 1))
+
+def _arm_summary(seeds: dict) -> dict:
+    "Mean ± std over an arm's seeds of every point of the curve, overall and by tier."
+    out, n_pts = {}, min(len(s["curve"]) for s in seeds.values())
+    first = next(iter(seeds.values()))["curve"]
+    for key in ("world", "easy"):
+        def at(i, tier=None):
+            return [s["curve"][i][key]["by_tier"].get(tier) if tier else s["curve"][i][key]["accuracy"]
+                    for s in seeds.values()]
+        out[key] = dict(curve=[_mean_std(at(i)) for i in range(n_pts)],
+                        by_tier=[{t: _mean_std(at(i, t)) for t in first[0][key].get("by_tier", {})} for i in range(n_pts)],
+                        stages=[c["stage"] for c in first[:n_pts]])
+    return out
+
 def experiment(preset: str = "small",         # MmDCConfig preset of every arm
                arms: dict | None = None,      # name -> (MmDCConfig overrides, seeds); default {"main": ({}, [0, 1, 2])}
                root="artifacts/experiments/mmdc",  # run folders: root/<arm>-s<seed> (other characters than letters, digits, '.=_-' become '_')
                out_json=None,                 # the results file (rewritten after every run)
                command: str = "",             # recorded in the JSON
+               workers: int = 1,              # (arm, seed) runs at once, each in a one-thread process (`map_processes`)
               ) -> dict:
     "Run every arm × seed end to end and write the results JSON (per seed, mean ± std, per iteration)."
     arms = arms or {"main": ({}, [0, 1, 2])}
@@ -543,30 +571,19 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
     res = dict(command=command, date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), preset=preset, versions=_versions(),
                encoder=dict(name=scfg.encoder, digest=tower_key(base)),
                llm=scfg.llm, stand_ins=dict(judge="ReferenceJudge (scene-graph reference answers)", augmentor="TemplateAugmentor (phrase templates)"),
-               machine=dict(cpus=os.cpu_count(), threads=torch.get_num_threads()), arms={})
-    data = run_data(base)
-    for name, (over, seeds) in arms.items():
-        arm = dict(config=base.replace(**over).to_dict(), seeds={}, summary={})
-        res["arms"][name] = arm
-        for seed in seeds:
-            cfg, run, t0 = base.replace(**over, seed=seed), root / f"{re.sub(r'[^A-Za-z0-9.=_-]+', '_', name)}-s{seed}", time.time()
-            main_run = root / f"main-s{seed}"
-            if name != "main" and (main_run / "align" / "report.json").is_file() and not (run / "align").exists():
-                mcfg = open_run(main_run)
-                if all(getattr(mcfg, k) == getattr(cfg, k) for k in MmDCConfig.help() if k not in LOOP_FIELDS):
-                    open_run(run, cfg); shutil.copytree(main_run / "align", run / "align")
-            ev = run_all(cfg, run, data)
-            arm["seeds"][str(seed)] = dict(curve=ev["curve"], hists=ev["hists"], teacher=ev["teacher"], seconds=round(time.time() - t0, 1))
-            for key in ("world", "easy"):
-                n_pts = min(len(s["curve"]) for s in arm["seeds"].values())
-                arm["summary"][key] = dict(
-                    curve=[_mean_std([s["curve"][i][key]["accuracy"] for s in arm["seeds"].values()]) for i in range(n_pts)],
-                    by_tier=[{t: _mean_std([s["curve"][i][key]["by_tier"].get(t) for s in arm["seeds"].values()]) for t in ev["curve"][0][key].get("by_tier", {})}
-                             for i in range(n_pts)],
-                    stages=[c["stage"] for c in ev["curve"][:n_pts]])
-            res["teacher"] = ev["teacher"]
-            res["seconds"] = round(time.time() - t_all, 1)
-            if out_json: save_json(res, out_json)
+               machine=dict(cpus=os.cpu_count(), threads=1 if workers > 1 else torch.get_num_threads(), workers=workers),
+               arms={name: dict(config=base.replace(**over).to_dict(), seeds={}, summary={}) for name, (over, _) in arms.items()})
+    jobs = [(name, seed) for name, (_, seeds) in arms.items() for seed in seeds]
+    if workers > 1:   # each distinct teacher is trained here first: the parallel runs then load it from the cache
+        teachers = {teacher_key(c): c for c in (base.replace(**arms[name][0], seed=seed) for name, seed in jobs)}
+        for key, cfg in teachers.items(): teacher_stage(cfg, root / "teachers" / key, run_data(cfg))
+    def done(job, entry):
+        arm = res["arms"][job[0]]
+        arm["seeds"][str(job[1])] = entry
+        arm["summary"] = _arm_summary(arm["seeds"])
+        res.update(teacher=entry["teacher"], seconds=round(time.time() - t_all, 1))
+        if out_json: save_json(res, out_json)
+    map_processes(partial(_arm_seed, preset, arms, str(root)), jobs, workers=workers, on_done=done)
     return res
 
 # %% ../../nbs/34_mmdc_run.ipynb #17b8377b

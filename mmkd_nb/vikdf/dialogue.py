@@ -258,22 +258,26 @@ def textualise(model: DialogueModel, contexts: list[list[str]],
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #87a989a4
 def parse_system(name: str) -> dict:
-    "A system name -> {'method', 'data_frac', 'ablation', 'queries', 'llm'}."
-    base, _, llm = name.partition("/llm=")
+    "A system name -> {'method', 'data_frac', 'ablation', 'queries', 'llm', 'shuffled'}."
+    shuffled = name.endswith("/shuffled")      # the control: the joint stage saw images permuted among captions
+    base, _, llm = name.removesuffix("/shuffled").partition("/llm=")
     base, _, q = base.partition("/q")
     base, _, frac = base.partition("@")
     method, _, abl = base.partition("-")
     if method not in METHODS or (abl and "-" + abl not in ABLATIONS) or (abl and method != "vikdf") or (q and not q.isdigit()):
-        raise ValueError(f"unknown system {name!r}; expected e.g. 'frozen', 'lora', 'vikdf', 'vikdf@1/4', 'vikdf-TIM', 'vikdf/q16', 'lora/llm=tiny-qwen2'")
+        raise ValueError(f"unknown system {name!r}; expected e.g. 'frozen', 'lora', 'vikdf', 'vikdf@1/4', 'vikdf-TIM', "
+                         "'vikdf/q16', 'lora/llm=tiny-qwen2', 'vikdf/shuffled'")
+    if shuffled and method != "vikdf": raise ValueError(f"system {name!r}: only a VIKDF system has images to shuffle")
     num, _, den = frac.partition("/")
     return {"method": method, "data_frac": (float(num) / float(den or 1)) if frac else 1.0, "ablation": "-" + abl if abl else "full",
-            "queries": int(q) if q else None, "llm": llm or None}
+            "queries": int(q) if q else None, "llm": llm or None, "shuffled": shuffled}
 
 def _vikdf_config(preset: str, sysd: dict, seed: int, pretrain_steps: int | None, train_encoder: bool) -> VIKDFConfig:
     over = dict(train=dict(seed=seed, save_every=0, log_every=1, progress=False, **({"max_steps": pretrain_steps} if pretrain_steps else {})),
                 train_encoder=train_encoder)
     if sysd["queries"]: over["iqformer"] = dict(num_queries=sysd["queries"])
     if sysd["llm"]: over["llm"] = dict(name=sysd["llm"])
+    if sysd.get("shuffled"): over["shuffle_images"] = True
     return ablated(VIKDFConfig.preset(preset, **over), sysd["ablation"])
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #0104244a
