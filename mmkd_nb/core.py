@@ -190,7 +190,7 @@ def count_params(model: torch.nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     return sum(p.numel() for p in model.parameters() if p.requires_grad), total
 
-# %% ../nbs/00_core.ipynb #721fb300
+# %% ../nbs/00_core.ipynb #d550bb91
 def _init_worker(threads: int):
     "Start-up of a worker process: its torch (and OpenMP) thread count."
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)

@@ -388,7 +388,7 @@ class RecordDataset(torch.utils.data.Dataset):
         "A `RecordDataset` of the records `load_records(source, kind, **kw)` returns."
         return cls(load_records(source, kind, **kw), transform)
 
-# %% ../nbs/01_data.ipynb #92f5b140
+# %% ../nbs/01_data.ipynb #21979dfb
 def random_cycle(n: int, rng: random.Random) -> list[int]:
     "A uniformly random n-cycle (Sattolo's algorithm): perm[i] != i for every i."
     perm = list(range(n))
