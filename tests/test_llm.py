@@ -1,7 +1,12 @@
-"The converted-LLM cache survives a killed conversion and two processes converting at once."
+"""The converted-LLM cache survives a killed conversion and two processes converting at once; the
+real Gemma 3 270M (converted from its GGUF file on a machine's first load, about a minute) reads
+and continues text."""
 import os, signal, subprocess, sys, time
 
-from mmkd_nb.llm import cached_folder
+import pytest
+import torch
+
+from mmkd_nb.llm import PrefixLM, build_prefix_batch, cached_folder, load_llm
 
 SLOW_BUILD = """
 import sys, time
@@ -38,3 +43,59 @@ def test_concurrent_conversions_both_succeed(tmp_path):
     assert outs[0] == outs[1] == str(tmp_path / "llm" / "m")
     assert (tmp_path / "llm" / "m" / "config.json").read_text() in ("a", "b")   # one whole result, kept
     assert [x.name for x in (tmp_path / "llm").iterdir()] == ["m"]             # the other's temp folder removed
+
+
+# Gemma 3 270M: a base model, so plain-text prompts whose next words are not in doubt
+PROMPTS = ["One, two, three, four,", "The capital of Japan is"]
+gemma3 = pytest.mark.xdist_group("gemma3")   # one worker converts and loads the 1 GB model
+
+@pytest.fixture(scope="module")
+def gemma():
+    return PrefixLM(*load_llm("gemma3-270m"))
+
+@gemma3
+def test_gemma3_270m_continues_text(gemma):
+    tok = gemma.tokenizer
+    b = build_prefix_batch(tok, PROMPTS, padding_side="left")
+    new = gemma.generate(**b, max_new_tokens=6)                      # greedy
+    replies = tok.batch_decode(new, skip_special_tokens=True)
+    assert replies[0].startswith(" five, six"), replies
+    assert replies[1].startswith(" Tokyo"), replies
+    for i, prompt in enumerate(PROMPTS):                             # batch size 1 decodes the same
+        one = gemma.generate(**build_prefix_batch(tok, [prompt]), max_new_tokens=6)[0]
+        assert new[i, :len(one)].tolist() == one.tolist()
+
+@gemma3
+def test_gemma3_270m_empty_prefix_matches_plain_logits(gemma):
+    b = build_prefix_batch(gemma.tokenizer, PROMPTS)                 # right-padded, BOS first
+    real = b["attention_mask"].bool()
+    with torch.no_grad():
+        plain = gemma.llm(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+        spliced = gemma(**b, prefix=torch.zeros(2, 0, gemma.d_llm)).logits
+    torch.testing.assert_close(spliced[real], plain[real], atol=1e-4, rtol=0)
+
+@gemma3
+def test_gemma3_270m_reads_token_embeddings_as_tokens(gemma):
+    "A soft prompt in Gemma's scaled embedding space (`get_input_embeddings()`) is the text itself."
+    tok = gemma.tokenizer
+    words = tok(PROMPTS[0], add_special_tokens=False, return_tensors="pt").input_ids   # (1, Q)
+    soft = build_prefix_batch(tok, [""])                             # BOS, then the block
+    hard = build_prefix_batch(tok, [PROMPTS[0]])                     # BOS, then the text
+    with torch.no_grad():
+        o = gemma(**soft, prefix=gemma.llm.get_input_embeddings()(words))
+        ref = gemma.llm(input_ids=hard["input_ids"]).logits
+    torch.testing.assert_close(o.logits, ref, atol=1e-4, rtol=0)
+
+@gemma3
+def test_gemma3_270m_visual_memory_and_forced_textual_expert_change_nothing():
+    from mmkd_nb.mks2.mvm import add_visual_memory
+    from mmkd_nb.mks2.momes import add_momes, force_expert
+    llm, tok = load_llm("gemma3-270m")                               # its own copy: blocks change
+    b = tok(["A red ball lies on green grass."], return_tensors="pt")
+    with torch.no_grad():
+        ref = llm(**b).logits
+        add_visual_memory(llm)                                       # zero-initialised output layer
+        torch.testing.assert_close(llm(**b).logits, ref, atol=1e-5, rtol=0)
+        add_momes(llm, rank=16, lora_alpha=32.0)
+        with force_expert(llm, "textual"):
+            torch.testing.assert_close(llm(**b).logits, ref, atol=1e-5, rtol=0)

@@ -15,11 +15,12 @@ from fastcore.basics import patch
 from transformers.pytorch_utils import Conv1D
 
 from ..core import Config, hfield, save_tensors, load_tensors, copy_tensors, count_params
-from .mvm import MemoryMLP, MemoryNorm, decoder_blocks, has_visual_memory
+from .mvm import MemoryMLP, MemoryNorm, MemoryPostNorm, decoder_blocks, has_visual_memory
+from .mvm import post_ffn_norm, llm_config
 
 # %% auto #0
-__all__ = ['EXPERTS', 'ADAPTER', 'SoftMoMEs', 'MoMEsConfig', 'momes_layers', 'add_momes', 'force_expert', 'router_weights',
-           'momes_state_dict', 'save_momes', 'load_momes']
+__all__ = ['EXPERTS', 'ADAPTER', 'SoftMoMEs', 'MoMEsConfig', 'PostNormed', 'momes_layers', 'add_momes', 'force_expert',
+           'router_weights', 'momes_state_dict', 'save_momes', 'load_momes']
 
 # %% ../../nbs/22_mks2_momes.ipynb #df20fdb6
 EXPERTS = ("visual", "textual")   # S_1, S_2 in Eq. 6
@@ -76,6 +77,16 @@ class MoMEsConfig(Config):
     textual_prior: float = hfield(0.5, "the textual expert's weight S_2 at every token before training (router weights start at zero)")
     _presets = {"tiny": dict(rank=4, lora_alpha=8.0, lora_dropout=0.0), "small": dict(rank=8, lora_alpha=16.0), "paper": {}}
 
+# %% ../../nbs/22_mks2_momes.ipynb #a45fbe1d
+class PostNormed(nn.Module):
+    "An FFN followed by the norm its block puts on the FFN's output (Gemma): x → norm(mlp(x))."
+    def __init__(self, mlp: nn.Module, norm: nn.Module):
+        super().__init__()
+        self.mlp, self.norm = mlp, norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, D)
+        return self.norm(self.mlp(x))
+
 # %% ../../nbs/22_mks2_momes.ipynb #6c5264e6
 ADAPTER = "momes"
 
@@ -93,6 +104,7 @@ def add_momes(model: nn.Module,            # a causal LM with visual memory in e
     "Replace every block's FFN by a `SoftMoMEs` of {memory + LoRA, MLP + LoRA} (MKS2 Eq. 5–6); returns `model`."
     from peft import LoraConfig, inject_adapter_in_model
     blocks, norm_name, mlp_name = decoder_blocks(model)
+    post = post_ffn_norm(model)
     if momes_layers(model): raise ValueError("the model already has MoMEs layers")
     if not has_visual_memory(model):
         raise ValueError("the model has no visual memory: run the storage stage first (add_visual_memory or load_visual_memory)")
@@ -100,9 +112,15 @@ def add_momes(model: nn.Module,            # a causal LM with visual memory in e
     for b in blocks:
         wrapped = getattr(b, mlp_name)
         if isinstance(getattr(b, norm_name), MemoryNorm): setattr(b, norm_name, getattr(b, norm_name).norm)
+        textual = wrapped.mlp
+        if post is not None:          # Gemma: the textual expert is the FFN branch, its norm included
+            norm = getattr(b, post)
+            norm = norm.norm if isinstance(norm, MemoryPostNorm) else norm
+            textual = PostNormed(wrapped.mlp, norm)
+            setattr(b, post, nn.Identity())   # the mixture joins the residual directly
         ref = next(wrapped.mlp.parameters())
-        setattr(b, mlp_name, SoftMoMEs(wrapped.memory, wrapped.mlp, model.config.hidden_size, textual_prior,
-                                      device=ref.device, dtype=ref.dtype))
+        setattr(b, mlp_name, SoftMoMEs(wrapped.memory, textual, llm_config(model).hidden_size,
+                                      textual_prior, device=ref.device, dtype=ref.dtype))
     model.__dict__.pop("_mvm_requires_grad", None)
     targets = [n for n, m in model.named_modules()
                if isinstance(m, (nn.Linear, Conv1D)) and any(f".{mlp_name}.{e}." in n for e in EXPERTS)]

@@ -14,9 +14,10 @@ from transformers.activations import ACT2FN
 from ..core import Config, hfield, save_tensors, load_tensors, copy_tensors, count_params
 
 # %% auto #0
-__all__ = ['PLACEMENTS', 'BLOCK_LAYOUTS', 'MVM_FORMAT', 'ModularVisualMemory', 'MVMConfig', 'decoder_blocks', 'MemoryMLP',
-           'MemoryNorm', 'visual_memories', 'has_visual_memory', 'add_visual_memory', 'visual_memory_state_dict',
-           'save_visual_memory', 'read_visual_memory_meta', 'load_visual_memory', 'remove_visual_memory']
+__all__ = ['PLACEMENTS', 'BLOCK_LAYOUTS', 'POST_FFN_NORMS', 'MVM_FORMAT', 'ModularVisualMemory', 'MVMConfig', 'decoder_blocks',
+           'post_ffn_norm', 'llm_config', 'MemoryMLP', 'MemoryNorm', 'MemoryPostNorm', 'visual_memories',
+           'has_visual_memory', 'add_visual_memory', 'visual_memory_state_dict', 'save_visual_memory',
+           'read_visual_memory_meta', 'load_visual_memory', 'remove_visual_memory']
 
 # %% ../../nbs/20_mks2_mvm.ipynb #7a71fbed
 class ModularVisualMemory(nn.Module):
@@ -72,7 +73,11 @@ class MVMConfig(Config):
 BLOCK_LAYOUTS = {  # model_type -> (dotted path to the list of decoder blocks, pre-FFN norm, FFN)
     **{t: ("model.layers", "post_attention_layernorm", "mlp") for t in ("llama", "mistral", "qwen2", "qwen3")},
     "gpt2": ("transformer.h", "ln_2", "mlp"),
+    "gemma3_text": ("model.layers", "pre_feedforward_layernorm", "mlp"),
+    "gemma3": ("model.language_model.layers", "pre_feedforward_layernorm", "mlp"),  # image-text
 }
+POST_FFN_NORMS = {  # model_type -> the norm a block applies to its FFN's output before the residual
+    "gemma3_text": "post_feedforward_layernorm", "gemma3": "post_feedforward_layernorm"}
 
 def _get_path(obj, path: str):
     for name in path.split("."): obj = getattr(obj, name)
@@ -90,20 +95,35 @@ def decoder_blocks(model: nn.Module) -> tuple[list, str, str]:
         except AttributeError: pass
     raise ValueError(f"{type(model).__name__} (model type {mt!r}) has no decoder blocks at {path!r}")
 
+def post_ffn_norm(model: nn.Module) -> str | None:
+    "The blocks' post-FFN norm (Gemma), or None where the FFN's output goes straight to the residual."
+    return POST_FFN_NORMS.get(getattr(getattr(model, "config", None), "model_type", None))
+
+def llm_config(model: nn.Module):
+    "The config with the LLM's widths: the model's own, or the text config of an image-text model."
+    return model.config.get_text_config()
+
 # %% ../../nbs/20_mks2_mvm.ipynb #fecaecce
 class MemoryMLP(nn.Module):
-    "A block's FFN with the visual memory added: returns `mlp(x) + m`, m the memory's output (Eq. 2)."
-    def __init__(self, mlp: nn.Module, memory: ModularVisualMemory, placement: str = "sequential"):
+    "A block's FFN with the visual memory's output m added: `mlp(x) + m` (Eq. 2); `mlp(x)` with `defer`."
+    def __init__(self, mlp: nn.Module, memory: ModularVisualMemory, placement: str = "sequential",
+                 defer: bool = False):   # hand m to the post-FFN norm (MemoryPostNorm), not add it
         super().__init__()
         if placement not in PLACEMENTS: raise ValueError(f"unknown placement {placement!r}; expected one of {PLACEMENTS}")
-        self.mlp, self.memory, self.placement = mlp, memory, placement
+        self.mlp, self.memory, self.placement, self.defer = mlp, memory, placement, defer
         self._pending = None   # sequential: MVM(LN(h_s)), left here by MemoryNorm
+        self._deferred = None  # with `defer`: m, left here for MemoryPostNorm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, D)
-        if self.placement == "parallel": return self.mlp(x) + self.memory(x)
-        m, self._pending = self._pending, None
-        if m is None: raise RuntimeError("sequential visual memory: the block's pre-FFN norm (MemoryNorm) must run before its MLP")
-        return self.mlp(x) + m
+        if self.placement == "parallel": m = self.memory(x)
+        else:
+            m, self._pending = self._pending, None
+            if m is None:
+                raise RuntimeError("sequential visual memory: the block's pre-FFN norm (MemoryNorm) "
+                                   "must run before its MLP")
+        if not self.defer: return self.mlp(x) + m
+        self._deferred = m
+        return self.mlp(x)
 
 class MemoryNorm(nn.Module):
     "The block's pre-FFN norm for the sequential placement: h_s → LN(h_s + MVM(LN(h_s))) = LN(h_F)."
@@ -117,9 +137,25 @@ class MemoryNorm(nn.Module):
         self.owner._pending = m
         return self.norm(h_s + m)
 
+class MemoryPostNorm(nn.Module):
+    "A block's post-FFN norm (Gemma) with the memory's output added after it: y → norm(y) + m."
+    def __init__(self, norm: nn.Module, owner: MemoryMLP):
+        super().__init__()
+        self.norm = norm
+        object.__setattr__(self, "owner", owner)   # a plain reference, as in MemoryNorm
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, D)
+        m, self.owner._deferred = self.owner._deferred, None
+        if m is None:
+            raise RuntimeError("visual memory: the block's MLP (MemoryMLP) must run before "
+                               "its post-FFN norm")
+        return self.norm(y) + m
+
 # %% ../../nbs/20_mks2_mvm.ipynb #66de504c
 def _act_name(config) -> str:
-    return getattr(config, "hidden_act", None) or getattr(config, "activation_function", None) or "gelu"
+    config = config.get_text_config()
+    names = ("hidden_act", "hidden_activation", "activation_function")   # Llama, Gemma, GPT-2
+    return next((getattr(config, n) for n in names if getattr(config, n, None)), "gelu")
 
 def visual_memories(model: nn.Module) -> list[ModularVisualMemory]:
     "The model's visual memories, one per decoder block (empty if it has none)."
@@ -140,21 +176,23 @@ def add_visual_memory(model: nn.Module,           # a 🤗 causal LM of a type i
                      ) -> nn.Module:
     "Insert a Modular Visual Memory after self-attention in every decoder block (MKS2 Eq. 2); returns `model`."
     blocks, norm_name, mlp_name = decoder_blocks(model)
+    post, cfg = post_ffn_norm(model), llm_config(model)
     if has_visual_memory(model): raise ValueError("the model already has visual memory; call remove_visual_memory first")
     if placement not in PLACEMENTS: raise ValueError(f"unknown placement {placement!r}; expected one of {PLACEMENTS}")
     if d_memory is None:
         if not ratio > 0: raise ValueError(f"ratio must be > 0, got {ratio}")
-        d_memory = max(1, round(ratio * model.config.hidden_size))
+        d_memory = max(1, round(ratio * cfg.hidden_size))
     model._mvm_requires_grad = {n: p.requires_grad for n, p in model.named_parameters()}
     if freeze: model.requires_grad_(False)
-    std = getattr(model.config, "initializer_range", 0.02)
+    std = getattr(cfg, "initializer_range", 0.02)
     for b in blocks:
         ref = next(getattr(b, mlp_name).parameters())
-        mem = ModularVisualMemory(model.config.hidden_size, d_memory, act=_act_name(model.config), gated=gated,
+        mem = ModularVisualMemory(cfg.hidden_size, d_memory, act=_act_name(cfg), gated=gated,
                                   bias=bias, init_std=std, device=ref.device, dtype=ref.dtype)
-        wrapped = MemoryMLP(getattr(b, mlp_name), mem, placement)
+        wrapped = MemoryMLP(getattr(b, mlp_name), mem, placement, defer=post is not None)
         setattr(b, mlp_name, wrapped)
         if placement == "sequential": setattr(b, norm_name, MemoryNorm(getattr(b, norm_name), wrapped))
+        if post is not None: setattr(b, post, MemoryPostNorm(getattr(b, post), wrapped))
     return model.train(model.training)        # new modules follow the model's train/eval mode
 
 # %% ../../nbs/20_mks2_mvm.ipynb #e5f700db
@@ -192,10 +230,10 @@ def read_visual_memory_meta(path) -> dict:
 def load_visual_memory(model: nn.Module, path, freeze: bool = True) -> nn.Module:
     "Load visual memories saved by `save_visual_memory` into `model` (inserting them if it has none); returns `model`."
     meta = read_visual_memory_meta(path)
-    blocks = decoder_blocks(model)[0]
-    if meta["n_layers"] != len(blocks) or meta["d_model"] != model.config.hidden_size:
+    blocks, d_model = decoder_blocks(model)[0], llm_config(model).hidden_size
+    if meta["n_layers"] != len(blocks) or meta["d_model"] != d_model:
         raise ValueError(f"{path}: memory for {meta['n_layers']} blocks of width {meta['d_model']}, "
-                         f"but the model has {len(blocks)} blocks of width {model.config.hidden_size}")
+                         f"but the model has {len(blocks)} blocks of width {d_model}")
     if not has_visual_memory(model):
         add_visual_memory(model, gated=meta["gated"], placement=meta["placement"], bias=meta["bias"],
                           d_memory=meta["d_memory"], freeze=freeze)
@@ -210,12 +248,15 @@ def load_visual_memory(model: nn.Module, path, freeze: bool = True) -> nn.Module
 def remove_visual_memory(model: nn.Module) -> nn.Module:
     "Take the visual memories out of every decoder block, restoring the original modules; returns `model`."
     blocks, norm_name, mlp_name = decoder_blocks(model)
+    post = post_ffn_norm(model)
     if not has_visual_memory(model): raise ValueError("the model has no visual memory to remove")
     for b in blocks:
         wrapped = getattr(b, mlp_name)
         if not isinstance(wrapped, MemoryMLP): continue
         setattr(b, mlp_name, wrapped.mlp)
         if isinstance(getattr(b, norm_name), MemoryNorm): setattr(b, norm_name, getattr(b, norm_name).norm)
+        if post is not None and isinstance(getattr(b, post), MemoryPostNorm):
+            setattr(b, post, getattr(b, post).norm)
     flags = model.__dict__.pop("_mvm_requires_grad", {})
     for n, p in model.named_parameters(): p.requires_grad_(flags.get(n, p.requires_grad))
     return model
