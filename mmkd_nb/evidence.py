@@ -237,9 +237,9 @@ def verdict(interval, # a `PairedInterval` of a - b, its `to_dict()`, or (low, h
     if not (math.isfinite(low) and math.isfinite(high) and low <= high):
         raise ValueError(f"interval ({low}, {high}); expected finite ends with low <= high")
     if not margin >= 0: raise ValueError(f"margin={margin!r}; expected a band half-width >= 0")
+    if -margin <= low and high <= margin: return "no effect"
     if low > 0: return "effect"
     if high < 0: return "reverse"
-    if -margin <= low and high <= margin: return "no effect"
     return "inconclusive"
 
 # %% ../nbs/09_evidence.ipynb #648925af

@@ -16,6 +16,7 @@ from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, 
 from ..llm import load_llm, build_prefix_batch, position_ids_from_mask
 from ..train import fit
 from ..data import shuffle_images
+from ..evidence import chance_accuracy, majority_baseline, constant_baseline
 from .mvm import decoder_blocks, save_visual_memory, load_visual_memory
 from .storage import StorageConfig, VisualStorage, StorageCollator, storage_report
 from .momes import add_momes, momes_layers, router_weights, save_momes, load_momes, EXPERTS
@@ -26,7 +27,7 @@ from .eval import (SharingConfig, SharingModel, InstructionCollator, modality_ba
 __all__ = ['RUN_FILES', 'INST_ADAPTER', 'ARMS', 'VISUAL_SENTENCE', 'ABSTRACT_SENTENCE', 'METRICS', 'STAGES', 'DEMO_BUDGET',
            'MKS2RunConfig', 'encoder_key', 'load_models', 'save_storage', 'load_storage', 'storage_pairs',
            'train_storage', 'mlp_linears', 'momes_trainable', 'matched_lora_rank', 'add_text_lora', 'TextSFT',
-           'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'router_profile', 'plot_router',
+           'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'baselines', 'router_profile', 'plot_router',
            'image_router_profile', 'ensure_storage', 'run_grid', 'spread', 'summarize', 'load_sharing', 'run_config',
            'stage_storage', 'stage_sharing', 'stage_eval', 'build_parser', 'main', 'plot_accuracies', 'demo']
 
@@ -284,6 +285,19 @@ def evaluate(model, tok, records: dict, vqa_tokens: int = 6) -> dict:
             out[key] = v["accuracy"]; out[f"n_{key}"] = v["n"]
     return out
 
+def baselines(records: dict, # `eval_records`' dict
+              train: dict | None = None, # {'vqa': …, 'easy_vqa': …} training records: majority answers learnt from them too
+             ) -> dict:
+    "What an arm's numbers stand beside: MCQ chance (seen, held-out); each VQA set's majority and always-'no' answers."
+    mcq = records["mcq"]
+    out = {f"mcq_chance_{g}": chance_accuracy([r for r in mcq if bool(r.meta.get("heldout")) == (g == "heldout")])
+           for g in ("seen", "heldout") if any(bool(r.meta.get("heldout")) == (g == "heldout") for r in mcq)}
+    for key in ("vqa", "easy_vqa"):
+        if records[key]:
+            out[key] = {"majority": majority_baseline(records[key]), "always no": constant_baseline(records[key], "no")}
+            if train and train.get(key): out[key]["majority of train"] = majority_baseline(records[key], fit=train[key])
+    return out
+
 # %% ../../nbs/24_mks2_run.ipynb #bb76a813
 VISUAL_SENTENCE = "What colour is the {concept}? It is a round red shape."
 ABSTRACT_SENTENCE = "Why does honesty matter? Trust takes years to build."
@@ -376,7 +390,8 @@ def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=N
     out = Path(out); world = world or make_world(WorldConfig.preset(cfg.world)); models = models or load_models(cfg)
     sdir = Path(storage_dir or out)
     enc, frozen, tok = models
-    recs, res = eval_records(cfg, world), {"storage": None, "runs": []}
+    recs = eval_records(cfg, world)
+    res = {"storage": None, "runs": [], "baselines": baselines(recs, {"vqa": world.vqa("train")})}
     if any(ARMS[a]["memory"] for a in arms): res["storage"] = ensure_storage(cfg, sdir, world, models, log)
     jobs = [(a, seeds[0]) for a in arms if not ARMS[a]["train"]] + [(a, s) for s in seeds for a in arms if ARMS[a]["train"]]
     for a, seed in jobs:

@@ -19,6 +19,7 @@ from fastcore.basics import patch
 from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS, is_main_process, barrier,
                           map_processes)
 from ..data import shuffle_images
+from ..evidence import majority_baseline, constant_baseline
 from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
 from ..llm import load_llm
 from ..metrics import answer_key
@@ -32,8 +33,8 @@ from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 
 # %% auto #0
 __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'PooledTower', 'MLPProjector', 'lora_target', 'add_lora',
-           'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'vqa_scores', 'evaluate', 'ChatVLM', 'tower_key',
-           'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
+           'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'baselines', 'vqa_scores', 'evaluate', 'ChatVLM',
+           'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
            'load_teacher', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
            'eval_stage', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args', 'stage_main', 'teacher_main',
            'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'demo']
@@ -186,6 +187,16 @@ def run_data(cfg: MmDCConfig) -> dict:
                 eval_easy=load_easy_vqa("test", limit=cfg.n_eval_easy) if cfg.n_eval_easy else [])
 
 # %% ../../nbs/34_mmdc_run.ipynb #65af7670
+def baselines(data: dict) -> dict:
+    "What the run's accuracies stand beside, per test set: the majority answer (of the test set, of the training set) and 'no'."
+    out = {}
+    for key, train in (("world", data["teacher_train"]), ("easy", None)):
+        recs = data["eval_world" if key == "world" else "eval_easy"]
+        if not recs: continue
+        out[key] = {"majority": majority_baseline(recs), "always no": constant_baseline(recs, "no")}
+        if train: out[key]["majority of train"] = majority_baseline(recs, fit=train)
+    return out
+
 def vqa_scores(answers: list[str], records) -> dict:
     "Accuracy of `answers` against `records`' answers: overall, by tier, seen/held-out; with the answers."
     if len(answers) != len(records): raise ValueError(f"vqa_scores: {len(answers)} answers for {len(records)} records; expected one each")
@@ -573,6 +584,7 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
                llm=scfg.llm, stand_ins=dict(judge="ReferenceJudge (scene-graph reference answers)", augmentor="TemplateAugmentor (phrase templates)"),
                machine=dict(cpus=os.cpu_count(), threads=1 if workers > 1 else torch.get_num_threads(), workers=workers),
                arms={name: dict(config=base.replace(**over).to_dict(), seeds={}, summary={}) for name, (over, _) in arms.items()})
+    res["baselines"] = baselines(run_data(base))
     jobs = [(name, seed) for name, (_, seeds) in arms.items() for seed in seeds]
     if workers > 1:   # each distinct teacher is trained here first: the parallel runs then load it from the cache
         teachers = {teacher_key(c): c for c in (base.replace(**arms[name][0], seed=seed) for name, seed in jobs)}
