@@ -91,15 +91,16 @@ def validate(self: TrainConfig):
 
 # %% ../nbs/07_train.ipynb #3923d280
 PAPER_TRAIN = {
-    # VIKDF §5.1: AdamW, lr 1e-4, weight decay 0.05, linear warmup 10 %, 100k steps, global batch 128, bf16.
-    # 128 = 4 per GPU x 4 accumulated x 8 processes (the authors' code: 4 per GPU x 16 accumulated).
+    # VIKDF §4.2 (Implementation Details): AdamW, lr 1e-4, weight decay 0.05, linear warmup 10 %, 100k steps,
+    # batch 128 on four GPUs, bf16. Here 128 = 4 per GPU x 4 accumulated x 8 processes (the README's launch);
+    # on the paper's four GPUs set grad_accum=8 (the authors' code: 4 per GPU x 16 accumulated).
     "vikdf": dict(optimizer="adamw", lr=1e-4, weight_decay=0.05, warmup_ratio=0.1, schedule="linear",
                   max_steps=100_000, batch_size=4, grad_accum=4, mixed_precision="bf16"),
-    # MKS2 §4.1 (storage stage): Adam, lr 1e-4, 5000 warmup steps, batch 32 x 4 accumulated per GPU,
+    # MKS2 §6.3 (Implementation Details; storage stage): Adam, lr 1e-4, 5000 warmup steps, batch 32 x 4 accumulated per GPU,
     # about 2 epochs, bf16; the decay is not stated (linear, our default).
     "mks2": dict(optimizer="adam", lr=1e-4, weight_decay=0.0, warmup_steps=5000, schedule="linear",
                  batch_size=32, grad_accum=4, mixed_precision="bf16"),
-    # MmDC §5.1: AdamW, batch 16, warmup ratio 0.03; lr 2e-3 (alignment) and 2e-5 (instruction tuning);
+    # MmDC §4.1.3 (Implementation Details): AdamW, batch 16, warmup ratio 0.03; lr 2e-3 (alignment) and 2e-5 (instruction tuning);
     # LLaVA's recipe it follows decays with a cosine and no weight decay.
     "mmdc_align": dict(optimizer="adamw", lr=2e-3, weight_decay=0.0, warmup_ratio=0.03, schedule="cosine",
                        batch_size=16, mixed_precision="bf16"),

@@ -77,11 +77,12 @@ class DialogueConfig(Config):
 # %% ../../nbs/14_vikdf_dialogue.ipynb #41e22517
 def dialogue_data(world: World, cfg: DialogueConfig) -> tuple[list, list]:
     "(fine-tuning dialogues, held-out-concept test dialogues) for `cfg`, drawn with `cfg.seed`."
-    rng = random.Random(f"dialogue-data/{cfg.seed}")
     seen = [d for d in world.dialogues("train") if not d.meta.get("heldout")]
-    task = rng.sample(seen, round(len(seen) * cfg.data_frac))
+    random.Random(f"dialogue-task/{cfg.seed}").shuffle(seen)   # one order per seed: a smaller fraction is a prefix
+    task = seen[:round(len(seen) * cfg.data_frac)]
     chat = load_chatterbot() if cfg.chatterbot else []
-    chat = chat if cfg.chatterbot < 0 else rng.sample(chat, min(cfg.chatterbot, len(chat)))
+    if cfg.chatterbot >= 0:   # a stream of its own: the task fraction does not change which chat dialogues come
+        chat = random.Random(f"dialogue-chat/{cfg.seed}").sample(chat, min(cfg.chatterbot, len(chat)))
     test = [d for d in world.dialogues(cfg.eval_split) if d.meta.get("heldout")]
     return task + chat, test[:cfg.eval_limit] if cfg.eval_limit else test
 
