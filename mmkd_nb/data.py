@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #caf82a7d
 from __future__ import annotations
-import io, json, os, random, re
+import io, json, os, random, re, tarfile, warnings
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from itertools import islice
@@ -17,10 +17,10 @@ from .core import atomic_write
 
 # %% auto #0
 __all__ = ['RECORDS', 'SCHEMAS', 'IMAGE_EXTS', 'CLIP_MEAN', 'CLIP_STD', 'RecordError', 'ImageTextPair', 'Dialogue', 'VQARecord',
-           'MCQRecord', 'check_kind', 'load_image', 'make_record', 'image_to_png', 'write_jsonl', 'iter_jsonl',
-           'load_jsonl', 'write_shards', 'expand_shards', 'iter_shards', 'load_shards', 'iter_hf', 'from_hf',
-           'load_records', 'RecordDataset', 'random_cycle', 'shuffle_images', 'image_transform', 'PairCollator',
-           'VQACollator', 'DialogueCollator', 'MCQCollator']
+           'MCQRecord', 'check_kind', 'load_image', 'UnknownFieldWarning', 'make_record', 'image_to_png', 'write_jsonl',
+           'iter_jsonl', 'load_jsonl', 'write_shards', 'expand_shards', 'iter_shards', 'load_shards', 'iter_hf',
+           'from_hf', 'load_records', 'RecordDataset', 'random_cycle', 'shuffle_images', 'image_transform',
+           'PairCollator', 'VQACollator', 'DialogueCollator', 'MCQCollator']
 
 # %% ../nbs/01_data.ipynb #cf9c2371
 class RecordError(ValueError):
@@ -84,53 +84,115 @@ def load_image(src, where: str = "record") -> Image.Image:
         if not p.is_file(): raise RecordError(f"{where}: image file not found: {p}")
         src = p.read_bytes()
     if not isinstance(src, (bytes, bytearray)):
-        raise RecordError(f"{where}: field 'image' has type {type(src).__name__}; expected a path, bytes or a PIL image")
+        raise RecordError(f"{where}: field 'image' has type {type(src).__name__}; "
+                          "expected a path, bytes or a PIL image")
     try:
-        im = Image.open(io.BytesIO(src)); im.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused, not logged
+            im = Image.open(io.BytesIO(src))
+            im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        limit = f"PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,} pixels"
+        raise RecordError(f"{where}: image too large ({e}); expected at most {limit} "
+                          "(raise it only for images you trust)") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise RecordError(f"{where}: cannot decode image ({e.__class__.__name__}: {e}); expected a PNG/JPEG/... file") from None
+        raise RecordError(f"{where}: cannot decode image ({e.__class__.__name__}: {e}); "
+                          "expected a PNG/JPEG/... file") from None
     return im.convert("RGB")
 
 # %% ../nbs/01_data.ipynb #a3ef94d1
 def _check_text(v, name, where):
-    if not isinstance(v, str): raise RecordError(f"{where}: field {name!r} has type {type(v).__name__}; expected a non-empty string")
+    if not isinstance(v, str):
+        raise RecordError(f"{where}: field {name!r} has type {type(v).__name__}; "
+                          "expected a non-empty string")
     if not v.strip(): raise RecordError(f"{where}: field {name!r} is empty; expected a non-empty string")
     return v
 
-def make_record(d: dict, kind: str, image_root=None, where: str = "record"):
+def _check_field(v, name: str, typ: str, where: str, image_root=None):
+    "The value `v` of field `name`, checked against its type `typ` in `SCHEMAS` (an image decoded)."
+    if typ == "text": return _check_text(v, name, where)
+    if typ == "texts":
+        if not isinstance(v, (list, tuple)) or not v:
+            raise RecordError(f"{where}: field {name!r} has {type(v).__name__} {v!r:.40}; "
+                              "expected a non-empty list of strings")
+        return [_check_text(t, f"{name}[{i}]", where) for i, t in enumerate(v)]
+    if typ == "int":
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise RecordError(f"{where}: field {name!r} has type {type(v).__name__}; "
+                              "expected an integer")
+        return v
+    if isinstance(v, str) and image_root is not None: v = Path(image_root) / v
+    return load_image(v, where)
+
+# %% ../nbs/01_data.ipynb #33d89407
+class UnknownFieldWarning(UserWarning):
+    "A source has fields that its record kind does not define; they are kept in `meta['extra']`."
+
+def _found(unknown) -> str:
+    "' (found unknown field ...)' for a message, or '' when there is none."
+    if not unknown: return ""
+    names = sorted(unknown)
+    shown = ", ".join(map(repr, names[:5]))
+    if len(names) > 5: shown += f" and {len(names) - 5} more"
+    return f" (found unknown field{'s' if len(names) > 1 else ''} {shown})"
+
+def _with_extra(meta, unknown: dict, where: str) -> dict:
+    "`meta`, checked, with the `unknown` fields added under `meta['extra']`."
+    if not isinstance(meta, dict):
+        raise RecordError(f"{where}: field 'meta' has type {type(meta).__name__}; "
+                          "expected an object")
+    if not unknown: return meta
+    old = meta.get("extra", {})
+    if not isinstance(old, dict):
+        raise RecordError(f"{where}: meta['extra'] has type {type(old).__name__}; "
+                          f"expected an object, to keep the unknown fields {sorted(unknown)} in")
+    if clash := sorted(k for k in unknown if k in old and old[k] != unknown[k]):
+        raise RecordError(f"{where}: unknown field(s) {clash} differ from meta['extra']; "
+                          "expected one value each")
+    return {**meta, "extra": {**old, **unknown}}
+
+def _warn_unknown(unknown, kind: str, where: str, warned: set | None):
+    "Warn about the unknown field names that this source has not warned about yet."
+    new = sorted(set(unknown) - (warned or set()))
+    if not new: return
+    if warned is not None: warned.update(new)
+    warnings.warn(f"{where}: unknown field(s) {new} kept in meta['extra'] (said once per source); "
+                  f"a {kind!r} record has {[*SCHEMAS[kind], 'id', 'meta']}",
+                  UnknownFieldWarning, stacklevel=3)
+
+# %% ../nbs/01_data.ipynb #a0e11669
+def make_record(d: dict, # the stored form: the fields of `SCHEMAS[kind]`, optional `id` and `meta`
+                kind: str, # one of `SCHEMAS`
+                image_root=None, # image paths are relative to this
+                where: str = "record", # names the record in messages, e.g. `train.jsonl:17`
+                extra: dict | None = None, # more unknown fields: a shard sample's other files
+                warned: set | None = None, # unknown names this source warned about already; updated
+               ):
     "Validate the stored dict `d` against `SCHEMAS[kind]` and build the record (images decoded)."
     check_kind(kind)
     if not isinstance(d, dict): raise RecordError(f"{where}: expected a JSON object, got {type(d).__name__}")
     rid = str(d.get("id", ""))
     if rid: where = f"{where} (id={rid})"
+    schema = SCHEMAS[kind]
+    unknown = {**{k: v for k, v in d.items() if k not in (*schema, "id", "meta")}, **(extra or {})}
     kw = {}
-    for name, typ in SCHEMAS[kind].items():
-        if name not in d or d[name] is None:
-            raise RecordError(f"{where}: missing field {name!r}; a {kind!r} record needs {sorted(SCHEMAS[kind])}")
-        v = d[name]
-        if typ == "text": v = _check_text(v, name, where)
-        elif typ == "texts":
-            if not isinstance(v, (list, tuple)) or not v:
-                raise RecordError(f"{where}: field {name!r} has {type(v).__name__} {v!r:.40}; expected a non-empty list of strings")
-            v = [_check_text(t, f"{name}[{i}]", where) for i, t in enumerate(v)]
-        elif typ == "int":
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise RecordError(f"{where}: field {name!r} has type {type(v).__name__}; expected an integer")
-        elif typ == "image":
-            if isinstance(v, str) and image_root is not None: v = Path(image_root) / v
-            v = load_image(v, where)
-        kw[name] = v
+    for name, typ in schema.items():
+        if d.get(name) is None:
+            raise RecordError(f"{where}: missing field {name!r}{_found(unknown)}; "
+                              f"a {kind!r} record needs {sorted(schema)}")
+        kw[name] = _check_field(d[name], name, typ, where, image_root)
     if kind == "mcq" and not 0 <= kw["answer"] < len(kw["choices"]):
-        raise RecordError(f"{where}: answer index {kw['answer']} out of range; expected 0 <= answer < {len(kw['choices'])}")
-    meta = d.get("meta", {}) or {}
-    if not isinstance(meta, dict): raise RecordError(f"{where}: field 'meta' has type {type(meta).__name__}; expected an object")
+        raise RecordError(f"{where}: answer index {kw['answer']} out of range; "
+                          f"expected 0 <= answer < {len(kw['choices'])}")
+    meta = _with_extra(d.get("meta", {}) or {}, unknown, where)
+    _warn_unknown(unknown, kind, where, warned)
     return RECORDS[kind](**kw, id=rid, meta=meta)
 
 # %% ../nbs/01_data.ipynb #5c6aed78
-def _as_record(r, kind: str, where: str):
+def _as_record(r, kind: str, where: str, warned: set | None = None):
     "Validate a record object (or a stored-form dict) of `kind` and return the record."
     cls = RECORDS[kind]
-    if isinstance(r, dict): return make_record(r, kind, where=where)
+    if isinstance(r, dict): return make_record(r, kind, where=where, warned=warned)
     if not isinstance(r, cls):
         raise RecordError(f"{where}: expected a {cls.__name__} for kind {kind!r}, got {type(r).__name__}")
     return make_record({k: getattr(r, k) for k in (*SCHEMAS[kind], "id", "meta")}, kind, where=where)
@@ -161,10 +223,10 @@ def write_jsonl(records, # records of `kind` (or dicts in their stored form)
     check_kind(kind); path = Path(path)
     has_image = "image" in SCHEMAS[kind]
     image_dir = Path(image_dir) if image_dir is not None else path.parent / f"{path.stem}_images"
-    lines = []
+    lines, warned = [], set()
     for i, r in enumerate(records):
         where = f"record {i}"
-        rec = _as_record(r, kind, where)
+        rec = _as_record(r, kind, where, warned)
         d = _stored(rec, kind, where)
         if has_image:
             img_path = image_dir / f"{_key(i, rec.id)}.png"
@@ -175,6 +237,34 @@ def write_jsonl(records, # records of `kind` (or dicts in their stored form)
     with atomic_write(path, "w", encoding="utf-8") as f: f.write("".join(l + "\n" for l in lines))
     return path
 
+# %% ../nbs/01_data.ipynb #c1ace383
+class _RepeatedKey(ValueError): pass
+
+def _unique_keys(pairs: list) -> dict:
+    "A JSON object's pairs as a dict, or `_RepeatedKey` (`json.loads` would keep the last value)."
+    seen = set()
+    for k, _ in pairs:
+        if k in seen: raise _RepeatedKey(k)
+        seen.add(k)
+    return dict(pairs)
+
+def _parse_json(s: str, where: str, what: str):
+    "`s` parsed as JSON, or `RecordError` naming `where` and `what` (e.g. 'the line')."
+    try: return json.loads(s, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as e:
+        raise RecordError(f"{where}: {what} has the key {e.args[0]!r} twice; "
+                          "expected each key once") from None
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{where}: invalid JSON in {what} ({e.msg} at column {e.colno}); "
+                          "expected one JSON object") from None
+
+def _decode(b: bytes, where: str, what: str) -> str:
+    "`b` decoded as UTF-8 (a byte-order mark dropped), else `RecordError` naming the bad byte."
+    try: return b.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{where}: {what} is not valid UTF-8 (byte {b[e.start]:#04x} "
+                          f"at offset {e.start}); expected UTF-8 text") from None
+
 # %% ../nbs/01_data.ipynb #256c089a
 def iter_jsonl(path, # a jsonl file written by `write_jsonl` or by hand
                kind: str, # one of `SCHEMAS`
@@ -182,18 +272,19 @@ def iter_jsonl(path, # a jsonl file written by `write_jsonl` or by hand
                limit: int | None = None, # stop after this many records
               ):
     "Yield the records of a jsonl file, validated; errors name `file:line (id=...)`."
-    check_kind(kind); path = Path(path)
+    check_kind(kind)
+    path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no jsonl file at {path}")
     root = Path(image_root) if image_root is not None else path.parent
-    n = 0
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    n, warned = 0, set()
+    with open(path, "rb") as f:  # bytes, so a line that is not UTF-8 is named
+        for lineno, raw in enumerate(f, 1):
             if limit is not None and n >= limit: return
-            if not line.strip(): continue
             where = f"{path}:{lineno}"
-            try: d = json.loads(line)
-            except json.JSONDecodeError as e: raise RecordError(f"{where}: invalid JSON ({e.msg} at column {e.colno}); expected one JSON object per line") from None
-            yield make_record(d, kind, image_root=root, where=where)
+            line = _decode(raw, where, "the line")
+            if not line.strip(): continue
+            d = _parse_json(line, where, "the line")
+            yield make_record(d, kind, image_root=root, where=where, warned=warned)
             n += 1
 
 def load_jsonl(path, kind: str, image_root=None, limit: int | None = None) -> list:
@@ -211,13 +302,13 @@ def write_shards(records, # records of `kind` (or dicts in their stored form)
     check_kind(kind); pattern = str(pattern)
     if not re.search(r"%0?\d*d", pattern): raise ValueError(f"shard pattern {pattern!r} has no shard-number field; expected e.g. 'out/pairs-%05d.tar'")
     if maxcount < 1: raise ValueError(f"maxcount={maxcount}; expected at least 1 sample per shard")
-    it, i, paths = iter(records), 0, []
+    it, i, paths, warned = iter(records), 0, [], set()
     while chunk := list(islice(it, maxcount)):
         p = Path(pattern % len(paths))
         with atomic_write(p, "wb") as f:
             w = wds.TarWriter(f, mtime=0.0)  # a fixed mtime makes shards byte-reproducible
             for r in chunk:
-                rec = _as_record(r, kind, f"record {i}")
+                rec = _as_record(r, kind, f"record {i}", warned)
                 sample = {"__key__": _key(i, rec.id), "json": json.dumps(_stored(rec, kind, f"record {i}"), ensure_ascii=False).encode()}
                 if "image" in SCHEMAS[kind]: sample["png"] = image_to_png(rec.image)
                 w.write(sample); i += 1
@@ -246,47 +337,98 @@ def expand_shards(urls) -> list:
     return out
 
 # %% ../nbs/01_data.ipynb #c2646b3f
+def _end_probe():
+    "A `TarInfo` class that keeps the last header block tarfile reads, and the dict it keeps it in."
+    seen = {"block": b""}
+    class _Probe(tarfile.TarInfo):
+        @classmethod
+        def frombuf(cls, buf, encoding, errors):
+            seen["block"] = bytes(buf)
+            return super().frombuf(buf, encoding, errors)
+    return _Probe, seen
+
+def _after(last) -> str:
+    return f"the last complete sample is {last!r}" if last else "no sample before it is complete"
+
+def _check_end(block: bytes, url: str, member, last):
+    "Raise unless `block`, the block after the last member, is tar's end-of-archive marker (zeros)."
+    if len(block) == tarfile.BLOCKSIZE and block.count(0) == tarfile.BLOCKSIZE: return
+    how = "ends" if len(block) < tarfile.BLOCKSIZE else "has bytes that are not a tar header"
+    raise RecordError(f"{url}: the tar shard {how} after member {member!r}, with no end-of-archive "
+                      f"marker (cut short?); {_after(last)}; expected a complete .tar file")
+
+def _check_member(url: str, key, prefix: str, ext: str, sample: dict, starts: dict, name: str):
+    "Raise if member `name` brings back an earlier sample's key, or a second file of one extension."
+    if prefix != key and prefix in starts:
+        raise RecordError(f"{url}:{prefix}: duplicate key: sample {len(starts)} (member {name!r}) "
+                          f"has the key of sample {starts[prefix]}; expected each key once, "
+                          "the files of a sample next to each other")
+    if prefix == key and ext in sample:
+        raise RecordError(f"{url}:{key}: member {name!r} is a second .{ext} file of the sample; "
+                          "expected one file per extension")
+
+# %% ../nbs/01_data.ipynb #55ced360
 def _tar_samples(url: str):
     "Yield (key, {ext: bytes}) for the samples of one tar shard, grouped as webdataset groups them."
-    import tarfile
     from webdataset import gopen
     from webdataset.tariterators import base_plus_ext
     local = "://" not in url and not url.startswith("pipe:")
     if local and not Path(url).is_file(): raise FileNotFoundError(f"no shard at {url}")
-    key, sample = None, {}
+    probe, seen = _end_probe()
+    key, sample, last, member, starts = None, {}, None, None, {}  # starts: key -> sample number
     try:
-        with gopen(url, "rb") as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
+        with (gopen(url, "rb") as stream,
+              tarfile.open(fileobj=stream, mode="r|*", tarinfo=probe) as tar):
             for m in tar:
+                member = m.name
                 if not m.isfile(): continue
                 prefix, ext = base_plus_ext(m.name)
-                if prefix is None or Path(m.name).name.startswith((".", "__")): continue  # hidden files, webdataset metadata
+                if prefix is None or Path(m.name).name.startswith((".", "__")):
+                    continue  # hidden files, webdataset's metadata
+                ext = ext.lower()
+                _check_member(url, key, prefix, ext, sample, starts, m.name)
                 if prefix != key:
-                    if sample: yield key, sample
-                    key, sample = prefix, {}
-                sample[ext.lower()] = tar.extractfile(m).read()
+                    if sample:
+                        yield key, sample
+                        last = key
+                    key, sample, starts[prefix] = prefix, {}, len(starts)
+                sample[ext] = tar.extractfile(m).read()
     except (tarfile.TarError, EOFError, OSError) as e:
         if isinstance(e, FileNotFoundError): raise
-        raise RecordError(f"{url}{':' + key if key else ''}: cannot read the tar shard ({e.__class__.__name__}: {e}); expected a webdataset .tar file") from None
+        at = f"{url}:{key}" if key else url
+        raise RecordError(f"{at}: cannot read the tar shard ({e.__class__.__name__}: {e}); "
+                          f"{_after(last)}; expected a complete .tar file") from None
+    _check_end(seen["block"], url, member, last)
     if sample: yield key, sample
 
 # %% ../nbs/01_data.ipynb #2522cd85
-def _sample_record(sample: dict, kind: str, key: str, where: str):
-    "Build a record of `kind` from one webdataset sample ({ext: bytes})."
-    d = {}
-    if "json" in sample:
-        try: d = json.loads(sample["json"])
-        except (json.JSONDecodeError, UnicodeDecodeError) as e: raise RecordError(f"{where}: invalid JSON in the sample's .json ({e}); expected a JSON object") from None
-        if not isinstance(d, dict): raise RecordError(f"{where}: the sample's .json holds a {type(d).__name__}; expected a JSON object")
+def _sample_record(sample: dict, kind: str, key: str, where: str, warned: set | None = None):
+    "A record of `kind` from one webdataset sample ({ext: bytes}); other files go to meta['extra']."
+    files, d, extra, what = dict(sample), {}, {}, "the sample's .json"
+    if "json" in files:
+        d = _parse_json(_decode(files.pop("json"), where, what), where, what)
+        if not isinstance(d, dict):
+            raise RecordError(f"{where}: {what} holds a {type(d).__name__}; expected a JSON object")
     schema = SCHEMAS[kind]
-    if "meta" not in d: d["meta"] = {k: v for k, v in d.items() if k not in schema and k != "id"}
-    if "image" in schema:
-        ext = next((e for e in IMAGE_EXTS if e in sample), None)
-        d["image"] = sample[ext] if ext else None  # None -> "missing field 'image'"
+    if "image" in schema and (ext := next((e for e in IMAGE_EXTS if e in files), None)):
+        if "image" in d: extra["image"] = d.pop("image")  # the file is the image; keep the json's
+        d["image"] = files.pop(ext)
     if kind == "pair" and "text" not in d:
-        ext = next((e for e in ("txt", "text", "caption") if e in sample), None)
-        if ext: d["text"] = sample[ext].decode("utf-8", errors="replace").strip()
+        ext = next((e for e in ("txt", "text", "caption") if e in files), None)
+        if ext: d["text"] = _decode(files.pop(ext), where, f"the sample's .{ext}").strip()
     d.setdefault("id", key)
-    return make_record(d, kind, where=where)
+    extra.update({f".{e}": b for e, b in files.items()})
+    return make_record(d, kind, where=where, extra=extra, warned=warned)
+
+def _check_unique(urls: list):
+    "Raise if a shard is listed twice (local paths compared resolved)."
+    first = {}
+    for i, u in enumerate(urls):
+        k = u if "://" in u or u.startswith("pipe:") else os.path.realpath(u)
+        if k in first:
+            raise RecordError(f"{u}: the shard is listed twice (shards {first[k]} and {i} "
+                              "of the list); expected each shard once")
+        first[k] = i
 
 def iter_shards(urls, # shard path(s): a list, brace pattern, glob or printf pattern
                 kind: str, # one of `SCHEMAS`
@@ -294,12 +436,15 @@ def iter_shards(urls, # shard path(s): a list, brace pattern, glob or printf pat
                ):
     "Yield the records stored in webdataset tar shards; errors name `shard:key`."
     check_kind(kind)
-    n = 0
-    for url in expand_shards(urls):
+    urls = expand_shards(urls)
+    _check_unique(urls)
+    n, warned = 0, set()
+    if limit is not None and limit <= 0: return
+    for url in urls:
         for key, sample in _tar_samples(url):
-            if limit is not None and n >= limit: return
-            yield _sample_record(sample, kind, key, f"{url}:{key}")
+            yield _sample_record(sample, kind, key, f"{url}:{key}", warned)
             n += 1
+            if limit is not None and n >= limit: return  # before reading on
 
 def load_shards(urls, kind: str, limit: int | None = None) -> list:
     "The records of webdataset tar shards as a list (see `iter_shards`)."
@@ -320,7 +465,8 @@ def _hf_columns(dataset, kind: str, columns: dict | None) -> dict:
         col = columns.get(f, f)
         if col in have: out[f] = col
         elif f in SCHEMAS[kind] or f in columns:
-            raise ValueError(f"the dataset has no column {col!r} for field {f!r}; its columns are {have}; map them with columns={{{f!r}: '<column>'}}")
+            raise RecordError(f"the dataset has no column {col!r} for field {f!r}; its columns are "
+                              f"{have}; map them with columns={{{f!r}: '<column>'}}")
     return out
 
 def _hf_image(v):
@@ -339,20 +485,23 @@ def iter_hf(dataset, # a `datasets.Dataset` or `IterableDataset`
     import datasets
     check_kind(kind)
     cols = _hf_columns(dataset, kind, columns)
-    ds = dataset if dataset.column_names is None else dataset.select_columns(list(dict.fromkeys(cols.values())))
+    ds, used, warned = dataset, set(cols.values()), set()
     for c, feat in (ds.features or {}).items():  # decode images ourselves, so errors name the row
         if isinstance(feat, datasets.Image) and feat.decode: ds = ds.cast_column(c, datasets.Image(decode=False))
     for i, row in enumerate(ds):
         if limit is not None and i >= limit: return
         d = {f: row.get(c) for f, c in cols.items()}
-        if "image" in d and d["image"] is not None:
+        if d.get("image") is not None:
             d["image"] = _hf_image(d["image"])
             if isinstance(d["image"], str) and image_root is not None: d["image"] = Path(image_root) / d["image"]
         d["id"] = str(d["id"]) if d.get("id") is not None else str(i)
         if isinstance(d.get("meta"), str):
             try: d["meta"] = json.loads(d["meta"])
-            except json.JSONDecodeError as e: raise RecordError(f"row {i} (id={d['id']}): column 'meta' is not valid JSON ({e.msg}); expected a JSON object") from None
-        yield make_record(d, kind, where=f"row {i}")
+            except json.JSONDecodeError as e:
+                raise RecordError(f"row {i} (id={d['id']}): column 'meta' is not valid JSON "
+                                  f"({e.msg}); expected a JSON object") from None
+        extra = {c: v for c, v in row.items() if c not in used}
+        yield make_record(d, kind, where=f"row {i}", extra=extra, warned=warned)
 
 def from_hf(dataset, kind: str, columns: dict | None = None, image_root=None, limit: int | None = None) -> list:
     "The records of a 🤗 dataset as a list (see `iter_hf`)."

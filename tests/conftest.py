@@ -1,5 +1,5 @@
-"Test-wide setup: offline hub flags, and a network guard in this process and in every child process."
-import importlib.util, os
+"Test-wide setup: offline hub flags, a session cache folder, and a network guard here and in every child process."
+import atexit, importlib.util, os, shutil, tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -10,6 +10,13 @@ os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFL
 # tests run side by side (pytest-xdist) and start processes of their own: one BLAS/torch thread each
 # avoids oversubscribing the cores, which slows small models tenfold
 os.environ.setdefault("OMP_NUM_THREADS", "1"); os.environ.setdefault("MKL_NUM_THREADS", "1")
+# tests must not fill the user's cache (~/.cache/mmkd_nb): the session gets a temp folder, made when pytest loads this
+# file (before pytest-xdist starts its workers) and removed at exit; workers, notebook runs and training children
+# inherit it through os.environ. A cache named on purpose (CI, a developer's warm one) is used as it is.
+if not os.environ.get("MMKD_CACHE"):
+    _cache = tempfile.mkdtemp(prefix="mmkd-test-cache-")
+    os.environ["MMKD_CACHE"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 # children (notebook runs, accelerate/torchrun workers) load the guard as their sitecustomize
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(GUARD)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
