@@ -16,10 +16,10 @@ from fastcore.basics import patch
 from .core import Config, hfield, cache_dir
 
 # %% auto #0
-__all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_PIP', 'TINY_LLMS', 'LOCAL_LLMS', 'LLMConfig', 'as_dtype', 'smollm2_folder',
-           'cached_folder', 'smollm2_tokenizer', 'gemma3_gguf', 'tiny_llm', 'load_llm', 'splice_index', 'splice',
-           'position_ids_from_mask', 'gather_at', 'PrefixLMOutput', 'PrefixLM', 'lm_loss', 'build_prefix_batch',
-           'unpad']
+__all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_PIP', 'TINY_LLMS', 'MICRO_LLMS', 'LOCAL_LLMS', 'LLMConfig', 'as_dtype',
+           'smollm2_folder', 'cached_folder', 'smollm2_tokenizer', 'gemma3_gguf', 'tiny_llm', 'load_llm',
+           'splice_index', 'splice', 'position_ids_from_mask', 'gather_at', 'PrefixLMOutput', 'PrefixLM', 'lm_loss',
+           'build_prefix_batch', 'unpad']
 
 # %% ../nbs/04_llm.ipynb #a8473d26
 @dataclass
@@ -131,7 +131,8 @@ TINY_LLMS = {
                         sliding_window=4,                # test texts are longer than the window
                         layer_types=["sliding_attention", "full_attention", "sliding_attention"]),
 }
-LOCAL_LLMS = ("smollm2-135m-instruct", "gemma3-270m", *TINY_LLMS)
+MICRO_LLMS = {"micro-llama": "micro", "micro-llama-tiny": "tiny"}  # name -> `MicroLMConfig` preset (08_micro_llm)
+LOCAL_LLMS = ("smollm2-135m-instruct", "gemma3-270m", *MICRO_LLMS, *TINY_LLMS)
 
 def tiny_llm(name: str, seed: int = 0):
     "A small random causal LM from `TINY_LLMS`, initialised from `seed` (the global RNG is left untouched)."
@@ -162,6 +163,9 @@ def load_llm(name: str | LLMConfig = "tiny-llama", # a name from `LOCAL_LLMS`, a
         model, tok = tiny_llm(name).to(dtype), smollm2_tokenizer()
     else:
         if name in _CONVERTED: path, local = cached_folder(name, _CONVERTED[name]), True
+        elif name in MICRO_LLMS:                     # pretrained here on the world's text, once, then cached
+            from .micro_llm import MicroLMConfig, micro_llm_folder
+            path, local = micro_llm_folder(MicroLMConfig.preset(MICRO_LLMS[name])), True
         else:
             path = Path(name).expanduser()
             local = path.is_dir() or (_offline() if local_files_only is None else local_files_only)
