@@ -34,16 +34,18 @@ from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 # %% auto #0
 __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'PooledTower', 'MLPProjector', 'lora_target', 'add_lora',
            'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'baselines', 'vqa_scores', 'evaluate', 'ChatVLM',
-           'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
-           'load_teacher', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
-           'eval_stage', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args', 'stage_main', 'teacher_main',
-           'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'demo']
+           'student_config', 'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage',
+           'count_trainable', 'load_teacher', 'align_stage', 'calibrate_config', 'make_roles', 'last_student',
+           'calibrate_stage', 'eval_stage', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args',
+           'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment',
+           'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
 class MmDCConfig(Config):
     "A whole MmDC run: world and data sizes, the teacher, the student's stages, calibration and evaluation."
     student: str = hfield("small", "StudentConfig preset of the student; the trained teacher uses the same tower and LLM")
+    llm: str = hfield("", "the student's (and trained teacher's) LLM, a `load_llm` name; '' = the student preset's")
     world: str = hfield("small", "WorldConfig preset of the built-in world")
     pool: int = hfield(2, "image patch tokens average-pooled pool × pool before W (1 = all P tokens); 2 quarters the LLM's sequence on a CPU")
     teacher: str = hfield("trained", "'trained': train a larger student-architecture teacher here; else the 🤗 id of a LLaVA model used through `ChatVLM`")
@@ -251,12 +253,16 @@ class ChatVLM:
         return out
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
-TEACHER_FIELDS = ("student", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers", "teacher_steps", "teacher_lr",
+TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers", "teacher_steps", "teacher_lr",
                   "teacher_easy", "teacher_seed", "batch_size", "shuffle_images")
+
+def student_config(cfg: MmDCConfig, **overrides) -> StudentConfig:
+    "The run's `StudentConfig`: preset `cfg.student`, its LLM replaced by `cfg.llm` when set, then `overrides`."
+    return StudentConfig.preset(cfg.student, **({"llm": cfg.llm} if cfg.llm else {}), **overrides)
 
 def tower_key(cfg: MmDCConfig) -> str:
     "The digest of the image tower the run's student reads (a preset's recipe, or the tower's path or id)."
-    enc = StudentConfig.preset(cfg.student).encoder
+    enc = student_config(cfg).encoder
     return EncoderConfig.preset(enc).digest() if enc in PRESETS else enc
 
 def teacher_key(cfg: MmDCConfig) -> str:
@@ -284,7 +290,7 @@ def open_run(run, cfg: MmDCConfig | None = None) -> MmDCConfig:
 _SHARED = {}
 def _parts(cfg: MmDCConfig):
     "(StudentConfig, image tower) of the run; the frozen tower is loaded once per process."
-    scfg = StudentConfig.preset(cfg.student, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens)
+    scfg = student_config(cfg, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens)
     key = (scfg.encoder, cfg.pool)
     if key not in _SHARED:
         enc = load_encoder(scfg.encoder, progress=False) if scfg.encoder in PRESETS else load_encoder(scfg.encoder)
@@ -578,7 +584,7 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
     arms = arms or {"main": ({}, [0, 1, 2])}
     root, t_all = Path(root), time.time()
     base = MmDCConfig.preset(preset)
-    scfg = StudentConfig.preset(base.student)
+    scfg = student_config(base)
     res = dict(command=command, date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), preset=preset, versions=_versions(),
                encoder=dict(name=scfg.encoder, digest=tower_key(base)),
                llm=scfg.llm, stand_ins=dict(judge="ReferenceJudge (scene-graph reference answers)", augmentor="TemplateAugmentor (phrase templates)"),
