@@ -42,6 +42,17 @@ def run_seed(preset, systems, cache, pretrain_steps, dialogue, seed) -> dict:
                       log=lambda m: print(f"[seed {seed}] {m}", flush=True))
 
 
+def attribute_baselines(preset: str, dialogue: dict) -> dict:
+    "Attr-R / Attr-P of guessing one value of each attribute the reference states, on the evaluated test dialogues."
+    from mmkd_nb.evidence import attribute_chance
+    from mmkd_nb.vikdf.dialogue import DialogueConfig, dialogue_data
+    from mmkd_nb.vikdf.train import VIKDFConfig
+    from mmkd_nb.world import WorldConfig, make_world
+    world = make_world(WorldConfig.preset(VIKDFConfig.preset(preset).world))
+    test = dialogue_data(world, DialogueConfig.preset(preset, **dialogue))[1]
+    return {"attribute_chance": attribute_chance([d.meta["attributes"] for d in test]), "n_test": len(test)}
+
+
 def warm_caches(preset: str):
     "Build the image tower and the LLM's cache once here, so parallel seeds do not each build them."
     from mmkd_nb.vikdf.train import VIKDFConfig
@@ -82,6 +93,7 @@ def main(argv=None) -> dict:
            "date": datetime.date.today().isoformat(), "preset": a.preset, "systems": systems, "seeds": [], "dialogue_overrides": over,
            "pretrain_steps": a.pretrain_steps, "versions": versions(), "machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),
            "workers": a.workers, "load_avg_at_start": os.getloadavg()[0]}, "runs": []}
+    doc["baselines"] = attribute_baselines(a.preset, over)
     old = json.loads(path.read_text()) if a.append and path.exists() else None
     if old:   # earlier calls: their runs stay, a run of the same seed gains the new systems
         doc.update(runs=old["runs"], commands=old.get("commands", [old["command"]]) + [doc["command"]],
