@@ -352,7 +352,8 @@ def _same_storage(folder: Path, cfg: MKS2RunConfig) -> bool:
     p = folder / RUN_FILES["config"]
     if not (p.exists() and (folder / RUN_FILES["mvm"]).exists() and (folder / RUN_FILES["mapper"]).exists()): return False
     saved = MKS2RunConfig.from_dict(load_json(p))
-    return ((saved.world, saved.storage, saved.pairs_frac) == (cfg.world, cfg.storage, cfg.pairs_frac)
+    same = lambda s: s.replace(save_every=0)                         # how often it checkpointed does not change it
+    return ((saved.world, same(saved.storage), saved.pairs_frac) == (cfg.world, same(cfg.storage), cfg.pairs_frac)
             and _stored_encoder(folder) == encoder_key(cfg))       # the preset name alone does not pin the tower's weights
 
 def _storage_report_of(sdir: Path, cfg: MKS2RunConfig, world, models) -> dict:

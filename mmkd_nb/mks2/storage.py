@@ -53,6 +53,7 @@ class StorageConfig(Config):
     grad_accum: int = hfield(1, "micro-batches per optimizer step (paper: 4)")
     seed: int = hfield(0, "seed of the new weights' initialisation and of the data order")
     shuffle_images: bool = hfield(False, "the control: images permuted among the captions (`shuffle_images`, seed `seed`)")
+    save_every: int = hfield(0, "checkpoint every this many steps, so a killed run resumes there; 0 = only at the end")
     _presets = {
         "tiny": dict(encoder="tiny", llm="tiny-llama", mvm_ratio=0.5, max_len=32, lr=1e-2, max_steps=60, batch_size=16),
         "small": dict(encoder="small", llm="smollm2-135m-instruct", lr=1e-3, max_steps=150, batch_size=8),
@@ -73,6 +74,7 @@ def train_config(self: StorageConfig, out_dir: str = "artifacts/mks2_storage", *
     "The `TrainConfig` of this stage (Adam, warm-up, batch, accumulation), with `overrides`."
     kw = dict(lr=self.lr, optimizer=self.optimizer, warmup_steps=self.warmup_steps, max_steps=self.max_steps,
               batch_size=self.batch_size, grad_accum=self.grad_accum, seed=self.seed, out_dir=out_dir,
+              save_every=self.save_every,
               weight_decay=0.0 if self.optimizer == "adam" else 0.05)
     return TrainConfig(**{**kw, **overrides})
 
