@@ -4,7 +4,7 @@
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #4d79ae3c
 from __future__ import annotations
-import argparse, json, random, re, shutil, sys, time
+import argparse, json, random, re, shutil, sys, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,8 +233,10 @@ def lora_model(llm_cfg: LLMConfig, cfg: DialogueConfig) -> DialogueModel:
     from peft import LoraConfig, get_peft_model
     llm, tok = load_llm(llm_cfg)
     targets = [t.strip() for t in cfg.lora_targets.split(",") if t.strip()] or None
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         torch.manual_seed(cfg.seed)
+        # peft reads transformers' deprecated `is_gradient_checkpointing`; the warning is about peft, not this model
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         peft = get_peft_model(llm, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules=targets))
     return DialogueModel(PrefixLM(peft.base_model.model, tok), cfg)      # the same model object, adapters injected in place
 
