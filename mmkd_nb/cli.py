@@ -4,14 +4,73 @@
 
 # %% ../nbs/90_cli.ipynb #e96c0b71
 from __future__ import annotations
-import argparse, dataclasses, json, os, random, sys, time, typing
+import argparse, ast, dataclasses, importlib, importlib.util, json, os, random, sys, time, typing
 from pathlib import Path
 
-from .core import PRESETS, Config, RunConfig, set_seed, save_json, load_json
+from .core import PRESETS, PRESET_BASE, Config, RunConfig, set_seed, save_json, load_json
 
 # %% auto #0
-__all__ = ['METHOD_STAGES', 'METHOD_DEMOS', 'DEMO_SECTIONS', 'add_config_args', 'config_from_args', 'cmd_info', 'cmd_world',
-           'cmd_encoder', 'run_stage', 'method_demo', 'cmd_demo', 'build_parser', 'run', 'main']
+__all__ = ['METHOD_STAGES', 'METHOD_DEMOS', 'VIKDF_ABLATIONS', 'DIALOGUE_METHODS', 'MKS2_STAGE_HELP', 'DEMO_SECTIONS',
+           'TINY_NOTE', 'CONFIG_CLASSES', 'ConfigSchema', 'schema_of', 'read_schema', 'config_schema', 'arg_type',
+           'add_config_args', 'config_from_args', 'expand_set', 'dotted_to_set', 'cmd_info', 'cmd_world', 'cmd_encoder',
+           'run_stage', 'method_demo', 'vikdf_train_parser', 'vikdf_dialogue_parser', 'mks2_parser',
+           'mmdc_stage_parser', 'stage_help', 'cmd_demo', 'chosen_preset', 'build_parser', 'run', 'main']
+
+# %% ../nbs/90_cli.ipynb #fd3687cc
+@dataclasses.dataclass
+class ConfigSchema:
+    "What the command line needs of a config class: each field's default and help, and the presets."
+    name: str       # the class name
+    defaults: dict  # field -> default
+    helps: dict     # field -> help text
+    presets: dict   # preset -> the fields it changes
+
+    def values(self, preset: str) -> dict:
+        "Every field's value in `preset`: a base preset's (`PRESET_BASE`) changes first, then its own."
+        base = self.values(PRESET_BASE[preset]) if preset in PRESET_BASE else dict(self.defaults)
+        return {**base, **self.presets.get(preset, {})}
+
+def schema_of(cls: type) -> ConfigSchema:
+    "The schema of an imported config class."
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                for f in dataclasses.fields(cls)}
+    return ConfigSchema(cls.__name__, defaults, cls.help(), {p: cls.preset_values(p) for p in PRESETS})
+
+# %% ../nbs/90_cli.ipynb #5698716e
+def _literal(node: ast.AST):
+    "The value of a literal in source, `dict(k=v, ...)` included; anything else raises ValueError."
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "dict" and not node.args:
+        return {k.arg: _literal(k.value) for k in node.keywords}
+    if isinstance(node, ast.Dict): return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    return ast.literal_eval(node)
+
+def _field_of(node: ast.AST) -> tuple:
+    "(default, help) of a field's right-hand side: `hfield(default, help)` or a bare literal."
+    if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "hfield"): return _literal(node), ""
+    kw = {k.arg: k.value for k in node.keywords}
+    default = node.args[0] if node.args else kw["default"]
+    help = node.args[1] if len(node.args) > 1 else kw.get("help")
+    return _literal(default), "" if help is None else _literal(help)
+
+def read_schema(module: str, name: str) -> ConfigSchema:
+    "The schema of config class `name` read from `module`'s source, without importing the module."
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
+    cls = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name]
+    if not cls: raise ValueError(f"no class {name} in {module}")
+    schema = ConfigSchema(name, {}, {}, {})
+    for n in cls[0].body:
+        target = n.target if isinstance(n, ast.AnnAssign) else n.targets[0] if isinstance(n, ast.Assign) else None
+        if not isinstance(target, ast.Name) or n.value is None: continue
+        if target.id == "_presets": schema.presets = _literal(n.value)
+        elif isinstance(n, ast.AnnAssign):
+            schema.defaults[target.id], schema.helps[target.id] = _field_of(n.value)
+    return schema
+
+def config_schema(module: str, name: str) -> ConfigSchema:
+    "The schema of a config class: read from source when its body is plain literals, else imported."
+    try: return read_schema(module, name)
+    except (ValueError, TypeError, KeyError, SyntaxError):
+        return schema_of(getattr(importlib.import_module(module), name))
 
 # %% ../nbs/90_cli.ipynb #4cc0c62d
 def _parse_bool(s: str) -> bool:
@@ -19,25 +78,55 @@ def _parse_bool(s: str) -> bool:
     if s.lower() in ("0", "false", "no", "off"): return False
     raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {s!r}")
 
-def _arg_type(f, default):
-    t = f.type if not isinstance(f.type, str) else type(default)
-    if t is bool or isinstance(default, bool): return _parse_bool
-    if isinstance(default, (list, tuple)): return json.loads
+def arg_type(default):
+    if isinstance(default, bool): return _parse_bool
+    if isinstance(default, (list, tuple, dict)): return json.loads
     return {int: int, float: float}.get(type(default), str)
 
-def add_config_args(parser: argparse.ArgumentParser, cls: type, prefix: str):
-    "Add `--{prefix}.{field}` for every field of the config dataclass `cls`, with its help."
-    g = parser.add_argument_group(f"{prefix} ({cls.__name__})")
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        g.add_argument(f"--{prefix}.{f.name}", dest=f"{prefix}.{f.name}", type=_arg_type(f, default),
-                       default=argparse.SUPPRESS, metavar=type(default).__name__.upper(),
-                       help=f"{f.metadata.get('help', '')} (default: {default!r})")
+def add_config_args(parser: argparse.ArgumentParser,
+                    config,                  # a config class, or its `ConfigSchema`
+                    prefix: str,             # options are `--{prefix}.{field}`
+                    preset: str | None = None,  # the preset whose values the help shows (None: the defaults)
+                   ):
+    "Add `--{prefix}.{field}` for every field of `config`, with its help and its value in `preset`."
+    schema = config if isinstance(config, ConfigSchema) else schema_of(config)
+    values = schema.values(preset) if preset else schema.defaults
+    title = f"{prefix} ({schema.name}" + (f", values of preset {preset})" if preset else ")")
+    g = parser.add_argument_group(title)
+    for k, v in values.items():
+        g.add_argument(f"--{prefix}.{k}", dest=f"{prefix}.{k}", type=arg_type(schema.defaults[k]),
+                       default=argparse.SUPPRESS, metavar=type(v).__name__.upper(),
+                       help=f"{schema.helps[k]} (default: {v!r})".replace("%", "%%"))
 
 def config_from_args(ns: argparse.Namespace, cls: type, prefix: str, preset: str):
     "The preset's config with the options given on the command line applied."
     over = {k.split(".", 1)[1]: v for k, v in vars(ns).items() if k.startswith(prefix + ".")}
     return cls.preset(preset, **over)
+
+# %% ../nbs/90_cli.ipynb #b383b410
+def expand_set(argv: list[str]) -> list[str]:
+    "`argv` with every `--set KEY=VALUE` (or `--set=KEY=VALUE`) written as `--KEY VALUE`."
+    out, it = [], iter(argv)
+    for a in it:
+        if a != "--set" and not a.startswith("--set="):
+            out.append(a)
+            continue
+        kv = a[len("--set="):] if a.startswith("--set=") else next(it, "")
+        k, eq, v = kv.partition("=")
+        if not eq or not k: raise ValueError(f"--set {kv!r}: expected KEY=VALUE, e.g. world.seed=3")
+        out += [f"--{k}", v]
+    return out
+
+def dotted_to_set(argv: list[str]) -> list[str]:
+    "`argv` with every `--PART.FIELD VALUE` (or `--PART.FIELD=VALUE`) written as `--set PART.FIELD=VALUE`."
+    out, it = [], iter(argv)
+    for a in it:
+        name, eq, v = a.partition("=")
+        if not (a.startswith("--") and "." in name):
+            out.append(a)
+            continue
+        out += ["--set", f"{name[2:]}={v if eq else next(it, '')}"]
+    return out
 
 # %% ../nbs/90_cli.ipynb #7fb47a23
 def cmd_info(args) -> dict:
@@ -116,6 +205,7 @@ def run_stage(method: str, stage: str, argv: list[str]) -> dict:
     if method not in METHOD_STAGES: raise ValueError(f"unknown method {method!r}; expected one of {list(METHOD_STAGES)}")
     stages = METHOD_STAGES[method]
     if stage not in stages: raise ValueError(f"unknown stage {stage!r} of {method}; expected one of {list(stages)}")
+    if "-h" in argv or "--help" in argv: return stage_help(method, stage, argv)  # no torch
     module, before, _ = stages[stage]
     return importlib.import_module(module).main([*before, *argv])
 
@@ -124,12 +214,114 @@ def method_demo(method: str, args) -> dict:
     import importlib
     return importlib.import_module(METHOD_DEMOS[method]).demo(args.preset, Path(args.out) / method, args.seed)
 
+# %% ../nbs/90_cli.ipynb #54ad1b2e
+VIKDF_ABLATIONS = ("full", "-TIM", "-TAMIM", "-IAMTM", "-BVIF")  # the keys of `vikdf.train.ABLATIONS`
+DIALOGUE_METHODS = ("vikdf", "frozen", "lora")                    # `vikdf.dialogue.METHODS`
+
+def vikdf_train_parser() -> argparse.ArgumentParser:
+    "The options of `mmkd vikdf train` (`python -m mmkd_nb.vikdf.train`)."
+    ap = argparse.ArgumentParser(
+        prog="mmkd vikdf train", description="Train VIKDF's two stages together "
+        "(also `python -m mmkd_nb.vikdf.train` and `accelerate launch -m mmkd_nb.vikdf.train`).",
+        epilog="Any VIKDFConfig field: --PART.FIELD VALUE (e.g. --train.max_steps 2, --distill.use_tim false) "
+               "or its long-hand --set PART.FIELD=VALUE; --steps, --batch-size, --grad-accum, --lr, "
+               "--save-every and --seed are aliases of the train.* fields named in their help.")
+    ap.add_argument("--preset", default="small", choices=PRESETS, help="every part's preset (default: small)")
+    ap.add_argument("--out", default="artifacts/vikdf/train", help="run folder: checkpoints, history.jsonl, "
+                    "model/ (an existing run resumes; default: artifacts/vikdf/train)")
+    ap.add_argument("--data", default=None,
+                    help="webdataset shards of image-caption pairs, e.g. 'shards/{00000..01023}.tar'")
+    ap.add_argument("--limit", type=int, default=None, help="read at most this many pairs")
+    ap.add_argument("--ablation", default="full", choices=VIKDF_ABLATIONS, help="switch one objective off "
+                    "(write --ablation=-TIM: a value that starts with '-' needs the '=')")
+    ap.add_argument("--steps", type=int, default=None, help="alias of --train.max_steps: optimizer steps")
+    ap.add_argument("--batch-size", type=int, default=None, help="alias of --train.batch_size: micro-batch per process")
+    ap.add_argument("--grad-accum", type=int, default=None, help="alias of --train.grad_accum: micro-batches per step")
+    ap.add_argument("--lr", type=float, default=None, help="alias of --train.lr: peak learning rate")
+    ap.add_argument("--save-every", type=int, default=None, help="alias of --train.save_every: checkpoint period")
+    ap.add_argument("--seed", type=int, default=None, help="alias of --train.seed")
+    ap.add_argument("--set", action="append", default=[], metavar="PART.FIELD=VALUE",
+                    help="any VIKDFConfig field, the long-hand of --PART.FIELD VALUE (repeatable)")
+    ap.add_argument("--untrained-encoder", action="store_true",
+                    help="offline encoder: skip training its image tower (tests)")
+    ap.add_argument("--shuffle-images", action="store_true", help="the control: images permuted among the captions")
+    return ap
+
+def vikdf_dialogue_parser() -> argparse.ArgumentParser:
+    "The options of `mmkd vikdf dialogue`."
+    ap = argparse.ArgumentParser(
+        prog="mmkd vikdf dialogue", description="VIKDF zero-resource dialogue: fine-tune P(R|C,K) on text-only "
+        "dialogue, evaluate on held-out concepts (Table 1 metrics + attribute scores).")
+    ap.add_argument("--preset", default="small", choices=PRESETS, help="every part's preset (default: small)")
+    ap.add_argument("--out", default="artifacts/vikdf/dialogue", help="run folder: vikdf/ (if trained here), "
+                    "dialogue/, report.json (default: artifacts/vikdf/dialogue)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the data draw, initialisations and batch order")
+    ap.add_argument("--vikdf", default=None,
+                    help="a trained VIKDF folder (with config.json); default: train one first into OUT/vikdf")
+    ap.add_argument("--method", default="vikdf", choices=DIALOGUE_METHODS,
+                    help="vikdf, or a baseline: frozen LLM / LoRA without K")
+    ap.add_argument("--data-frac", type=float, default=1.0,
+                    help="share of the seen-concept dialogues (1, 0.25, 0.125; 0 = zero data)")
+    ap.add_argument("--steps", type=int, default=None, help="alias of --dialogue.steps: fine-tuning steps")
+    ap.add_argument("--pretrain-steps", type=int, default=None, help="joint VIKDF steps when no --vikdf is given")
+    ap.add_argument("--batch-size", type=int, default=None, help="alias of --dialogue.batch_size: micro-batch per process")
+    ap.add_argument("--grad-accum", type=int, default=None, help="alias of --dialogue.grad_accum: micro-batches per step")
+    ap.add_argument("--eval-limit", type=int, default=None, help="alias of --dialogue.eval_limit: test dialogues scored")
+    ap.add_argument("--set", action="append", default=[], metavar="dialogue.FIELD=VALUE",
+                    help="any DialogueConfig field, the long-hand of --dialogue.FIELD VALUE (repeatable)")
+    ap.add_argument("--untrained-encoder", action="store_true", help="offline encoder: random towers (tests)")
+    return ap
+
+# %% ../nbs/90_cli.ipynb #07aabf4e
+MKS2_STAGE_HELP = {"storage": "train the visual memory and the mapper on image-caption pairs (Eq. 3-4)",
+                   "sharing": "instruction-tune MoMEs (LoRA + routers) on the stored model (Eq. 5-6)",
+                   "eval": "text-only MCQ (seen / held-out concepts) and VQA of the frozen, stored and shared models"}
+
+def _mks2_stage_args(sp: argparse.ArgumentParser, stage: str):
+    sp.add_argument("--preset", choices=PRESETS, default="small", help="size preset of every stage (default: small)")
+    sp.add_argument("--out", default="artifacts/mks2", help="the run folder the stages share (default: artifacts/mks2)")
+    sp.add_argument("--seed", type=int, default=0, help="seed of this stage's new weights and data order")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="change a config field, e.g. storage.max_steps=20 or sharing.rank=16 (repeatable); "
+                         "the long-hand of --storage.max_steps 20, which is the same")
+    if stage == "sharing":
+        sp.add_argument("--arm", choices=("mks2", "mks2-text"), default="mks2", help="'mks2': text + image "
+                        "instructions; 'mks2-text': text only (the ablation w/o multimodal SFT)")
+
+def mks2_parser() -> argparse.ArgumentParser:
+    "The options of `mmkd mks2 <stage>` (`python -m mmkd_nb.mks2.run <stage>`)."
+    p = argparse.ArgumentParser(prog="mmkd mks2", description="MKS2: store visual knowledge in an LLM's memory, "
+                                "then share it through MoMEs.")
+    sub = p.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for name, h in MKS2_STAGE_HELP.items(): _mks2_stage_args(sub.add_parser(name, help=h, description=h), name)
+    return p
+
+def mmdc_stage_parser(stage: str) -> argparse.ArgumentParser:
+    "The options of `mmkd mmdc <stage>`."
+    ap = argparse.ArgumentParser(prog=f"mmkd mmdc {stage}", description=f"MmDC: {METHOD_STAGES['mmdc'][stage][2]}.")
+    ap.add_argument("--preset", choices=PRESETS, default=None,
+                    help="MmDCConfig preset of a new run (default small; a started run keeps its own)")
+    ap.add_argument("--out", default="artifacts/mmdc/run", help="the run folder that the stages share")
+    ap.add_argument("--seed", type=int, default=None, help="the student's seed")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="any MmDCConfig field, e.g. tau=0.67 (repeatable); the long-hand of --mmdc.tau 0.67")
+    return ap
+
+def stage_help(method: str, stage: str, argv: list[str]):
+    "Print `mmkd <method> <stage> argv --help` from the parsers above (SystemExit, as argparse does)."
+    if method == "mks2": return mks2_parser().parse_args([stage, *argv])
+    if method == "mmdc": return mmdc_stage_parser(stage).parse_args(argv)
+    return {"train": vikdf_train_parser, "dialogue": vikdf_dialogue_parser}[stage]().parse_args(argv)
+
 # %% ../nbs/90_cli.ipynb #faeb832e
 DEMO_SECTIONS = {"world": cmd_world, "encoder": cmd_encoder,
                  **{m: (lambda m: lambda args: method_demo(m, args))(m) for m in METHOD_DEMOS}}
+TINY_NOTE = ("preset tiny is a smoke test of the code path: random-weight models and a few steps, "
+             "so its numbers show no learning; --preset micro or small shows the methods learn")
 
 def cmd_demo(args) -> dict:
     "Run every demo section on one preset and write `report.json` and figures under `--out`."
+    if args.preset == "tiny": print(TINY_NOTE)
     sections = args.sections.split(",") if args.sections else list(DEMO_SECTIONS)
     unknown = [s for s in sections if s not in DEMO_SECTIONS]
     if unknown: raise ValueError(f"unknown section(s) {unknown}; expected some of {list(DEMO_SECTIONS)}")
@@ -137,36 +329,61 @@ def cmd_demo(args) -> dict:
     report, t0 = {"preset": args.preset, "seed": args.seed}, time.time()
     for s in sections:
         print(f"\n== {s} ==")
-        t = time.time(); report[s] = DEMO_SECTIONS[s](args); report[s]["section_seconds"] = round(time.time() - t, 1)
+        t = time.time()
+        report[s] = DEMO_SECTIONS[s](args)
+        report[s]["section_seconds"] = round(time.time() - t, 1)
     report["seconds"] = round(time.time() - t0, 1)
-    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     save_json(report, out / "report.json")
     print(f"\ndemo done in {report['seconds']:.0f}s; report: {out / 'report.json'}")
     return report
 
 # %% ../nbs/90_cli.ipynb #f4f83376
-def build_parser() -> argparse.ArgumentParser:
-    "The `mmkd` argument parser with all subcommands."
-    from mmkd_nb.world import WorldConfig
-    from mmkd_nb.encoders import EncoderConfig
+CONFIG_CLASSES = {"world": ("mmkd_nb.world", "WorldConfig"),   # option prefix -> (module, config class)
+                  "encoder": ("mmkd_nb.encoders", "EncoderConfig")}
+
+def _config_args(sp, preset: str, *prefixes: str):
+    for k in prefixes: add_config_args(sp, config_schema(*CONFIG_CLASSES[k]), k, preset)
+
+def _common(sp, out: str):
+    sp.add_argument("--preset", choices=PRESETS, default="small", help="size preset of every stage (default: small)")
+    sp.add_argument("--out", default=out, help=f"output folder (default: {out})")
+    sp.add_argument("--seed", type=int, default=0, help="global seed")
+    sp.add_argument("--set", metavar="KEY=VALUE", action="append",
+                    help="long-hand of `--KEY VALUE`, e.g. `--set world.seed=3` (repeatable)")
+
+def chosen_preset(argv: list[str], default: str = "small") -> str:
+    "The `--preset` given in `argv` (when it is one of `PRESETS`), else `default`."
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset")
+    known, _ = pre.parse_known_args(argv)
+    return known.preset if known.preset in PRESETS else default
+
+def build_parser(preset: str = "small") -> argparse.ArgumentParser:
+    "The `mmkd` argument parser with all subcommands; config options show the values of `preset`."
     p = argparse.ArgumentParser(prog="mmkd", description="Multimodal knowledge distillation into LLMs: VIKDF, MKS2, MmDC.")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
-    def common(sp, out):
-        sp.add_argument("--preset", choices=PRESETS, default="small", help="size preset of every stage (default: small)")
-        sp.add_argument("--out", default=out, help=f"output folder (default: {out})")
-        sp.add_argument("--seed", type=int, default=0, help="global seed")
-    sp = sub.add_parser("info", help="versions, device, cache folder"); sp.set_defaults(fn=cmd_info)
+    sp = sub.add_parser("info", help="versions, device, cache folder")
+    sp.set_defaults(fn=cmd_info)
     sp = sub.add_parser("world", help="generate the embedded world and write it to disk")
-    common(sp, "artifacts"); add_config_args(sp, WorldConfig, "world"); sp.set_defaults(fn=cmd_world)
+    _common(sp, "artifacts")
+    _config_args(sp, preset, "world")
+    sp.set_defaults(fn=cmd_world)
     sp = sub.add_parser("encoder", help="train/load the offline dual encoder and report retrieval and zero-shot accuracy")
-    common(sp, "artifacts"); add_config_args(sp, EncoderConfig, "encoder")
-    sp.add_argument("--easy-vqa-limit", dest="easy_vqa_limit", type=int, default=None, help="easy-vqa test questions to read (default all)")
+    _common(sp, "artifacts")
+    _config_args(sp, preset, "encoder")
+    sp.add_argument("--easy-vqa-limit", dest="easy_vqa_limit", type=int, default=None,
+                    help="easy-vqa test questions to read (default all)")
     sp.set_defaults(fn=cmd_encoder)
-    sp = sub.add_parser("demo", help="the main job: every section on the embedded default world")
-    common(sp, "artifacts/demo")
+    sp = sub.add_parser("demo", help="the main job: every section on the embedded default world",
+                        description="Every section on one preset. `--preset tiny` is a smoke test of the code "
+                                    "path (no learning); `micro` and `small` show the methods learn.")
+    _common(sp, "artifacts/demo")
     sp.add_argument("--sections", default="", help=f"comma-separated subset of {list(DEMO_SECTIONS)} (default: all)")
-    sp.add_argument("--easy-vqa-limit", dest="easy_vqa_limit", type=int, default=None, help="easy-vqa test questions to read (default all)")
-    add_config_args(sp, WorldConfig, "world"); add_config_args(sp, EncoderConfig, "encoder")
+    sp.add_argument("--easy-vqa-limit", dest="easy_vqa_limit", type=int, default=None,
+                    help="easy-vqa test questions to read (default all)")
+    _config_args(sp, preset, "world", "encoder")
     sp.set_defaults(fn=cmd_demo)
     for m, stages in METHOD_STAGES.items():
         sp = sub.add_parser(m, help=f"{m.upper()} stages: {', '.join(stages)}",
@@ -182,19 +399,26 @@ def _routed(argv: list[str]) -> bool:
     "Whether `argv` names a method's stage, which `mmkd` hands to the stage untouched."
     return len(argv) >= 2 and argv[0] in METHOD_STAGES and argv[1] in METHOD_STAGES[argv[0]]
 
+def _parse(argv: list[str]) -> tuple:
+    "The parser for `argv`'s preset and the parsed arguments (`--set` expanded first)."
+    parser = build_parser(chosen_preset(argv))
+    return parser, parser.parse_args(expand_set(argv))
+
 def run(argv: list[str]):
     "Run `mmkd` with the arguments `argv` from Python and return what the subcommand returns (errors raise)."
     if _routed(argv): return run_stage(argv[0], argv[1], argv[2:])
-    args = build_parser().parse_args(argv)
+    _, args = _parse(argv)
     return args.fn(args)
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `mmkd` console command: exit code 0, or 2 with a one-line message on bad input."
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
-    if _routed(argv): name, fn = f"{argv[0]} {argv[1]}", lambda: run_stage(argv[0], argv[1], argv[2:])
+    if _routed(argv):
+        name, fn = f"{argv[0]} {argv[1]}", lambda: run_stage(argv[0], argv[1], argv[2:])
+        parser = argparse.ArgumentParser(prog="mmkd")
     else:
-        args = parser.parse_args(argv)
+        try: parser, args = _parse(argv)
+        except ValueError as e: argparse.ArgumentParser(prog="mmkd").exit(2, f"mmkd: error: {e}\n")
         name, fn = args.cmd, lambda: args.fn(args)
     try: fn()
     except (ValueError, FileNotFoundError) as e: parser.exit(2, f"mmkd {name}: error: {e}\n")

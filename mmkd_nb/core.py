@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 # %% auto #0
 __all__ = ['PRESETS', 'PRESET_BASE', 'hfield', 'Config', 'RunConfig', 'set_seed', 'get_device', 'process_state',
@@ -84,12 +83,14 @@ class RunConfig(Config):
 # %% ../nbs/00_core.ipynb #b4979a7a
 def set_seed(seed: int) -> torch.Generator:
     "Seed python, numpy and torch (all devices); return a torch generator seeded the same way."
+    import torch
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #84354f42
 def get_device(name: str = "auto") -> torch.device:
     "The torch device to run on: 'auto' picks cuda > mps > cpu."
+    import torch
     if name == "auto":
         if torch.cuda.is_available(): return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available(): return torch.device("mps")
@@ -177,6 +178,7 @@ def load_tensors(path, device="cpu") -> dict:
 # %% ../nbs/00_core.ipynb #3b74cdb8
 def copy_tensors(own: dict, saved: dict, where="weights"):
     "Copy `saved` into `own` (name -> tensor, in place) after checking that names and shapes match exactly."
+    import torch
     for k in sorted(set(own) | set(saved)):
         if k not in own or k not in saved or own[k].shape != saved[k].shape:
             raise ValueError(f"{where}: key {k!r} has shape {tuple(saved[k].shape) if k in saved else 'missing'} in the file "
@@ -194,10 +196,12 @@ def count_params(model: torch.nn.Module) -> tuple[int, int]:
 def _init_worker(threads: int):
     "Start-up of a worker process: its torch (and OpenMP) thread count."
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
     torch.set_num_threads(threads)
 
 def worker_info(item=None) -> dict:
     "Where `item` ran: process id and torch threads (what results files record)."
+    import torch
     return {"item": item, "pid": os.getpid(), "threads": torch.get_num_threads()}
 
 def map_processes(fn, items, workers: int = 2, # processes at once (1: run here, in order)

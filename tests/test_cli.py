@@ -48,3 +48,71 @@ def test_demo_exits_zero_and_writes_report(tmp_path):
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["encoder"]["r_at_1"] > rep["encoder"]["r_at_1_chance"]
     assert "demo done" in r.stdout and "{'preset'" not in r.stderr
+    assert r.stdout.startswith("preset tiny is a smoke test of the code path")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["world", "--preset", "tiny", "--help"],
+                                  ["vikdf", "train", "--help"], ["vikdf", "dialogue", "--help"],
+                                  ["mks2", "sharing", "--help"], ["mmdc", "calibrate", "--help"]])
+def test_help_imports_no_torch(argv):
+    "Every `--help` (top level, demo, config commands, method stages) answers without torch or the models."
+    code = ("import sys, contextlib, io, mmkd_nb.cli as c\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit): c.main(%r)\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'open_clip') if m in sys.modules))" % argv)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
+
+def test_help_shows_the_presets_values():
+    tiny, paper = (" ".join(run("world", "--preset", p, "--help").stdout.split()) for p in ("tiny", "paper"))
+    assert "colour-shape pair) (default: 8)" in tiny and "colour-shape pair) (default: 48)" in paper
+
+def test_set_is_the_long_hand_of_the_field_option():
+    r = run("world", "--set", "world.n_concepts=many")
+    assert r.returncode == 2 and "invalid int value: 'many'" in r.stderr
+    r = run("world", "--set", "world.n_concepts")
+    assert r.returncode == 2 and "expected KEY=VALUE" in r.stderr and "Traceback" not in r.stderr
+
+def test_vikdf_train_defaults_like_the_other_stages():
+    from mmkd_nb.vikdf.train import parse_args
+    a = parse_args([])
+    assert (a.preset, a.out) == ("small", "artifacts/vikdf/train")
+
+def test_mks2_takes_field_options(tmp_path):
+    "`--storage.max_steps 20` is `--set storage.max_steps=20`."
+    from mmkd_nb.cli import dotted_to_set
+    from mmkd_nb.mks2.run import build_parser, run_config
+    argv = ["storage", "--out", str(tmp_path), "--storage.max_steps", "20"]
+    args = build_parser().parse_args(dotted_to_set(argv))
+    assert args.set == ["storage.max_steps=20"]
+    assert run_config(args).storage.max_steps == 20
+
+def test_mmdc_and_dialogue_take_field_options(tmp_path):
+    "`--mmdc.tau 0.5` is `--set tau=0.5`; `--dialogue.lr 0.1` is `--set dialogue.lr=0.1`; the flags stay aliases."
+    from mmkd_nb.cli import dotted_to_set
+    from mmkd_nb.mmdc.run import stage_parser, config_from_args
+    a = stage_parser("teacher").parse_args(dotted_to_set(["--out", str(tmp_path), "--mmdc.tau", "0.5"]))
+    b = stage_parser("teacher").parse_args(["--out", str(tmp_path), "--set", "tau=0.5"])
+    assert config_from_args(a) == config_from_args(b) and config_from_args(a).tau == 0.5
+    from mmkd_nb.vikdf.dialogue import parse_args, dialogue_overrides
+    a = parse_args(["--dialogue.lr", "0.1", "--steps", "5"])
+    assert a.out == "artifacts/vikdf/dialogue"
+    b = parse_args(["--set", "dialogue.lr=0.1", "--dialogue.steps", "5"])
+    assert dialogue_overrides(a) == {"steps": 5, "lr": 0.1} == dialogue_overrides(b)
+
+def test_stage_parsers_list_the_stages_own_names():
+    "The names the light parsers in `mmkd_nb.cli` list are the stage modules' own."
+    from mmkd_nb.cli import VIKDF_ABLATIONS, DIALOGUE_METHODS, METHOD_STAGES, MKS2_STAGE_HELP
+    from mmkd_nb.vikdf.train import ABLATIONS
+    from mmkd_nb.vikdf.dialogue import METHODS
+    from mmkd_nb.mks2.run import STAGES as MKS2_STAGES
+    from mmkd_nb.mmdc.run import STAGES as MMDC_STAGES
+    assert tuple(ABLATIONS) == VIKDF_ABLATIONS and tuple(METHODS) == DIALOGUE_METHODS
+    assert list(MKS2_STAGES) == list(MKS2_STAGE_HELP) == list(METHOD_STAGES["mks2"])
+    assert list(MMDC_STAGES) == list(METHOD_STAGES["mmdc"])
+
+def test_python_dash_m_stage_help():
+    "`python -m` of a stage shows the same options as `mmkd <method> <stage> --help`."
+    r = subprocess.run([sys.executable, "-m", "mmkd_nb.vikdf.train", "--help"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout == run("vikdf", "train", "--help").stdout

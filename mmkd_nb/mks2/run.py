@@ -484,27 +484,14 @@ STAGES = {"storage": stage_storage, "sharing": stage_sharing, "eval": stage_eval
 
 # %% ../../nbs/24_mks2_run.ipynb #b4ed685e
 def build_parser() -> argparse.ArgumentParser:
-    "The parser of `mmkd mks2 <stage>`."
-    p = argparse.ArgumentParser(prog="mmkd mks2", description="MKS2: store visual knowledge in an LLM's memory, then share it through MoMEs.")
-    sub = p.add_subparsers(dest="stage", metavar="STAGE", required=True)
-    helps = {"storage": "train the visual memory and the mapper on image-caption pairs (Eq. 3-4)",
-             "sharing": "instruction-tune MoMEs (LoRA + routers) on the stored model (Eq. 5-6)",
-             "eval": "text-only MCQ (seen / held-out concepts) and VQA of the frozen, stored and shared models"}
-    for name, h in helps.items():
-        sp = sub.add_parser(name, help=h, description=h)
-        sp.add_argument("--preset", choices=PRESETS, default="small", help="size preset of every stage (default: small)")
-        sp.add_argument("--out", default="artifacts/mks2", help="the run folder the stages share (default: artifacts/mks2)")
-        sp.add_argument("--seed", type=int, default=0, help="seed of this stage's new weights and data order")
-        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="change a config field, e.g. storage.max_steps=20 or sharing.rank=16 (repeatable)")
-        if name == "sharing":
-            sp.add_argument("--arm", choices=("mks2", "mks2-text"), default="mks2",
-                            help="'mks2': text + image instructions; 'mks2-text': text only (the ablation w/o multimodal SFT)")
-    return p
+    "The parser of `mmkd mks2 <stage>` (declared in `mmkd_nb.cli`, which `--help` reads)."
+    from mmkd_nb.cli import mks2_parser
+    return mks2_parser()
 
 def main(argv: list[str] | None = None) -> dict:
     "Run one MKS2 stage from the command line; prints and returns its summary."
-    args = build_parser().parse_args(argv)
+    from mmkd_nb.cli import dotted_to_set
+    args = build_parser().parse_args(dotted_to_set(list(sys.argv[1:] if argv is None else argv)))
     cfg = run_config(args)
     torch.manual_seed(args.seed)
     summary = STAGES[args.stage](args, cfg)

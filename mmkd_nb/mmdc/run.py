@@ -466,9 +466,6 @@ def plot_hists(ev: dict, ax=None, tau: float | None = None):
 
 # %% ../../nbs/34_mmdc_run.ipynb #23b9eddf
 STAGES = ("teacher", "align", "calibrate", "eval")
-_STAGE_HELP = {"teacher": "train (or load the cached) teacher model", "align": "the student's alignment stage (W on balanced captions)",
-               "calibrate": "the calibration loop (resumable)", "eval": "gather accuracies and difficulty histograms into eval.json"}
-
 def _value(field: str, text: str):
     kind = type(getattr(MmDCConfig(), field))
     if kind is bool:
@@ -477,19 +474,16 @@ def _value(field: str, text: str):
     return kind(text)
 
 def stage_parser(stage: str) -> argparse.ArgumentParser:
-    "The flags of `mmkd mmdc <stage>`."
-    ap = argparse.ArgumentParser(prog=f"mmkd mmdc {stage}", description=f"MmDC: {_STAGE_HELP[stage]}.")
-    ap.add_argument("--preset", choices=PRESETS, default=None, help="MmDCConfig preset of a new run (default small; a started run keeps its own)")
-    ap.add_argument("--out", default="artifacts/mmdc/run", help="the run folder that the stages share")
-    ap.add_argument("--seed", type=int, default=None, help="the student's seed")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any MmDCConfig field, e.g. tau=0.67 (repeatable)")
-    return ap
+    "The flags of `mmkd mmdc <stage>` (declared in `mmkd_nb.cli`, which `--help` reads)."
+    from mmkd_nb.cli import mmdc_stage_parser
+    return mmdc_stage_parser(stage)
 
 def config_from_args(a: argparse.Namespace) -> MmDCConfig | None:
     "The run's config from the flags, or None to use the one stored in the run folder."
     over = {}
     for kv in a.set:
         k, eq, v = kv.partition("=")
+        k = k.removeprefix("mmdc.")
         if not eq or k not in MmDCConfig.help(): raise ValueError(f"--set {kv!r}: expected KEY=VALUE with KEY one of {sorted(MmDCConfig.help())}")
         over[k] = _value(k, v)
     if a.seed is not None: over["seed"] = a.seed
@@ -505,7 +499,8 @@ def _brief(x):
 
 def stage_main(stage: str, argv: list[str] | None = None) -> dict:
     "Run `stage` with command-line flags; print a short summary on the main process and return the stage's report."
-    a = stage_parser(stage).parse_args(argv)
+    from mmkd_nb.cli import dotted_to_set
+    a = stage_parser(stage).parse_args(dotted_to_set(list(sys.argv[1:] if argv is None else argv)))
     cfg = config_from_args(a)
     if stage != "eval" and cfg is None: cfg = open_run(a.out)
     if cfg is not None: set_seed(cfg.seed)

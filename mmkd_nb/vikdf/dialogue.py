@@ -27,7 +27,7 @@ from .train import VIKDF, VIKDFConfig, ABLATIONS, ablated, build_vikdf, load_vik
 __all__ = ['METHODS', 'SCORES', 'DialogueConfig', 'dialogue_data', 'named_values', 'attribute_scores', 'DialogueModel',
            'from_vikdf', 'context_text', 'clip_left', 'evaluate_dialogue', 'lora_model', 'finetune_dialogue',
            'textualise', 'parse_system', 'experiment', 'summarise_runs', 'results_table', 'load_results',
-           'plot_results', 'parse_args', 'main', 'demo']
+           'plot_results', 'parse_args', 'dialogue_overrides', 'main', 'demo']
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #1700cd14
 METHODS = ("vikdf", "frozen", "lora")
@@ -381,30 +381,31 @@ def plot_results(summary: dict, keys=("BLEU-1", "ROUGE-L", "attr_recall", "attr_
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #541121f4
 def parse_args(argv=None) -> argparse.Namespace:
-    "The flags of `mmkd vikdf dialogue`."
-    ap = argparse.ArgumentParser(prog="mmkd vikdf dialogue", description="VIKDF zero-resource dialogue: fine-tune P(R|C,K) on text-only dialogue, "
-                                 "evaluate on held-out concepts (Table 1 metrics + attribute scores).")
-    ap.add_argument("--preset", default="small", choices=PRESETS, help="every part's preset")
-    ap.add_argument("--out", default="artifacts/vikdf-dialogue", help="run folder: vikdf/ (if trained here), dialogue/, report.json")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the data draw, initialisations and batch order")
-    ap.add_argument("--vikdf", default=None, help="a trained VIKDF folder (with config.json); default: train one first into OUT/vikdf")
-    ap.add_argument("--method", default="vikdf", choices=METHODS, help="vikdf, or a baseline: frozen LLM / LoRA without K")
-    ap.add_argument("--data-frac", type=float, default=1.0, help="share of the seen-concept dialogues (1, 0.25, 0.125; 0 = zero data)")
-    ap.add_argument("--steps", type=int, default=None, help="dialogue fine-tuning steps")
-    ap.add_argument("--pretrain-steps", type=int, default=None, help="joint VIKDF steps when no --vikdf is given")
-    ap.add_argument("--batch-size", type=int, default=None, help="micro-batch per process")
-    ap.add_argument("--grad-accum", type=int, default=None, help="micro-batches per step")
-    ap.add_argument("--eval-limit", type=int, default=None, help="score at most this many test dialogues")
-    ap.add_argument("--untrained-encoder", action="store_true", help="offline encoder: random towers (tests)")
-    return ap.parse_args(argv)
+    "The flags of `mmkd vikdf dialogue` (declared in `mmkd_nb.cli`, which `--help` reads)."
+    from mmkd_nb.cli import vikdf_dialogue_parser, dotted_to_set
+    return vikdf_dialogue_parser().parse_args(dotted_to_set(list(sys.argv[1:] if argv is None else argv)))
+
+def dialogue_overrides(a: argparse.Namespace) -> dict:
+    "The DialogueConfig fields the flags change: the aliases, then `--dialogue.FIELD` (`--set`), typed like the field."
+    from mmkd_nb.cli import arg_type
+    over = {k: v for k, v in dict(steps=a.steps, batch_size=a.batch_size, grad_accum=a.grad_accum,
+                                  eval_limit=a.eval_limit).items() if v is not None}
+    defaults = DialogueConfig.preset(a.preset)
+    for kv in a.set:
+        key, eq, text = kv.partition("=")
+        name = key.removeprefix("dialogue.")
+        if not eq or name not in DialogueConfig.help():
+            raise ValueError(f"--set {kv!r}: expected dialogue.FIELD=VALUE with FIELD one of {sorted(DialogueConfig.help())}")
+        over[name] = arg_type(getattr(defaults, name))(text) if getattr(defaults, name) is not None else text
+    return over
 
 def main(argv: list[str] | None = None) -> dict:
     "Fine-tune and evaluate one dialogue system; prints a summary and returns it (JSON-able)."
     from mmkd_nb.core import save_tensors, is_main_process, barrier
     from mmkd_nb.train import trainable_state
     a = parse_args(argv); out = Path(a.out); t0 = time.time()
-    over = {k: v for k, v in dict(steps=a.steps, batch_size=a.batch_size, grad_accum=a.grad_accum, eval_limit=a.eval_limit).items() if v is not None}
-    dcfg = DialogueConfig.preset(a.preset, method=a.method, data_frac=a.data_frac, seed=a.seed, **over)
+    dcfg = DialogueConfig.preset(a.preset, **{"method": a.method, "data_frac": a.data_frac, "seed": a.seed,
+                                              **dialogue_overrides(a)})
     torch.manual_seed(a.seed)
     if a.method == "vikdf":
         if a.vikdf: vikdf = load_vikdf(a.vikdf)

@@ -221,31 +221,36 @@ def train_vikdf(cfg: VIKDFConfig,
     return model, res
 
 # %% ../../nbs/13_vikdf_train.ipynb #c1e37c23
+_ALIASES = {"steps": "train.max_steps", "batch_size": "train.batch_size", "grad_accum": "train.grad_accum",
+            "lr": "train.lr", "save_every": "train.save_every", "seed": "train.seed"}  # flag -> config field
+
 def parse_args(argv=None) -> argparse.Namespace:
-    "The command-line flags of `python -m mmkd_nb.vikdf.train`."
-    ap = argparse.ArgumentParser(prog="mmkd vikdf train", description="Train VIKDF's two stages together "
-                                 "(also `python -m mmkd_nb.vikdf.train` and `accelerate launch -m mmkd_nb.vikdf.train`).")
-    ap.add_argument("--preset", default="tiny", choices=PRESETS, help="every part's preset")
-    ap.add_argument("--out", required=True, help="run folder: checkpoints, history.jsonl, model/ (an existing run resumes)")
-    ap.add_argument("--data", default=None, help="webdataset shards of image-caption pairs, e.g. 'shards/{00000..01023}.tar'")
-    ap.add_argument("--limit", type=int, default=None, help="read at most this many pairs")
-    ap.add_argument("--ablation", default="full", choices=list(ABLATIONS), help="switch one objective off (write --ablation=-TIM: a value that starts with '-' needs the '=')")
-    ap.add_argument("--steps", type=int, default=None, help="optimizer steps (train.max_steps)")
-    ap.add_argument("--batch-size", type=int, default=None, help="micro-batch per process (train.batch_size)")
-    ap.add_argument("--grad-accum", type=int, default=None, help="micro-batches per step (train.grad_accum)")
-    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (train.lr)")
-    ap.add_argument("--save-every", type=int, default=None, help="checkpoint every this many steps (train.save_every)")
-    ap.add_argument("--seed", type=int, default=None, help="train.seed")
-    ap.add_argument("--untrained-encoder", action="store_true", help="offline encoder: skip training its image tower (tests)")
-    ap.add_argument("--shuffle-images", action="store_true", help="the control: images permuted among the captions")
-    return ap.parse_args(argv)
+    "The command-line flags of `python -m mmkd_nb.vikdf.train` (declared in `mmkd_nb.cli`, which `--help` reads)."
+    from mmkd_nb.cli import vikdf_train_parser, dotted_to_set
+    return vikdf_train_parser().parse_args(dotted_to_set(list(sys.argv[1:] if argv is None else argv)))
+
+def _field_overrides(cfg: VIKDFConfig, items: list[str]) -> dict:
+    "`--set PART.FIELD=VALUE` items as nested overrides, each value typed like the field it changes."
+    import dataclasses
+    from mmkd_nb.cli import arg_type
+    over = {}
+    for kv in items:
+        key, eq, text = kv.partition("=")
+        part, _, name = key.rpartition(".")
+        owner = getattr(cfg, part, None) if part else cfg
+        if not eq or not dataclasses.is_dataclass(owner) or name not in {f.name for f in dataclasses.fields(owner)}:
+            raise ValueError(f"--set {kv!r}: expected PART.FIELD=VALUE with a field of VIKDFConfig, e.g. train.max_steps=2")
+        (over.setdefault(part, {}) if part else over)[name] = arg_type(getattr(owner, name))(text)
+    return over
 
 def config_from_args(a: argparse.Namespace) -> VIKDFConfig:
     "The run's `VIKDFConfig` from the parsed flags."
-    flags = {"max_steps": a.steps, "batch_size": a.batch_size, "grad_accum": a.grad_accum, "lr": a.lr, "save_every": a.save_every, "seed": a.seed}
-    over = dict(train={k: v for k, v in flags.items() if v is not None}, data=a.data or "")
+    over = {"train": {_ALIASES[k].split(".")[1]: getattr(a, k) for k in _ALIASES if getattr(a, k) is not None},
+            "data": a.data or ""}
     if a.untrained_encoder: over["train_encoder"] = False
     if a.shuffle_images: over["shuffle_images"] = True
+    for k, v in _field_overrides(VIKDFConfig.preset(a.preset), a.set).items():
+        over[k] = {**over.get(k, {}), **v} if isinstance(v, dict) else v
     return ablated(VIKDFConfig.preset(a.preset, **over), a.ablation)
 
 def training_pairs(cfg: VIKDFConfig, limit: int | None = None) -> list:
