@@ -146,7 +146,7 @@ def main(argv=None) -> dict:
                 by_seed[str(seeds[0])] = res["storage"]
                 entry.update(storage_by_seed=by_seed, storage_summary=storage_summary(by_seed))
             else: entry.update(storage=res["storage"])
-            entry.update(runs=done + res["runs"], summary=summarize(done + res["runs"]))
+            entry.update(runs=done + res["runs"], summary=summarize(done + res["runs"]), baselines=res.get("baselines"))
             doc["seconds"] = round(time.time() - t0, 1)
             save_json(doc, path)
         skey = lambda c: c.storage.digest() + f"-{c.world}-{c.pairs_frac}-{encoder_key(c).rsplit(':', 1)[-1][:12]}"
