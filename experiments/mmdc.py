@@ -29,7 +29,10 @@ if __name__ == "__main__":
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="MmDCConfig field for every arm (repeatable)")
     ap.add_argument("--parse-only", action="store_true", help="check the command line and stop (experiments/gpu.py --check)")
     a = ap.parse_args()
-    common = {k: json.loads(v) for k, _, v in (x.partition("=") for x in a.set)}
+    def value(v: str):   # JSON when it parses (numbers, true/false), else the text itself (a model id)
+        try: return json.loads(v)
+        except json.JSONDecodeError: return v
+    common = {k: value(v) for k, _, v in (x.partition("=") for x in a.set)}
     if a.parse_only: sys.exit(0)
     if a.threads or a.workers > 1: torch.set_num_threads(1 if a.workers > 1 else a.threads)
     arms = {k: ({**common, **ARMS[k]}, a.seeds if k == "main" else a.other_seeds) for k in a.arms}
