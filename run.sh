@@ -4,6 +4,7 @@
 #   bash run.sh test   -> the whole test suite (every notebook + tests/), offline, 2 workers
 #                         (MMKD_TEST_WORKERS=0 for one process; extra args go to pytest, e.g. -k 02_world)
 #   bash run.sh setup  -> only the set-up
+#   bash run.sh weights -> rebuild the trained weights shipped in mmkd_nb/weights (about 20 min) and their digests
 #   bash run.sh lock   -> re-resolve requirements/offline.txt and rewrite requirements/lock.txt (no set-up)
 # Any further arguments are passed on to `mmkd demo` / pytest.
 set -euo pipefail
@@ -66,5 +67,7 @@ case "$cmd" in
   demo)  exec "$VENV/bin/mmkd" demo "$@" ;;
   # two workers, one torch thread each: on 2 cores that beats one worker with two threads
   test)  exec "$VENV/bin/python" -m pytest tests -n "${MMKD_TEST_WORKERS:-2}" --dist loadgroup "$@" ;;
-  *) echo "usage: bash run.sh [demo|test|setup|lock] [args...]" >&2; exit 2 ;;
+  # retrain the weights the package ships (towers, micro LLM, MmDC teachers) from scratch, rewrite mmkd_nb/weights
+  weights) exec "$VENV/bin/python" tools/ship_weights.py "$@" ;;
+  *) echo "usage: bash run.sh [demo|test|setup|weights|lock] [args...]" >&2; exit 2 ;;
 esac

@@ -37,6 +37,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['mmkd_nb', 'mmkd_nb.*']),
     include_package_data = True,
+    package_data = {'mmkd_nb': ['weights/MANIFEST.json', 'weights/*/*/*']},   # the shipped trained weights
     install_requires = requirements,
     extras_require={ 'offline': offline_requirements, 'dev': dev_requirements + offline_requirements },
     dependency_links = cfg.get('dep_links','').split(),

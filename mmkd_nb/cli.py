@@ -7,14 +7,15 @@ from __future__ import annotations
 import argparse, ast, dataclasses, importlib, importlib.util, json, os, random, sys, time, typing
 from pathlib import Path
 
-from .core import PRESETS, PRESET_BASE, Config, RunConfig, set_seed, save_json, load_json
+from .core import PRESETS, PRESET_BASE, Config, RunConfig, set_seed, save_json, load_json, map_processes
 
 # %% auto #0
 __all__ = ['METHOD_STAGES', 'METHOD_DEMOS', 'VIKDF_ABLATIONS', 'DIALOGUE_METHODS', 'MKS2_STAGE_HELP', 'DEMO_SECTIONS',
-           'TINY_NOTE', 'CONFIG_CLASSES', 'ConfigSchema', 'schema_of', 'read_schema', 'config_schema', 'arg_type',
-           'add_config_args', 'config_from_args', 'expand_set', 'dotted_to_set', 'cmd_info', 'cmd_world', 'cmd_encoder',
-           'run_stage', 'method_demo', 'vikdf_train_parser', 'vikdf_dialogue_parser', 'mks2_parser',
-           'mmdc_stage_parser', 'stage_help', 'cmd_demo', 'chosen_preset', 'build_parser', 'run', 'main']
+           'TINY_NOTE', 'DEMO_PRESET', 'DEMO_LANES', 'CONFIG_CLASSES', 'ConfigSchema', 'schema_of', 'read_schema',
+           'config_schema', 'arg_type', 'add_config_args', 'config_from_args', 'expand_set', 'dotted_to_set',
+           'cmd_info', 'cmd_world', 'cmd_encoder', 'run_stage', 'method_demo', 'vikdf_train_parser',
+           'vikdf_dialogue_parser', 'mks2_parser', 'mmdc_stage_parser', 'stage_help', 'cmd_demo', 'chosen_preset',
+           'build_parser', 'run', 'main']
 
 # %% ../nbs/90_cli.ipynb #fd3687cc
 @dataclasses.dataclass
@@ -319,19 +320,37 @@ DEMO_SECTIONS = {"world": cmd_world, "encoder": cmd_encoder,
 TINY_NOTE = ("preset tiny is a smoke test of the code path: random-weight models and a few steps, "
              "so its numbers show no learning; --preset micro or small shows the methods learn")
 
+DEMO_PRESET = "micro"   # the demo's default: every method learns in about ten minutes on two cores
+DEMO_LANES = (("vikdf",), ("mks2", "mmdc"))   # the longest method on one core, the other two on the other
+
+def _section(args, s: str) -> dict:
+    "Run demo section `s` (seeded) and time it."
+    print(f"\n== {s} ==", flush=True)
+    set_seed(args.seed)
+    t = time.time()
+    rep = DEMO_SECTIONS[s](args)
+    rep["section_seconds"] = round(time.time() - t, 1)
+    return rep
+
+def _demo_lane(job) -> dict:
+    "One lane of method sections, run in order in a worker process: {section: report}."
+    args, sections = job
+    return {s: _section(args, s) for s in sections}
+
 def cmd_demo(args) -> dict:
     "Run every demo section on one preset and write `report.json` and figures under `--out`."
     if args.preset == "tiny": print(TINY_NOTE)
     sections = args.sections.split(",") if args.sections else list(DEMO_SECTIONS)
     unknown = [s for s in sections if s not in DEMO_SECTIONS]
     if unknown: raise ValueError(f"unknown section(s) {unknown}; expected some of {list(DEMO_SECTIONS)}")
-    set_seed(args.seed)
-    report, t0 = {"preset": args.preset, "seed": args.seed}, time.time()
+    report, t0, done = {"preset": args.preset, "seed": args.seed, "workers": args.workers}, time.time(), {}
     for s in sections:
-        print(f"\n== {s} ==")
-        t = time.time()
-        report[s] = DEMO_SECTIONS[s](args)
-        report[s]["section_seconds"] = round(time.time() - t, 1)
+        if s not in METHOD_DEMOS: done[s] = _section(args, s)      # world and tower first, here
+    lanes = [[m for m in lane if m in sections] for lane in DEMO_LANES]
+    jobs = [(argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "fn"}), l) for l in lanes if l]
+    lane_fn = importlib.import_module("mmkd_nb.cli")._demo_lane   # by module name: what a spawned worker can import
+    for lane in map_processes(lane_fn, jobs, workers=args.workers): done.update(lane)
+    report.update({s: done[s] for s in sections})
     report["seconds"] = round(time.time() - t0, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -346,8 +365,8 @@ CONFIG_CLASSES = {"world": ("mmkd_nb.world", "WorldConfig"),   # option prefix -
 def _config_args(sp, preset: str, *prefixes: str):
     for k in prefixes: add_config_args(sp, config_schema(*CONFIG_CLASSES[k]), k, preset)
 
-def _common(sp, out: str):
-    sp.add_argument("--preset", choices=PRESETS, default="small", help="size preset of every stage (default: small)")
+def _common(sp, out: str, preset: str = "small"):
+    sp.add_argument("--preset", choices=PRESETS, default=preset, help=f"size preset of every stage (default: {preset})")
     sp.add_argument("--out", default=out, help=f"output folder (default: {out})")
     sp.add_argument("--seed", type=int, default=0, help="global seed")
     sp.add_argument("--set", metavar="KEY=VALUE", action="append",
@@ -379,7 +398,9 @@ def build_parser(preset: str = "small") -> argparse.ArgumentParser:
     sp = sub.add_parser("demo", help="the main job: every section on the embedded default world",
                         description="Every section on one preset. `--preset tiny` is a smoke test of the code "
                                     "path (no learning); `micro` and `small` show the methods learn.")
-    _common(sp, "artifacts/demo")
+    _common(sp, "artifacts/demo", DEMO_PRESET)
+    sp.add_argument("--workers", type=int, default=2, help="processes for the method sections, one thread each "
+                    "(default 2: VIKDF beside MKS2 then MmDC; 1: all in this process, in order)")
     sp.add_argument("--sections", default="", help=f"comma-separated subset of {list(DEMO_SECTIONS)} (default: all)")
     sp.add_argument("--easy-vqa-limit", dest="easy_vqa_limit", type=int, default=None,
                     help="easy-vqa test questions to read (default all)")
@@ -401,7 +422,7 @@ def _routed(argv: list[str]) -> bool:
 
 def _parse(argv: list[str]) -> tuple:
     "The parser for `argv`'s preset and the parsed arguments (`--set` expanded first)."
-    parser = build_parser(chosen_preset(argv))
+    parser = build_parser(chosen_preset(argv, DEMO_PRESET if argv[:1] == ["demo"] else "small"))
     return parser, parser.parse_args(expand_set(argv))
 
 def run(argv: list[str]):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #4d643030
 from __future__ import annotations
-import dataclasses, hashlib, json, os, random, tempfile
+import dataclasses, hashlib, importlib.util, json, os, random, shutil, tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 # %% auto #0
-__all__ = ['PRESETS', 'PRESET_BASE', 'hfield', 'Config', 'RunConfig', 'set_seed', 'get_device', 'process_state',
+__all__ = ['PRESETS', 'PRESET_BASE', 'SHIPPED', 'hfield', 'Config', 'RunConfig', 'set_seed', 'get_device', 'process_state',
            'is_main_process', 'barrier', 'is_fast', 'fast_or', 'cache_dir', 'atomic_write', 'save_json', 'load_json',
-           'save_tensors', 'load_tensors', 'copy_tensors', 'count_params', 'worker_info', 'map_processes']
+           'save_tensors', 'load_tensors', 'copy_tensors', 'ShippedWeightsError', 'file_sha256', 'shipped_manifest',
+           'restore_shipped', 'ship_entry', 'count_params', 'worker_info', 'map_processes']
 
 # %% ../nbs/00_core.ipynb #2f1f53f5
 PRESETS = ("tiny", "micro", "small", "paper")
@@ -185,6 +186,72 @@ def copy_tensors(own: dict, saved: dict, where="weights"):
                              f"but {tuple(own[k].shape) if k in own else 'missing'} in the model")
     with torch.no_grad():
         for k, v in own.items(): v.copy_(saved[k].to(v.dtype))
+
+# %% ../nbs/00_core.ipynb #78b70b5b
+# trained weights packaged with mmkd_nb, listed in MANIFEST.json (found without importing the package)
+SHIPPED = Path(importlib.util.find_spec("mmkd_nb").submodule_search_locations[0]) / "weights"
+
+class ShippedWeightsError(RuntimeError):
+    "A packaged weights file that is missing or does not match its recorded digest."
+
+def file_sha256(path) -> str:
+    "The hex sha256 digest of a file, read in 1 MiB blocks."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()
+
+def shipped_manifest(root=None) -> dict:
+    "The packaged entries: {'<kind>/<key>': {'files': {name: sha256}, 'built_by': command}}."
+    p = Path(root or SHIPPED) / "MANIFEST.json"
+    return load_json(p)["entries"] if p.is_file() else {}
+
+# %% ../nbs/00_core.ipynb #f534b845
+def _complete(folder: Path) -> bool: return folder.is_dir() and any(folder.iterdir())
+
+def restore_shipped(kind: str,     # cache folder kind: 'encoders', 'llm', 'mmdc_teacher'
+                    key: str,      # the entry's cache key
+                    root=None,     # the packaged weights folder (default `SHIPPED`)
+                   ) -> bool:
+    "Copy the packaged copy of cache entry `kind/key` into the cache if the cache lacks it; True if it did."
+    root = Path(root or SHIPPED)
+    entry = shipped_manifest(root).get(f"{kind}/{key}")
+    dst = cache_dir(kind) / key
+    if os.environ.get("MMKD_SHIPPED", "1") == "0" or entry is None or _complete(dst): return False
+    src = root / kind / key
+    for name, digest in entry["files"].items():
+        got = file_sha256(src / name) if (src / name).is_file() else "missing"
+        if got != digest:
+            raise ShippedWeightsError(f"packaged weights {src / name}: sha256 {got}, expected {digest}; "
+                                      "reinstall mmkd_nb, or set MMKD_SHIPPED=0 to train them here")
+    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{key}."))
+    try:
+        for name in entry["files"]: shutil.copyfile(src / name, tmp / name)
+        os.chmod(tmp, 0o755)                  # mkdtemp makes it private; the cache is not
+        if dst.is_dir() and not _complete(dst): dst.rmdir()
+        try: os.rename(tmp, dst)
+        except OSError:
+            if not _complete(dst): raise      # else another process restored it first
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+# %% ../nbs/00_core.ipynb #a7a22f8c
+def ship_entry(kind: str, key: str, built_by: str, root=None) -> dict:
+    "Copy cache entry `kind/key` into the packaged weights folder `root` and record it in its manifest."
+    root, src = Path(root or SHIPPED), cache_dir(kind) / key
+    if not _complete(src): raise FileNotFoundError(f"ship_entry: no cache entry at {src}; build it first")
+    dst = root / kind / key
+    shutil.rmtree(dst, ignore_errors=True); dst.mkdir(parents=True)
+    files = {}
+    for p in sorted(src.iterdir()):
+        if p.is_file() and not p.name.startswith("."):
+            shutil.copyfile(p, dst / p.name)
+            files[p.name] = file_sha256(dst / p.name)
+    manifest = shipped_manifest(root)
+    manifest[f"{kind}/{key}"] = {"files": files, "built_by": built_by}
+    save_json({"entries": dict(sorted(manifest.items()))}, root / "MANIFEST.json")
+    return manifest[f"{kind}/{key}"]
 
 # %% ../nbs/00_core.ipynb #da674343
 def count_params(model: torch.nn.Module) -> tuple[int, int]:

@@ -24,7 +24,8 @@ from open_clip.tokenizer import HFTokenizer
 import transformers
 
 from .core import (Config, hfield, PRESETS, set_seed, get_device, is_fast, fast_or,
-                          cache_dir, save_json, load_json, save_tensors, load_tensors, count_params)
+                          cache_dir, save_json, load_json, save_tensors, load_tensors, count_params,
+                          restore_shipped)
 from .data import ImageTextPair
 
 # %% auto #0
@@ -595,6 +596,7 @@ def get_offline_encoder(cfg: EncoderConfig | None = None,  # default: the `small
     cfg = cfg or EncoderConfig.preset("small")
     if cfg.backend != "offline": raise ValueError(f"get_offline_encoder needs backend='offline', got {cfg.backend!r}; use load_encoder")
     key = offline_cache_key(cfg, pairs)
+    restore_shipped("encoders", key)                   # the packaged tower, if this is one
     folder = cache_dir("encoders", key)
     if (folder / "config.json").exists(): return load_offline_encoder(folder).to(device)
     enc, _ = train_offline_tower(default_training_pairs(cfg) if pairs is None else pairs, cfg, progress=progress, device=device)

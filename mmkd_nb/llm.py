@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from .core import Config, hfield, cache_dir
+from .core import Config, hfield, cache_dir, restore_shipped
 
 # %% auto #0
 __all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_PIP', 'TINY_LLMS', 'MICRO_LLMS', 'LOCAL_LLMS', 'LLMConfig', 'as_dtype',
@@ -58,6 +58,7 @@ def smollm2_folder() -> Path:
 # %% ../nbs/04_llm.ipynb #4f69fd32
 def cached_folder(name: str, build) -> Path:
     "The cache folder `llm/<name>`, made once by `build(folder)` in a temp folder and renamed into place."
+    restore_shipped("llm", name)                      # the packaged copy, if there is one
     dst = cache_dir("llm") / name
     if dst.is_dir(): return dst
     for old in dst.parent.glob(f".{name}.*"):   # leftovers of killed conversions (an hour old: nobody is writing them)

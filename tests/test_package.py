@@ -235,3 +235,17 @@ def test_lock_pins_what_offline_txt_asks_for():
 def _installed(name: str) -> str | None:
     try: return md.version(name)
     except md.PackageNotFoundError: return None
+
+def test_wheel_ships_the_trained_weights(wheel):
+    "Every file that mmkd_nb/weights/MANIFEST.json lists is in the wheel, byte for byte (same sha256)."
+    import hashlib
+    manifest = json.loads((ROOT / "mmkd_nb" / "weights" / "MANIFEST.json").read_text())["entries"]
+    assert {"encoders", "llm", "mmdc_teacher"} <= {k.split("/")[0] for k in manifest}
+    with zipfile.ZipFile(wheel["path"]) as z:
+        names = set(z.namelist())
+        assert "mmkd_nb/weights/MANIFEST.json" in names
+        for entry, e in manifest.items():
+            for name, digest in e["files"].items():
+                path = f"mmkd_nb/weights/{entry}/{name}"
+                assert path in names, f"{path} is not in the wheel"
+                assert hashlib.sha256(z.read(path)).hexdigest() == digest, f"{path}: digest differs from the manifest"
