@@ -16,11 +16,11 @@ from transformers.pytorch_utils import Conv1D
 
 from ..core import Config, hfield, save_tensors, load_tensors, copy_tensors, count_params
 from .mvm import MemoryMLP, MemoryNorm, MemoryPostNorm, decoder_blocks, has_visual_memory
-from .mvm import post_ffn_norm, llm_config
+from .mvm import post_ffn_norm, llm_config, PLACEMENTS
 
 # %% auto #0
-__all__ = ['EXPERTS', 'ADAPTER', 'SoftMoMEs', 'MoMEsConfig', 'PostNormed', 'momes_layers', 'add_momes', 'force_expert',
-           'router_weights', 'momes_state_dict', 'save_momes', 'load_momes']
+__all__ = ['EXPERTS', 'ADAPTER', 'MOMES_FORMAT', 'SoftMoMEs', 'MoMEsConfig', 'PostNormed', 'momes_layers', 'add_momes',
+           'force_expert', 'router_weights', 'momes_state_dict', 'save_momes', 'load_momes']
 
 # %% ../../nbs/22_mks2_momes.ipynb #df20fdb6
 EXPERTS = ("visual", "textual")   # S_1, S_2 in Eq. 6
@@ -30,23 +30,33 @@ def _prior_bias(textual_prior: float) -> float:
     return math.log(textual_prior / (1 - textual_prior))
 
 class SoftMoMEs(nn.Module):
-    "Soft Mixture of Multimodal Experts (MKS2 Eq. 5–6): a per-token softmax router mixing a visual and a textual expert."
-    def __init__(self, visual: nn.Module,         # the visual expert, (B, T, D) -> (B, T, D): the memory (+ LoRA)
-                 textual: nn.Module,              # the textual expert: the block's own MLP (+ LoRA)
-                 d_model: int,                    # D
-                 textual_prior: float = 0.5,      # the textual weight S_2 every token gets before training
+    "Soft Mixture of Multimodal Experts (MKS2 Eq. 5–6): h_M = E · (S_1 h_VE + S_2 h_TE), S per token."
+    def __init__(self, visual: nn.Module,        # the visual expert (B, T, D) -> (B, T, D): memory + LoRA
+                 textual: nn.Module,             # the textual expert: the block's own MLP + LoRA
+                 d_model: int,                   # D
+                 textual_prior: float = 0.5,     # S_2 at every token before training (½: the identity)
+                 placement: str = "parallel",    # 'sequential': h_VE is the m the block's MemoryNorm left
                  device=None, dtype=None):
         super().__init__()
-        self.visual, self.textual = visual, textual
+        if placement not in PLACEMENTS:
+            raise ValueError(f"unknown placement {placement!r}; expected one of {PLACEMENTS}")
+        self.visual, self.textual, self.placement = visual, textual, placement
         self.router = nn.Linear(d_model, 2, device=device, dtype=dtype)   # w_s, b_s
-        self.force: str | None = None             # None, 'visual' or 'textual'
+        self.scale = float(len(EXPERTS))        # E: at S = (½, ½), h_M = h_VE + h_TE, the storage block
+        self.force: str | None = None           # None, 'visual' or 'textual'
         self.last_weights: torch.Tensor | None = None
+        self._pending = None                    # sequential: m = LoRA-MVM(LN(h_s)), left by MemoryNorm
         self.reset_router(textual_prior)
+
+    @property
+    def memory(self) -> nn.Module: return self.visual   # what MemoryNorm runs on LN(h_s)
 
     def reset_router(self, textual_prior: float = 0.5):
         "w_s = 0 and b_s such that every token starts with S_2 = `textual_prior`."
         b = _prior_bias(textual_prior)
-        with torch.no_grad(): self.router.weight.zero_(); self.router.bias.copy_(torch.tensor([0.0, b]))
+        with torch.no_grad():
+            self.router.weight.zero_()
+            self.router.bias.copy_(torch.tensor([0.0, b]))
 
 # %% ../../nbs/22_mks2_momes.ipynb #207a69ad
 @patch
@@ -60,12 +70,24 @@ def route(self: SoftMoMEs, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> S: 
 
 # %% ../../nbs/22_mks2_momes.ipynb #bba76eee
 @patch
+def experts(self: SoftMoMEs, x: torch.Tensor) -> tuple:  # (B, T, D) -> h_VE, h_TE: each (B, T, D)
+    "h_VE = LoRA-MVM(X) and h_TE = LoRA-MLP(X) (Eq. 5); sequential: h_VE is the m left by MemoryNorm."
+    if self.placement == "parallel": return self.visual(x), self.textual(x)
+    h_ve, self._pending = self._pending, None
+    if h_ve is None:
+        raise RuntimeError("sequential MoMEs: the block's pre-FFN norm (MemoryNorm) "
+                           "must run before its MoMEs")
+    return h_ve, self.textual(x)
+
+# %% ../../nbs/22_mks2_momes.ipynb #8f27c1a4
+@patch
 def forward(self: SoftMoMEs, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> h_M: (B, T, D)
-    "h_M = S_1 · h_VE + S_2 · h_TE."
+    "h_M = E · (S_1 · h_VE + S_2 · h_TE); with `force`, that expert's output alone."
     S = self.route(x)                                   # (B, T, 2)
     self.last_weights = S
-    h_ve, h_te = self.visual(x), self.textual(x)        # Eq. 5, each (B, T, D)
-    return S[..., :1] * h_ve + S[..., 1:] * h_te
+    h_ve, h_te = self.experts(x)                        # Eq. 5, each (B, T, D)
+    scale = 1.0 if self.force else self.scale           # forced: no E, the expert alone
+    return scale * (S[..., :1] * h_ve + S[..., 1:] * h_te)
 
 # %% ../../nbs/22_mks2_momes.ipynb #e5ca7e08
 @dataclass
@@ -74,7 +96,8 @@ class MoMEsConfig(Config):
     rank: int = hfield(16, "LoRA rank r on every linear layer of both experts (paper: r = 16 for its LoRA baselines and best in Table 6)")
     lora_alpha: float = hfield(32.0, "LoRA scaling α; the update is scaled by α / r (not stated in the paper; 2r here)")
     lora_dropout: float = hfield(0.05, "dropout on the LoRA branch's input during training")
-    textual_prior: float = hfield(0.5, "the textual expert's weight S_2 at every token before training (router weights start at zero)")
+    textual_prior: float = hfield(0.5, "the textual expert's weight S_2 at every token before training "
+                                       "(router weights start at zero); only ½ starts from the stored model")
     _presets = {"tiny": dict(rank=4, lora_alpha=8.0, lora_dropout=0.0), "small": dict(rank=8, lora_alpha=16.0), "paper": {}}
 
 # %% ../../nbs/22_mks2_momes.ipynb #a45fbe1d
@@ -99,7 +122,7 @@ def add_momes(model: nn.Module,            # a causal LM with visual memory in e
               rank: int = 16,              # LoRA rank r
               lora_alpha: float = 32.0,    # LoRA α (update scaled by α / r)
               lora_dropout: float = 0.05,  # dropout on the LoRA branch
-              textual_prior: float = 0.5,  # S_2 at every token before training
+              textual_prior: float = 0.5,  # S_2 at every token before training (½: the stored model)
              ) -> nn.Module:
     "Replace every block's FFN by a `SoftMoMEs` of {memory + LoRA, MLP + LoRA} (MKS2 Eq. 5–6); returns `model`."
     from peft import LoraConfig, inject_adapter_in_model
@@ -107,11 +130,11 @@ def add_momes(model: nn.Module,            # a causal LM with visual memory in e
     post = post_ffn_norm(model)
     if momes_layers(model): raise ValueError("the model already has MoMEs layers")
     if not has_visual_memory(model):
-        raise ValueError("the model has no visual memory: run the storage stage first (add_visual_memory or load_visual_memory)")
+        raise ValueError("the model has no visual memory: run the storage stage first "
+                         "(add_visual_memory or load_visual_memory)")
     _prior_bias(textual_prior)
     for b in blocks:
         wrapped = getattr(b, mlp_name)
-        if isinstance(getattr(b, norm_name), MemoryNorm): setattr(b, norm_name, getattr(b, norm_name).norm)
         textual = wrapped.mlp
         if post is not None:          # Gemma: the textual expert is the FFN branch, its norm included
             norm = getattr(b, post)
@@ -119,8 +142,13 @@ def add_momes(model: nn.Module,            # a causal LM with visual memory in e
             textual = PostNormed(wrapped.mlp, norm)
             setattr(b, post, nn.Identity())   # the mixture joins the residual directly
         ref = next(wrapped.mlp.parameters())
-        setattr(b, mlp_name, SoftMoMEs(wrapped.memory, textual, llm_config(model).hidden_size,
-                                      textual_prior, device=ref.device, dtype=ref.dtype))
+        layer = SoftMoMEs(wrapped.memory, textual, llm_config(model).hidden_size, textual_prior,
+                          wrapped.placement, device=ref.device, dtype=ref.dtype)
+        setattr(b, mlp_name, layer)
+        if wrapped.placement == "sequential":   # the norm keeps running the memory: m -> h_VE
+            norm = getattr(b, norm_name)
+            norm = norm.norm if isinstance(norm, MemoryNorm) else norm
+            setattr(b, norm_name, MemoryNorm(norm, layer))   # LN(h_s + m) -> textual expert, router
     model.__dict__.pop("_mvm_requires_grad", None)
     targets = [n for n, m in model.named_modules()
                if isinstance(m, (nn.Linear, Conv1D)) and any(f".{mlp_name}.{e}." in n for e in EXPERTS)]
@@ -161,13 +189,19 @@ def momes_state_dict(model: nn.Module) -> dict:
     if not momes_layers(model): raise ValueError("the model has no MoMEs layers; call add_momes first")
     return {n: p for n, p in model.named_parameters() if f".{ADAPTER}." in n or ".router." in n}
 
+MOMES_FORMAT = "mmkd_nb.mks2.momes/2"   # /2: h_M = E·(S_1 h_VE + S_2 h_TE), experts read what storage fed them
+
 def save_momes(model: nn.Module, path) -> Path:
     "Save the LoRA matrices and routers of every MoMEs layer to a safetensors file, atomically."
-    save_tensors(momes_state_dict(model), path, metadata=dict(format="mmkd_nb.mks2.momes/1"))
+    save_tensors(momes_state_dict(model), path, metadata=dict(format=MOMES_FORMAT))
     return Path(path)
 
 def load_momes(model: nn.Module, path) -> nn.Module:
     "Load LoRA matrices and routers saved by `save_momes` into a model prepared by `add_momes`; returns `model`."
+    from safetensors import safe_open
     own, saved = momes_state_dict(model), load_tensors(path)
+    with safe_open(str(path), "pt") as f: fmt = (f.metadata() or {}).get("format")
+    if fmt != MOMES_FORMAT:     # the same tensors mean another model under another mixture rule
+        raise ValueError(f"{path}: MoMEs weights of format {fmt!r}; expected {MOMES_FORMAT!r} (retrain the sharing stage)")
     copy_tensors(own, saved, str(path))
     return model
