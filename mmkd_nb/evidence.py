@@ -11,6 +11,7 @@ from dataclasses import dataclass, asdict
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .data import MCQRecord
 from .llm import PrefixLM
@@ -21,7 +22,7 @@ from .world import ATTRIBUTES
 __all__ = ['YES_NO', 'METHODS', 'VERDICTS', 'PROBE_TEMPLATES', 'question_group', 'majority_baseline', 'constant_baseline',
            'baseline_table', 'chance_accuracy', 'attribute_chance', 't_cdf', 't_quantile', 'PairedInterval',
            'paired_differences', 'paired_interval', 'verdict', 'verdict_sentence', 'probe_prefix', 'continuation_batch',
-           'continuation_logprobs', 'value_scores', 'attribute_margins', 'summarise_margins']
+           'continuation_logprobs', 'value_scores', 'attribute_margins', 'summarise_margins', 'linear_probe']
 
 # %% ../nbs/09_evidence.ipynb #50e85473
 YES_NO = ("yes", "no")
@@ -406,3 +407,35 @@ def summarise_margins(rows: list[dict]) -> dict:
     return {a: dict(margin=mean(rs, lambda r: r["margin"]), accuracy=mean(rs, lambda r: r["correct"]),
                     chance=mean(rs, lambda r: 1 / r["n_values"]), n=len(rs))
             for a, rs in groups.items()}
+
+# %% ../nbs/09_evidence.ipynb #80349c91
+def linear_probe(X_train: torch.Tensor, # (N, D) features of the fitting rows
+                 y_train: list,         # N labels (any hashable)
+                 X_test: torch.Tensor,  # (M, D) features of the scored rows
+                 y_test: list,          # M labels
+                 l2: float = 1e-2,      # penalty on the weights (features are standardised)
+                 steps: int = 100,      # L-BFGS iterations
+                ) -> dict:
+    "Logistic-regression probe: {'accuracy' on the test rows, 'majority' (the commonest fitting label), 'n'}."
+    if len(X_train) != len(y_train) or len(X_test) != len(y_test) or not len(X_train) or not len(X_test):
+        raise ValueError(f"linear_probe: {len(X_train)} fitting rows with {len(y_train)} labels, "
+                         f"{len(X_test)} test rows with {len(y_test)} labels; expected one label per row, both non-empty")
+    classes = sorted(set(y_train) | set(y_test), key=str)
+    idx = {c: i for i, c in enumerate(classes)}
+    Xtr, Xte = X_train.detach().double(), X_test.detach().double()
+    mu, sd = Xtr.mean(0), Xtr.std(0, unbiased=False).clamp_min(1e-8)
+    Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
+    ytr = torch.tensor([idx[c] for c in y_train])
+    W = torch.zeros(Xtr.shape[1], len(classes), dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(len(classes), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([W, b], max_iter=steps, line_search_fn="strong_wolfe")
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(Xtr @ W + b, ytr) + l2 * (W ** 2).sum()
+        loss.backward()
+        return loss
+    with torch.enable_grad(): opt.step(closure)
+    pred = (Xte @ W + b).argmax(1).tolist()
+    top = max(set(y_train), key=list(y_train).count)
+    return {"accuracy": float(np.mean([classes[p] == y for p, y in zip(pred, y_test)])),
+            "majority": float(np.mean([y == top for y in y_test])), "n": len(y_test)}

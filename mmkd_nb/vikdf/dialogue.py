@@ -24,9 +24,10 @@ from .bvif import CAPTION_PROMPTS
 from .train import VIKDF, VIKDFConfig, ABLATIONS, ablated, build_vikdf, load_vikdf, train_vikdf, training_pairs
 
 # %% auto #0
-__all__ = ['METHODS', 'SCORES', 'DialogueConfig', 'dialogue_data', 'named_values', 'attribute_scores', 'DialogueModel',
-           'from_vikdf', 'context_text', 'clip_left', 'evaluate_dialogue', 'lora_model', 'finetune_dialogue',
-           'textualise', 'parse_system', 'experiment', 'summarise_runs', 'results_table', 'load_results',
+__all__ = ['METHODS', 'NAME_TEXTS', 'SCORES', 'DialogueConfig', 'dialogue_data', 'named_values', 'attribute_scores',
+           'DialogueModel', 'from_vikdf', 'context_text', 'clip_left', 'evaluate_dialogue', 'lora_model',
+           'finetune_dialogue', 'textualise', 'name_knowledge', 'tim_retrieval', 'knowledge_chain', 'frozen_margins',
+           'joint_curves', 'parse_system', 'experiment', 'summarise_runs', 'results_table', 'load_results',
            'plot_results', 'parse_args', 'dialogue_overrides', 'main', 'demo']
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #1700cd14
@@ -259,6 +260,75 @@ def textualise(model: DialogueModel, contexts: list[list[str]],
     ids = model.plm.generate(b["input_ids"], b["attention_mask"], K, b["insert_at"], max_new_tokens=max_new_tokens, no_repeat_ngram_size=3)
     return [t.strip() for t in model.plm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #6eb0a598
+NAME_TEXTS = ("a {}", "this is a {}", "a picture of a {}", "an image with a {} in it")  # name-only texts
+
+@torch.no_grad()
+def name_knowledge(vikdf: VIKDF, names: list[str]) -> torch.Tensor:
+    "K_T of each name's bare texts (`NAME_TEXTS`), averaged over texts: (len(names), Q, D_q)."
+    texts = [t.format(n) for n in names for t in NAME_TEXTS]
+    s = vikdf.encoder.encode_text(texts)                                   # states (N, T, D_enc), mask (N, T)
+    K = vikdf.iqformer(s.states, s.mask)                                   # (N, Q, D_q)
+    return K.view(len(names), len(NAME_TEXTS), *K.shape[1:]).mean(1)
+
+# %% ../../nbs/14_vikdf_dialogue.ipynb #5884c031
+@torch.no_grad()
+def tim_retrieval(vikdf: VIKDF, pairs: list) -> dict:
+    "Caption → image R@1 through the TIM heads; an image of the caption's concept is a hit: {'r1', 'chance', 'n'}."
+    from mmkd_nb.encoders import recall_chance
+    if vikdf.distiller.tim is None: return {"r1": None, "chance": None, "n": len(pairs)}
+    was = vikdf.training
+    vikdf.eval()
+    K_T, K_I = vikdf.knowledge(vikdf.collate(pairs))                       # (N, Q, D_q) each
+    vikdf.train(was)
+    t, v = vikdf.distiller.tim.features(K_T, K_I)                          # (N, d); (N, d) or (N, Q, d)
+    sim = t @ v.T if v.dim() == 2 else torch.einsum("id,jqd->ijq", t, v).amax(-1)   # (N texts, N images)
+    groups = [p.meta["concept"] for p in pairs]
+    top = sim.argmax(1).tolist()
+    r1 = float(np.mean([groups[j] == g for j, g in zip(top, groups)]))
+    return {"r1": r1, "chance": recall_chance(len(pairs), 1, groups), "n": len(pairs)}
+
+# %% ../../nbs/14_vikdf_dialogue.ipynb #724e395e
+def knowledge_chain(vikdf: VIKDF, world: World, max_pairs: int = 120) -> dict:
+    "The chain's first three links on held-out concepts: TIM retrieval, a probe on K_T, the LLM's margins."
+    from mmkd_nb.evidence import attribute_margins, summarise_margins, linear_probe
+    from mmkd_nb.world import nonce_names
+    single = [p for p in world.pairs("test") if (p.meta or {}).get("kind") == "concept"
+              and len(p.meta.get("concepts", [])) == 1]
+    held = [p for p in single if p.meta["concept"] in world.heldout][:max_pairs]
+    seen_pairs = [p for p in single if p.meta["concept"] not in world.heldout][:max_pairs]
+    seen, heldout = list(world.seen), list(world.heldout)
+    K_seen, K_held = name_knowledge(vikdf, seen), name_knowledge(vikdf, heldout)     # (n, Q, D_q)
+    probe = {a: linear_probe(K_seen.mean(1), [getattr(world.concept(c), a) for c in seen],
+                             K_held.mean(1), [getattr(world.concept(c), a) for c in heldout])
+             for a in ATTRIBUTES}
+    for a in probe: probe[a]["chance"] = 1 / len(ATTRIBUTES[a])
+    K_of = dict(zip(heldout, K_held))
+    proj = vikdf.bvif.proj if vikdf.bvif is not None else None
+    margins = None
+    if proj is not None:
+        with torch.no_grad():
+            rows = attribute_margins(vikdf.plm, vikdf.plm.tokenizer, world, prefix_fn=lambda c: proj(K_of[c.name]),
+                                     reference=nonce_names(len(world.concepts) + 1)[-1])
+        margins = summarise_margins(rows)
+    return {"retrieval_heldout": tim_retrieval(vikdf, held), "retrieval_seen": tim_retrieval(vikdf, seen_pairs),
+            "probe": probe, "margins": margins}
+
+def frozen_margins(plm: PrefixLM, world: World) -> dict:
+    "The frozen LLM's attribute margins on held-out concepts, text only: the chain's baseline."
+    from mmkd_nb.evidence import attribute_margins, summarise_margins
+    from mmkd_nb.world import nonce_names
+    rows = attribute_margins(plm, plm.tokenizer, world, reference=nonce_names(len(world.concepts) + 1)[-1])
+    return summarise_margins(rows)
+
+def joint_curves(folder, points: int = 30) -> dict:
+    "The joint stage's training losses from `folder/history.jsonl`, as means of `points` equal windows."
+    rows = [r for r in map(json.loads, (Path(folder) / "history.jsonl").read_text().splitlines()) if r.get("split") == "train"]
+    w = max(1, len(rows) // points)
+    keys = [k for k in ("loss", "tim", "tamim", "iamtm", "iaci", "iakr") if rows and k in rows[0]]
+    out = {k: [round(float(np.mean([r[k] for r in rows[j:j + w]])), 4) for j in range(0, len(rows), w)] for k in keys}
+    return {"step": [rows[min(j + w, len(rows)) - 1]["step"] for j in range(0, len(rows), w)], **out}
+
 # %% ../../nbs/14_vikdf_dialogue.ipynb #87a989a4
 def parse_system(name: str) -> dict:
     "A system name -> {'method', 'data_frac', 'ablation', 'queries', 'llm', 'shuffled'}."
@@ -292,7 +362,8 @@ def experiment(preset: str = "tiny",
                dialogue: dict | None = None,         # `DialogueConfig` overrides
                train_encoder: bool = True,           # offline encoder: trained image tower (False: random towers, tests)
                log=print,
-               on_result=None) -> dict:                # on_result(partial run dict) after each system: keep what finished
+               on_result=None,                       # on_result(partial run dict) after each system: keep what finished
+               probes: bool = True) -> dict:           # measure the knowledge chain (`knowledge_chain`) too
     "Every system of `systems` on one seed: {'results': {system: report}, 'seconds': {...}, 'encoder': digest, ...}."
     out = Path(out); t_all = time.time()
     dcfg0 = DialogueConfig.preset(preset, seed=seed, **(dialogue or {}))
@@ -313,15 +384,21 @@ def experiment(preset: str = "tiny",
                     train_vikdf(vcfg, training_pairs(vcfg), folder)
                 vikdfs[key] = folder
             fk = (vcfg.encoder.digest(), vcfg.llm.name)        # frozen parts are loaded once and shared
-            model = from_vikdf(load_vikdf(vikdfs[key] / "model", *frozen.get(fk, (None, None))), dcfg)
+            vk = load_vikdf(vikdfs[key] / "model", *frozen.get(fk, (None, None)))
+            chain = knowledge_chain(vk, world) if probes else None   # K_T as the joint stage left it
+            model = from_vikdf(vk, dcfg)
             frozen[fk] = (model.encoder, model.plm)
-        elif s["method"] == "lora": model = lora_model(vcfg.llm, dcfg)
-        else: model = DialogueModel(PrefixLM(*load_llm(vcfg.llm)), dcfg)
+        elif s["method"] == "lora": model, chain = lora_model(vcfg.llm, dcfg), None
+        else:
+            model = DialogueModel(PrefixLM(*load_llm(vcfg.llm)), dcfg)
+            chain = {"margins": frozen_margins(model.plm, world)} if probes else None
         set_seed(seed)
         ft_dir = out / f"ft-{name.replace('/', '_')}-s{seed}"
         shutil.rmtree(ft_dir, ignore_errors=True)            # never resume a fine-tuning that started from other weights
         res = finetune_dialogue(model, train, ft_dir)
         rep = evaluate_dialogue(model, test, world, vectors)
+        if chain is not None: rep["chain"] = chain
+        if s["method"] == "vikdf": rep["joint_curves"] = joint_curves(vikdfs[key])
         rep.update(train_dialogues=len(train), steps=0 if res is None else res.step,
                    first_loss=None if res is None else res.history[0]["loss"], last_loss=None if res is None else res.history[-1]["loss"],
                    loss_curve=[] if res is None else [round(x, 4) for x in res.series("loss")[1]])
