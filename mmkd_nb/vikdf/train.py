@@ -64,9 +64,7 @@ class VIKDFConfig(Config):
     world: str = hfield("small", "preset of the built-in world whose training pairs are used when `data` is empty")
     data: str = hfield("", "webdataset shards of image–caption pairs (COCO/CC), e.g. 'shards/{00000..01023}.tar'; '' = the built-in world")
     shuffle_images: bool = hfield(False, "the control: images permuted among the training captions (`shuffle_images`, seed train.seed)")
-    _presets = {"tiny": dict(world="tiny"), "small": dict(world="small"), "paper": dict(world="paper"),
-                # micro: the clip at 1.0 held TIM at chance (ln B) for 300 steps (experiments/vikdf_clip.py)
-                "micro": dict(train=dict(max_grad_norm=0.0))}
+    _presets = {"tiny": dict(world="tiny"), "small": dict(world="small"), "paper": dict(world="paper")}
 
     def __post_init__(self): self.validate()
 
@@ -89,7 +87,7 @@ def preset(cls: VIKDFConfig, name: str, **overrides):
     "Every part's preset `name`, then `overrides` (a dict for a part is merged into it)."
     if name not in PRESETS: raise ValueError(f"unknown preset {name!r} for VIKDFConfig; expected one of {PRESETS}")
     base = {k: _preset_part(k, name) for k in PARTS}
-    return cls.from_dict(_merge(_merge(base, cls.preset_values(name)), overrides))
+    return cls.from_dict(_merge({**base, **cls.preset_values(name)}, overrides))
 
 @patch
 def replace(self: VIKDFConfig, **kw):
