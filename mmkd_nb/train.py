@@ -24,8 +24,8 @@ __all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'PAPER_TRAIN', 'TrainConfig'
            'make_scheduler', 'trainable_names', 'make_optimizer', 'ResumableSampler', 'micro_batches',
            'CheckpointError', 'trainable_state', 'rng_state', 'set_rng_state', 'optimizer_state',
            'load_optimizer_state', 'step_name', 'save_checkpoint', 'prune_checkpoints', 'latest_checkpoint',
-           'load_checkpoint', 'TrainResult', 'resolve_mixed_precision', 'make_accelerator', 'loss_parts', 'RunState',
-           'even_indices', 'frozen_fingerprint', 'fit', 'write_history', 'read_history', 'plot_history']
+           'load_checkpoint', 'TrainResult', 'curves', 'read_history', 'resolve_mixed_precision', 'make_accelerator',
+           'loss_parts', 'RunState', 'even_indices', 'frozen_fingerprint', 'fit', 'write_history', 'plot_history']
 
 # %% ../nbs/07_train.ipynb #9d07d03a
 SCHEDULES = ("linear", "cosine", "constant")
@@ -402,6 +402,24 @@ class TrainResult:
         "(steps, values) of `key` in the rows of `split`."
         rows = [r for r in self.history if r.get("split") == split and key in r]
         return [r["step"] for r in rows], [r[key] for r in rows]
+
+# %% ../nbs/07_train.ipynb #06e9831c
+def curves(history: list,              # `fit`'s history rows (or history.jsonl's)
+           keys=("loss",),              # the logged values to keep
+           points: int = 30,            # windows
+           split: str = "train") -> dict:
+    "{'step': last step of each window, key: window means} of the rows of `split`."
+    rows = [r for r in history if r.get("split") == split]
+    w = max(1, -(-len(rows) // points))                                # ceil: at most `points` windows
+    out = {"step": [rows[min(j + w, len(rows)) - 1]["step"] for j in range(0, len(rows), w)]}
+    for k in keys:
+        if rows and k in rows[0]:
+            out[k] = [round(float(np.mean([r[k] for r in rows[j:j + w]])), 4) for j in range(0, len(rows), w)]
+    return out
+
+def read_history(folder) -> list:
+    "The rows of `folder/history.jsonl`."
+    return [json.loads(l) for l in (Path(folder) / "history.jsonl").read_text().splitlines() if l.strip()]
 
 # %% ../nbs/07_train.ipynb #69bb22b9
 def resolve_mixed_precision(name: str) -> str:

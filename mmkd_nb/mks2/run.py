@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors, count_params, set_seed, is_main_process
 from ..llm import load_llm, build_prefix_batch, position_ids_from_mask
-from ..train import fit
+from ..train import fit, curves
 from ..data import shuffle_images
 from ..evidence import chance_accuracy, majority_baseline, constant_baseline
 from .mvm import decoder_blocks, save_visual_memory, load_visual_memory
@@ -147,7 +147,8 @@ def train_storage(cfg: MKS2RunConfig, out, world=None, models=None, **train_over
     res = fit(st, pairs, tcfg, collate_fn=StorageCollator(tok, enc, cfg.storage.max_len))
     _, loss = res.series("loss")
     summary = dict(stage="storage", steps=res.step, pairs=len(pairs), seconds=round(res.seconds, 1),
-                   first_loss=loss[0] if loss else None, last_loss=loss[-1] if loss else None)
+                   first_loss=loss[0] if loss else None, last_loss=loss[-1] if loss else None,
+                   curves=curves(res.history, ("loss", "caption", "t2i")))
     if is_main_process():
         save_json(cfg.to_dict(), out / RUN_FILES["config"])
         summary["files"] = {k: str(v) for k, v in save_storage(st, out).items()}

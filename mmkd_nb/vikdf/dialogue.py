@@ -24,11 +24,11 @@ from .bvif import CAPTION_PROMPTS
 from .train import VIKDF, VIKDFConfig, ABLATIONS, ablated, build_vikdf, load_vikdf, train_vikdf, training_pairs
 
 # %% auto #0
-__all__ = ['METHODS', 'NAME_TEXTS', 'SCORES', 'DialogueConfig', 'dialogue_data', 'named_values', 'attribute_scores',
-           'DialogueModel', 'from_vikdf', 'context_text', 'clip_left', 'evaluate_dialogue', 'lora_model',
-           'finetune_dialogue', 'textualise', 'name_knowledge', 'tim_retrieval', 'knowledge_chain', 'frozen_margins',
-           'joint_curves', 'parse_system', 'experiment', 'summarise_runs', 'results_table', 'load_results',
-           'plot_results', 'parse_args', 'dialogue_overrides', 'main', 'demo']
+__all__ = ['METHODS', 'NAME_TEXTS', 'CHAIN_LINKS', 'SCORES', 'DialogueConfig', 'dialogue_data', 'named_values',
+           'attribute_scores', 'DialogueModel', 'from_vikdf', 'context_text', 'clip_left', 'evaluate_dialogue',
+           'lora_model', 'finetune_dialogue', 'textualise', 'name_knowledge', 'tim_retrieval', 'knowledge_chain',
+           'frozen_margins', 'joint_curves', 'chain_rows', 'plot_chain', 'parse_system', 'experiment', 'summarise_runs',
+           'results_table', 'load_results', 'plot_results', 'parse_args', 'dialogue_overrides', 'main', 'demo']
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #1700cd14
 METHODS = ("vikdf", "frozen", "lora")
@@ -260,7 +260,7 @@ def textualise(model: DialogueModel, contexts: list[list[str]],
     ids = model.plm.generate(b["input_ids"], b["attention_mask"], K, b["insert_at"], max_new_tokens=max_new_tokens, no_repeat_ngram_size=3)
     return [t.strip() for t in model.plm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
-# %% ../../nbs/14_vikdf_dialogue.ipynb #6eb0a598
+# %% ../../nbs/14_vikdf_dialogue.ipynb #2998bf28
 NAME_TEXTS = ("a {}", "this is a {}", "a picture of a {}", "an image with a {} in it")  # name-only texts
 
 @torch.no_grad()
@@ -271,7 +271,7 @@ def name_knowledge(vikdf: VIKDF, names: list[str]) -> torch.Tensor:
     K = vikdf.iqformer(s.states, s.mask)                                   # (N, Q, D_q)
     return K.view(len(names), len(NAME_TEXTS), *K.shape[1:]).mean(1)
 
-# %% ../../nbs/14_vikdf_dialogue.ipynb #5884c031
+# %% ../../nbs/14_vikdf_dialogue.ipynb #b9b1ed74
 @torch.no_grad()
 def tim_retrieval(vikdf: VIKDF, pairs: list) -> dict:
     "Caption → image R@1 through the TIM heads; an image of the caption's concept is a hit: {'r1', 'chance', 'n'}."
@@ -288,7 +288,7 @@ def tim_retrieval(vikdf: VIKDF, pairs: list) -> dict:
     r1 = float(np.mean([groups[j] == g for j, g in zip(top, groups)]))
     return {"r1": r1, "chance": recall_chance(len(pairs), 1, groups), "n": len(pairs)}
 
-# %% ../../nbs/14_vikdf_dialogue.ipynb #724e395e
+# %% ../../nbs/14_vikdf_dialogue.ipynb #41df132a
 def knowledge_chain(vikdf: VIKDF, world: World, max_pairs: int = 120) -> dict:
     "The chain's first three links on held-out concepts: TIM retrieval, a probe on K_T, the LLM's margins."
     from mmkd_nb.evidence import attribute_margins, summarise_margins, linear_probe
@@ -322,12 +322,53 @@ def frozen_margins(plm: PrefixLM, world: World) -> dict:
     return summarise_margins(rows)
 
 def joint_curves(folder, points: int = 30) -> dict:
-    "The joint stage's training losses from `folder/history.jsonl`, as means of `points` equal windows."
-    rows = [r for r in map(json.loads, (Path(folder) / "history.jsonl").read_text().splitlines()) if r.get("split") == "train"]
-    w = max(1, len(rows) // points)
-    keys = [k for k in ("loss", "tim", "tamim", "iamtm", "iaci", "iakr") if rows and k in rows[0]]
-    out = {k: [round(float(np.mean([r[k] for r in rows[j:j + w]])), 4) for j in range(0, len(rows), w)] for k in keys}
-    return {"step": [rows[min(j + w, len(rows)) - 1]["step"] for j in range(0, len(rows), w)], **out}
+    "The joint stage's training losses from `folder/history.jsonl` (`curves`: means of equal windows)."
+    from mmkd_nb.train import curves, read_history
+    return curves(read_history(folder), ("loss", "tim", "tamim", "iamtm", "iaci", "iakr"), points)
+
+# %% ../../nbs/14_vikdf_dialogue.ipynb #6327aadc
+CHAIN_LINKS = {  # link -> (label, how to read it from one system's report, chance from the report or None)
+    "retrieval": ("TIM R@1, held-out captions → images",
+                  lambda r: r["chain"]["retrieval_heldout"]["r1"], lambda r: r["chain"]["retrieval_heldout"]["chance"]),
+    "probe": ("probe on K_T(name), mean over attributes",
+              lambda r: float(np.mean([v["accuracy"] for v in r["chain"]["probe"].values()])),
+              lambda r: float(np.mean([v["chance"] for v in r["chain"]["probe"].values()]))),
+    "margin": ("LLM margin of the true value (nats)", lambda r: r["chain"]["margins"]["all"]["margin"], lambda r: 0.0),
+    "attr_recall": ("replies: Attr-R", lambda r: r["attr_recall"], None),
+}
+
+def chain_rows(results: dict, arm: str = "vikdf", control: str = "vikdf/shuffled") -> list[dict]:
+    "Per link: per-seed values of `arm` and `control`, chance, the paired interval arm − control and its verdict."
+    from mmkd_nb.evidence import paired_interval, verdict
+    runs = [r for r in results["runs"] if arm in r["results"] and control in r["results"]]
+    rows = []
+    for link, (label, get, chance) in CHAIN_LINKS.items():
+        a = {r["seed"]: get(r["results"][arm]) for r in runs}
+        b = {r["seed"]: get(r["results"][control]) for r in runs}
+        ch = None if chance is None else float(np.mean([chance(r["results"][arm]) for r in runs]))
+        iv = paired_interval(a, b) if len(runs) >= 2 else None
+        rows.append(dict(link=link, label=label, arm=a, control=b, chance=ch,
+                         interval=None if iv is None else iv.to_dict(), verdict=None if iv is None else verdict(iv)))
+    return rows
+
+# %% ../../nbs/14_vikdf_dialogue.ipynb #52880dfb
+def plot_chain(rows: list[dict], guess: float | None = None, title: str = ""):
+    "One panel per link: each seed's arm and control (dots joined by seed), chance dashed, the verdict above."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.2))
+    for ax, r in zip(np.atleast_1d(axes), rows):
+        seeds = sorted(r["arm"])
+        for s in seeds: ax.plot([0, 1], [r["arm"][s], r["control"][s]], "-o", color="0.6", ms=4)
+        ax.plot([0, 1], [np.mean(list(r["arm"].values())), np.mean(list(r["control"].values()))], "-o", color="C3", lw=2)
+        ch = guess if r["link"] == "attr_recall" and guess is not None else r["chance"]
+        if ch is not None: ax.axhline(ch, ls="--", color="0.3", lw=1, label="chance")
+        ax.set_xticks([0, 1], ["VIKDF", "shuffled"]); ax.set_xlim(-0.4, 1.4)
+        iv = r["interval"]
+        head = "" if iv is None else f"{iv['mean']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]\n{r['verdict']}"
+        ax.set_title(f"{r['label']}\n{head}", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #87a989a4
 def parse_system(name: str) -> dict:
