@@ -187,7 +187,7 @@ def copy_tensors(own: dict, saved: dict, where="weights"):
     with torch.no_grad():
         for k, v in own.items(): v.copy_(saved[k].to(v.dtype))
 
-# %% ../nbs/00_core.ipynb #78b70b5b
+# %% ../nbs/00_core.ipynb #29846eb8
 # trained weights packaged with mmkd_nb, listed in MANIFEST.json (found without importing the package)
 SHIPPED = Path(importlib.util.find_spec("mmkd_nb").submodule_search_locations[0]) / "weights"
 
@@ -206,7 +206,7 @@ def shipped_manifest(root=None) -> dict:
     p = Path(root or SHIPPED) / "MANIFEST.json"
     return load_json(p)["entries"] if p.is_file() else {}
 
-# %% ../nbs/00_core.ipynb #f534b845
+# %% ../nbs/00_core.ipynb #8b73d5c2
 def _complete(folder: Path) -> bool: return folder.is_dir() and any(folder.iterdir())
 
 def restore_shipped(kind: str,     # cache folder kind: 'encoders', 'llm', 'mmdc_teacher'
@@ -236,7 +236,7 @@ def restore_shipped(kind: str,     # cache folder kind: 'encoders', 'llm', 'mmdc
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return True
 
-# %% ../nbs/00_core.ipynb #a7a22f8c
+# %% ../nbs/00_core.ipynb #a2963742
 def ship_entry(kind: str, key: str, built_by: str, root=None) -> dict:
     "Copy cache entry `kind/key` into the packaged weights folder `root` and record it in its manifest."
     root, src = Path(root or SHIPPED), cache_dir(kind) / key

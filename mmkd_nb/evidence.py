@@ -408,7 +408,7 @@ def summarise_margins(rows: list[dict]) -> dict:
                     chance=mean(rs, lambda r: 1 / r["n_values"]), n=len(rs))
             for a, rs in groups.items()}
 
-# %% ../nbs/09_evidence.ipynb #80349c91
+# %% ../nbs/09_evidence.ipynb #600253a0
 def linear_probe(X_train: torch.Tensor, # (N, D) features of the fitting rows
                  y_train: list,         # N labels (any hashable)
                  X_test: torch.Tensor,  # (M, D) features of the scored rows
