@@ -8,6 +8,7 @@ import argparse, copy, json, statistics, sys, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -24,12 +25,13 @@ from .eval import (SharingConfig, SharingModel, InstructionCollator, modality_ba
                                train_sharing, mcq_accuracy, vqa_accuracy, format_instruction)
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'INST_ADAPTER', 'ARMS', 'VISUAL_SENTENCE', 'ABSTRACT_SENTENCE', 'METRICS', 'STAGES', 'DEMO_BUDGET',
-           'MKS2RunConfig', 'encoder_key', 'load_models', 'save_storage', 'load_storage', 'storage_pairs',
-           'train_storage', 'mlp_linears', 'momes_trainable', 'matched_lora_rank', 'add_text_lora', 'TextSFT',
-           'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'baselines', 'router_profile', 'plot_router',
-           'image_router_profile', 'ensure_storage', 'run_grid', 'spread', 'summarize', 'load_sharing', 'run_config',
-           'stage_storage', 'stage_sharing', 'stage_eval', 'build_parser', 'main', 'plot_accuracies', 'demo']
+__all__ = ['RUN_FILES', 'INST_ADAPTER', 'ARMS', 'VISUAL_SENTENCE', 'ABSTRACT_SENTENCE', 'ROUTER_PROBES', 'METRICS', 'STAGES',
+           'DEMO_BUDGET', 'MKS2RunConfig', 'encoder_key', 'load_models', 'save_storage', 'load_storage',
+           'storage_pairs', 'train_storage', 'mlp_linears', 'momes_trainable', 'matched_lora_rank', 'add_text_lora',
+           'TextSFT', 'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'baselines', 'router_profile',
+           'plot_router', 'image_router_profile', 'name_router_weight', 'knowledge_probes', 'ensure_storage',
+           'run_grid', 'spread', 'summarize', 'load_sharing', 'run_config', 'stage_storage', 'stage_sharing',
+           'stage_eval', 'build_parser', 'main', 'plot_accuracies', 'demo']
 
 # %% ../../nbs/24_mks2_run.ipynb #8764b116
 def _stage(cls, preset: str):
@@ -345,6 +347,39 @@ def image_router_profile(model: SharingModel, image, question: str) -> tuple[tor
     at = int(b["insert_at"][0]); is_image = torch.zeros(S1.shape[1], dtype=torch.bool); is_image[at:at + block.shape[1]] = True
     return S1, is_image
 
+# %% ../../nbs/24_mks2_run.ipynb #ad2f29e2
+ROUTER_PROBES = ("The {} is usually", "What colour is the {}?", "I saw a {} today.")
+
+@torch.no_grad()
+def name_router_weight(model, tok, names: list[str]) -> dict:
+    "Mean visual weight S_1 (over blocks) on the names' tokens and on the other tokens of `ROUTER_PROBES`."
+    llm = _llm_of(model)
+    on, off = [], []
+    was = llm.training
+    llm.eval()
+    for n in names:
+        for t in ROUTER_PROBES:
+            text = t.format(n)
+            lo = text.index(n)
+            b = tok([text], return_tensors="pt", return_offsets_mapping=True)
+            spans = b.pop("offset_mapping")[0].tolist()
+            llm(**b.to(next(llm.parameters()).device))
+            S1 = router_weights(llm)[:, 0, :, EXPERTS.index("visual")].float().mean(0).cpu()   # (T,)
+            for s1, (a, z) in zip(S1.tolist(), spans):
+                if z > a: (on if a < lo + len(n) and z > lo else off).append(s1)
+    llm.train(was)
+    return {"name": float(np.mean(on)), "other": float(np.mean(off)), "n_name": len(on), "n_other": len(off)}
+
+def knowledge_probes(model, tok, world) -> dict:
+    "Held-out concepts, text only: attribute margins of any arm, and the router's S_1 on names for MoMEs arms."
+    from mmkd_nb.evidence import attribute_margins, summarise_margins
+    from mmkd_nb.world import nonce_names
+    llm = _llm_of(model)
+    rows = attribute_margins(llm, tok, world, reference=nonce_names(len(world.concepts) + 1)[-1])
+    out = {"margins": summarise_margins(rows)}
+    if momes_layers(llm): out["router"] = name_router_weight(model, tok, list(world.heldout))
+    return out
+
 # %% ../../nbs/24_mks2_run.ipynb #6e58c1e3
 METRICS = ("mcq_heldout", "mcq_seen", "vqa", "easy_vqa")
 
@@ -400,7 +435,8 @@ def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=N
         t = time.time()
         model, s = train_arm(a, cfg, world, models, storage_dir=sdir, seed=seed, out=out / f"{a}-{seed}")
         r = recs if vqa_seeds is None or seed in vqa_seeds else {**recs, "vqa": [], "easy_vqa": []}
-        row = {**s, **evaluate(model, tok, r, cfg.vqa_tokens), "wall_seconds": round(time.time() - t, 1)}
+        row = {**s, **evaluate(model, tok, r, cfg.vqa_tokens), "probes": knowledge_probes(model, tok, world),
+               "wall_seconds": round(time.time() - t, 1)}
         res["runs"].append(row); del model
         log(f"{a} seed {seed}: " + ", ".join(f"{k} {row[k]:.3f}" for k in METRICS if k in row) + f" ({row['wall_seconds']:.0f}s)")
         if on_run is not None: on_run(res)
