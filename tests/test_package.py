@@ -249,3 +249,13 @@ def test_wheel_ships_the_trained_weights(wheel):
                 path = f"mmkd_nb/weights/{entry}/{name}"
                 assert path in names, f"{path} is not in the wheel"
                 assert hashlib.sha256(z.read(path)).hexdigest() == digest, f"{path}: digest differs from the manifest"
+
+def test_shipped_weights_are_committed():
+    "Every file the manifest lists is tracked by git (a clean clone has it), not only present in this work tree."
+    if not (ROOT / ".git").exists(): pytest.skip("not a git checkout")
+    manifest = json.loads((ROOT / "mmkd_nb" / "weights" / "MANIFEST.json").read_text())["entries"]
+    r = _run(["git", "ls-files", "mmkd_nb/weights"], cwd=ROOT)
+    tracked = set(r.stdout.split())
+    missing = [f"mmkd_nb/weights/{k}/{n}" for k, e in manifest.items() for n in e["files"]
+               if f"mmkd_nb/weights/{k}/{n}" not in tracked]
+    assert not missing, f"listed in the manifest but not tracked by git: {missing}"

@@ -3,8 +3,8 @@
     bash run.sh weights                          # rebuild every entry from scratch in an empty cache, then ship it
     python tools/ship_weights.py --from-cache    # ship what the cache already holds (built by the same code)
 
-The entries are the `tiny` and `small` image towers, the `micro` LLM and the MmDC teachers of `tiny` and `micro`.
-A rebuild runs two one-thread processes (about 20 minutes on two cores: the small tower is the long one).
+The entries are the `tiny` and `small` image towers, the `micro` LLM and the MmDC teachers of `tiny`, `micro` and `small`.
+A rebuild runs two one-thread processes (about 30 minutes on two cores: the small tower, then two teachers).
 """
 from __future__ import annotations
 import argparse, os, sys, tempfile, time
@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "bash run.sh weights"
-TOWERS, TEACHERS = ("tiny", "small"), ("tiny", "micro")
+TOWERS, TEACHERS = ("tiny", "small"), ("tiny", "micro", "small")
 
 
 def entries() -> list[tuple[str, str]]:
@@ -57,7 +57,7 @@ def main(argv=None):
         os.environ["MMKD_CACHE"] = tempfile.mkdtemp(prefix="mmkd-weights-")   # nothing reused: a clean rebuild
         os.environ["MMKD_SHIPPED"] = "0"
         from mmkd_nb.core import map_processes
-        lanes = [["tower:small", "teacher:micro"], ["tower:tiny", "teacher:tiny", "llm:micro"]]
+        lanes = [["tower:small", "teacher:micro", "teacher:small"], ["tower:tiny", "teacher:tiny", "llm:micro"]]
         for lane in map_processes(chain, lanes, workers=2): print("\n".join(lane), flush=True)
     from mmkd_nb.core import ship_entry, SHIPPED
     for kind, key in entries():
