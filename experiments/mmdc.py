@@ -1,5 +1,9 @@
 """MmDC on the `small` preset: the main run over seeds, τ (Table 4) and w/o alignment (Table 5).
 
+Table 4's ends: tau=0 is "w/o easy" (every instruction difficult), tau=1 "w/o difficult" (none is, whatever S;
+the student then has nothing to train on after iteration 0). "w/o alignment" runs no alignment step (W stays random;
+its curve starts at "initial", not "aligned").
+
     python experiments/mmdc.py                          # everything, in priority order
     python experiments/mmdc.py --arms main --seeds 0 1  # a part
     python experiments/mmdc.py --arms tau=0 tau=1 --other-seeds 0 1 --out experiments/results/mmdc-tau-small.json
@@ -12,7 +16,8 @@ import argparse, json, sys
 import torch
 from mmkd_nb.mmdc.run import experiment
 
-ARMS = {"main": {}, "w/o alignment": dict(use_align=False), "tau=0": dict(tau=0.0), "tau=0.67": dict(tau=0.67), "tau=1": dict(tau=1.0),
+ARMS = {"main": {}, "w/o alignment": dict(use_align=False),
+        "tau=0": dict(tau=0.0), "tau=0.67": dict(tau=0.67), "tau=1": dict(tau=1.0),   # w/o easy, middle, w/o difficult
         "teacher 360 steps": dict(teacher_steps=360),
         "control": dict(shuffle_images=True)}
 

@@ -42,9 +42,13 @@ def difficulty_score(r_student, # R^S: the judge's score(s) of the student's ans
     s = (np.abs(rs - rt) + 1) / np.maximum(rs, rt)
     return float(s) if s.ndim == 0 else s
 
-def is_difficult(score, tau: float = 0.33):
-    "Whether difficulty score(s) `score` mark a difficult instruction: S >= τ."
-    return score >= tau
+# %% ../../nbs/33_mmdc_calibrate.ipynb #c1fad84d
+def is_difficult(score, # S: difficulty score(s) of Eq. 6 (float, array or tensor)
+                 tau: float = 0.33, # τ in [0, 1]: 0 marks every instruction difficult, 1 none (Table 4)
+                ):
+    "Whether S marks a difficult instruction: S >= τ while τ < 1; never at τ = 1 (Table 4's 'w/o difficult')."
+    if not 0 <= tau <= 1: raise ValueError(f"is_difficult: tau={tau}; expected 0 <= tau <= 1")
+    return (score >= tau) & (tau < 1)
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #18229bad
 def rouge_tokens(text: str) -> str:
@@ -64,7 +68,8 @@ def rouge_l_max(candidate: str, # a new instruction
 @dataclass
 class CalibrateConfig(Config):
     "Settings of MmDC's distillation calibration stage (Section 3.3, 4.1.3)."
-    tau: float = hfield(0.33, "difficulty threshold τ: an instruction with S >= τ is difficult (the paper's best in Table 4)")
+    tau: float = hfield(0.33, "difficulty threshold τ: S >= τ is difficult; 0 marks every instruction, "
+                              "1 none (Table 4's arms); 0.33 is the paper's best")
     rouge_threshold: float = hfield(0.7, "a new instruction is kept only if its ROUGE-L with every instruction of its image is below this")
     iterations: int = hfield(3, "calibration iterations (tune, assess, augment); the paper runs three")
     easy_ratio: float = hfield(1.0, "easy instructions sampled into the next tuning pool per new instruction: 1.0 balances them (the paper), 0 adds none")
@@ -263,7 +268,7 @@ def tune_phase(pools: Pools, teacher: Teacher, student_train_fn, cfg: CalibrateC
     convs = to_conversations(tuning, known, pools.image)
     if hook: hook("train", iteration=k, phase="tune")
     out_dir = pools.iter_dir(k) / "student"; out_dir.mkdir(parents=True, exist_ok=True)
-    report = (student_train_fn(convs, k, out_dir) if convs else None) or {}   # every process: data-parallel training
+    report = student_train_fn(convs, k, out_dir) or {}   # every process (data-parallel); [] leaves the student as is
     if main: save_json({"conversations": len(convs), "turns": sum(len(c.turns) for c in convs), "report": report}, pools.iter_dir(k) / "tune.json")
     return report
 

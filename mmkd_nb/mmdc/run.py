@@ -4,7 +4,7 @@
 
 # %% ../../nbs/34_mmdc_run.ipynb #583e9da6
 from __future__ import annotations
-import argparse, json, math, os, platform, random, re, shutil, sys, time
+import argparse, hashlib, json, math, os, platform, random, re, shutil, sys, time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS, is_main_process, barrier,
-                          map_processes)
+                          map_processes, process_state)
 from ..data import shuffle_images
 from ..evidence import majority_baseline, constant_baseline
 from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
@@ -28,17 +28,17 @@ from ..world import make_world, WorldConfig, load_easy_vqa
 from .student import MultimodalStudent, StudentConfig, train_student, student_fns, group_by_image
 from .align import AlignConfig, balance_pairs, align
 from .roles import (question_of, Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor,
-                                TEACHER_TEMPLATE, chat, user_text)
+                                TEACHER_TEMPLATE, chat, user_text, image_key)
 from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 
 # %% auto #0
 __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'PooledTower', 'MLPProjector', 'lora_target', 'add_lora',
            'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'baselines', 'vqa_scores', 'evaluate', 'ChatVLM',
            'student_config', 'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage',
-           'count_trainable', 'load_teacher', 'align_stage', 'calibrate_config', 'make_roles', 'last_student',
-           'calibrate_stage', 'eval_stage', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args',
-           'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment',
-           'demo']
+           'count_trainable', 'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config',
+           'make_roles', 'last_student', 'calibrate_stage', 'eval_stage', 'plot_curve', 'plot_hists', 'stage_parser',
+           'config_from_args', 'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main',
+           'run_all', 'experiment', 'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -58,7 +58,9 @@ class MmDCConfig(Config):
     teacher_easy: int = hfield(192, "easy-VQA training questions added to the teacher's data (0 = world only)")
     teacher_seed: int = hfield(0, "seed of the teacher (one teacher is shared by runs that differ only in `seed`)")
     use_align: bool = hfield(True, "run the alignment stage (False = Table 5's 'w/o alignment': W starts random)")
-    align_steps: int = hfield(16, "alignment steps (W only, concept-balanced captions)")
+    align_steps: int = hfield(16, "alignment steps (W only, concept-balanced captions); 0 with align_epochs > 0")
+    align_epochs: float = hfield(0.0, "if > 0, align for this many passes over the balanced captions instead of "
+                                 "align_steps (the paper preset: 1, LLaVA's stage 1)")
     align_lr: float = hfield(2e-3, "alignment peak learning rate")
     tune_steps: int = hfield(12, "student training steps per calibration iteration")
     tune_lr: float = hfield(2e-3, "student peak learning rate in calibration")
@@ -66,10 +68,13 @@ class MmDCConfig(Config):
     n_instructions: int = hfield(48, "D_sin: this many world VQA training questions, tiers balanced (0 = all)")
     n_eval: int = hfield(36, "world VQA test questions evaluated, tiers balanced (0 = all)")
     n_eval_easy: int = hfield(18, "easy-VQA test questions evaluated (0 = none)")
-    tau: float = hfield(0.33, "difficulty threshold τ (Table 4)")
+    tau: float = hfield(0.33, "difficulty threshold τ (Table 4): S >= τ is difficult; 0 = every instruction "
+                              "('w/o easy'), 1 = none ('w/o difficult')")
     iterations: int = hfield(2, "calibration iterations (the paper: 3)")
     max_new_tokens: int = hfield(4, "longest answer generated in assessment and evaluation")
-    seed: int = hfield(0, "seed of the student, its data order and the augmentor")
+    role_temperature: float = hfield(0.5, "sampling temperature of the LLaVA roles (`ChatVLM`: teacher, judge, "
+                                     "augmentor), the paper's 0.5 (§4.1.3); 0 = greedy")
+    seed: int = hfield(0, "seed of the student, its data order, the augmentor and the roles' sampling")
     shuffle_images: bool = hfield(False, "the control: images permuted among the training records of every stage "
                                   "(teacher: seed teacher_seed; alignment captions and D_sin: seed `seed`); evaluation untouched")
     _presets = {
@@ -79,7 +84,7 @@ class MmDCConfig(Config):
         "small": {},
         "micro": dict(student="micro"),
         "paper": dict(student="paper", world="paper", pool=1, teacher="llava-hf/llava-1.5-13b-hf", judge="llava-hf/llava-1.5-13b-hf",
-                      augmentor="llava-hf/llava-1.5-13b-hf", align_steps=0, tune_steps=3000, tune_lr=2e-5, batch_size=16,
+                      augmentor="llava-hf/llava-1.5-13b-hf", align_steps=0, align_epochs=1.0, tune_steps=3000, tune_lr=2e-5, batch_size=16,
                       n_instructions=0, n_eval=0, n_eval_easy=0, iterations=3, max_new_tokens=512),
     }
 
@@ -87,6 +92,14 @@ class MmDCConfig(Config):
         if self.pool < 1: raise ValueError(f"MmDCConfig.pool={self.pool}; expected >= 1")
         if not 0 <= self.tau <= 1: raise ValueError(f"MmDCConfig.tau={self.tau}; expected 0 <= tau <= 1")
         if self.student not in PRESETS: raise ValueError(f"MmDCConfig.student={self.student!r}; expected one of {PRESETS}")
+        for name in ("align_steps", "align_epochs", "role_temperature"):
+            if getattr(self, name) < 0: raise ValueError(f"MmDCConfig.{name}={getattr(self, name)}; expected >= 0")
+        if self.align_steps and self.align_epochs:
+            raise ValueError(f"MmDCConfig: align_steps={self.align_steps} and align_epochs={self.align_epochs}; "
+                             "expected one alignment budget (set the other to 0)")
+        if self.use_align and not (self.align_steps or self.align_epochs):
+            raise ValueError("MmDCConfig: use_align=True with align_steps=0 and align_epochs=0 would leave W untrained; "
+                             "expected a budget, or use_align=False (Table 5's 'w/o alignment')")
 
 # %% ../../nbs/34_mmdc_run.ipynb #bff9b226
 class PooledTower(nn.Module):
@@ -222,9 +235,14 @@ def evaluate(model, records, max_new_tokens: int = 6) -> dict:
 
 # %% ../../nbs/34_mmdc_run.ipynb #6103f776
 class ChatVLM:
-    "A 🤗 multimodal chat model (e.g. LLaVA-1.5) with its processor as a `Generator`: one greedy reply per (image, chat prompt)."
-    def __init__(self, model, processor, max_new_tokens: int = 256, batch_size: int = 4):
+    "A 🤗 multimodal chat model (e.g. LLaVA-1.5) and its processor as a `Generator`: a reply per (image, prompt)."
+    def __init__(self, model, processor, max_new_tokens: int = 256, batch_size: int = 4,
+                 temperature: float = 0.5, # sampling temperature (the paper's roles: 0.5); 0 = greedy
+                 seed: int = 0, # seed of the sampling: the same seed and prompts give the same replies
+                ):
+        if temperature < 0: raise ValueError(f"ChatVLM: temperature={temperature}; expected >= 0")
         self.model, self.processor, self.max_new_tokens, self.batch_size = model.eval(), processor, max_new_tokens, batch_size
+        self.temperature, self.seed, self._asked = temperature, seed, {}
 
     @classmethod
     def from_pretrained(cls, name: str, dtype: str = "bfloat16", **kw):
@@ -240,17 +258,37 @@ class ChatVLM:
         return [{"role": m["role"], "content": ([{"type": "image"}] if i == last else []) + [{"type": "text", "text": m["content"]}]}
                 for i, m in enumerate(prompt)]
 
-    @torch.no_grad()
-    def generate(self, images, prompts, max_new_tokens: int | None = None) -> list[str]:
-        if len(images) != len(prompts): raise ValueError(f"ChatVLM.generate: {len(images)} images but {len(prompts)} prompts; expected one image per prompt")
-        out, tok = [], getattr(self.processor, "tokenizer", self.processor)
-        tok.padding_side = "left"
-        for i in range(0, len(prompts), self.batch_size):
-            texts = [self.processor.apply_chat_template(self.messages(p), add_generation_prompt=True) for p in prompts[i:i + self.batch_size]]
-            b = self.processor(images=[im.convert("RGB") for im in images[i:i + self.batch_size]], text=texts, return_tensors="pt", padding=True).to(self.model.device)
-            new = self.model.generate(**b, max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False)[:, b["input_ids"].shape[1]:]
-            out += [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
-        return out
+# %% ../../nbs/34_mmdc_run.ipynb #d59114e1
+@patch
+def batch_seed(self: ChatVLM, texts: list[str], images: list) -> int:
+    "The sampling seed of one batch: `seed`, its prompts and images, and how often this batch was asked before."
+    key = hashlib.sha256("\0".join(texts + [image_key(im) for im in images]).encode()).hexdigest()
+    n = self._asked[key] = self._asked.get(key, -1) + 1
+    return int(hashlib.sha256(f"{self.seed}/{key}/{n}".encode()).hexdigest()[:15], 16)
+
+@patch
+@torch.no_grad()
+def generate(self: ChatVLM, images, prompts, max_new_tokens: int | None = None) -> list[str]:
+    "One reply per (image, chat prompt): sampled at `temperature` under a seed per batch, greedy at 0."
+    if len(images) != len(prompts):
+        raise ValueError(f"ChatVLM.generate: {len(images)} images but {len(prompts)} prompts; "
+                         "expected one image per prompt")
+    out, tok = [], getattr(self.processor, "tokenizer", self.processor)
+    tok.padding_side = "left"
+    greedy = dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+    sample = dict(do_sample=True, temperature=self.temperature, top_p=1.0, top_k=0)   # the whole tempered distribution
+    decoding = sample if self.temperature > 0 else greedy
+    for i in range(0, len(prompts), self.batch_size):
+        ims = [im.convert("RGB") for im in images[i:i + self.batch_size]]
+        texts = [self.processor.apply_chat_template(self.messages(p), add_generation_prompt=True)
+                 for p in prompts[i:i + self.batch_size]]
+        b = self.processor(images=ims, text=texts, return_tensors="pt", padding=True).to(self.model.device)
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):   # global RNG left as it was
+            if self.temperature > 0: torch.manual_seed(self.batch_seed(texts, ims))
+            new = self.model.generate(**b, max_new_tokens=max_new_tokens or self.max_new_tokens, **decoding)
+        new = new[:, b["input_ids"].shape[1]:]                                   # (B, N) the replies' tokens
+        out += [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+    return out
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers", "teacher_steps", "teacher_lr",
@@ -266,8 +304,9 @@ def tower_key(cfg: MmDCConfig) -> str:
     return EncoderConfig.preset(enc).digest() if enc in PRESETS else enc
 
 def teacher_key(cfg: MmDCConfig) -> str:
-    "Cache key of the trained teacher: its fields and the image tower's."
-    return MmDCConfig.from_dict({k: getattr(cfg, k) for k in TEACHER_FIELDS}).digest() + "-" + str(tower_key(cfg))[:12]
+    "Cache key of the trained teacher: a digest of the teacher's own fields only, and the image tower's."
+    own = json.dumps({k: getattr(cfg, k) for k in TEACHER_FIELDS}, sort_keys=True, default=str)
+    return hashlib.sha256(own.encode()).hexdigest()[:12] + "-" + str(tower_key(cfg))[:12]
 
 def open_run(run, cfg: MmDCConfig | None = None) -> MmDCConfig:
     "The run's config: written on first use, read (and checked against `cfg` and the current image tower) after."
@@ -346,28 +385,42 @@ def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
 
 def count_trainable(model) -> int: return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+def chat_vlm(cfg: MmDCConfig, name: str) -> ChatVLM:
+    "The 🤗 model `name` as a role of the run: sampling at `role_temperature`, seeded by `seed`."
+    return ChatVLM.from_pretrained(name, temperature=cfg.role_temperature, seed=cfg.seed)
+
 def load_teacher(cfg: MmDCConfig, run):
     "The run's teacher as a generator: the trained model from run/teacher, or `ChatVLM` for a 🤗 id."
-    if cfg.teacher != "trained": return ChatVLM.from_pretrained(cfg.teacher)
+    if cfg.teacher != "trained": return chat_vlm(cfg, cfg.teacher)
     p = Path(run) / "teacher" / "model.safetensors"
     if not p.is_file(): raise FileNotFoundError(f"{p} missing; run the 'teacher' stage first")
     return build_teacher(cfg).load_trainable(p).eval()
 
 # %% ../../nbs/34_mmdc_run.ipynb #f1b84a17
+def align_budget(cfg: MmDCConfig, n_pairs: int, processes: int | None = None) -> int:
+    "Alignment steps: `align_steps`, or `align_epochs` passes over `n_pairs` at `batch_size` per process."
+    if not cfg.use_align: return 0
+    if not cfg.align_epochs: return cfg.align_steps
+    processes = processes or process_state().num_processes
+    return math.ceil(cfg.align_epochs * n_pairs / (cfg.batch_size * processes))
+
 def align_stage(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     "Align the run's student (W only) on balanced captions; write run/align/{student.safetensors, report.json}."
     cfg, d = open_run(run, cfg), Path(run) / "align"
     if (d / "report.json").is_file() and (d / "student.safetensors").is_file(): return load_json(d / "report.json")
     data, t0 = data or run_data(cfg), time.time()
     student = build_student(cfg)
-    rep = dict(use_align=cfg.use_align)
-    if cfg.use_align and cfg.align_steps:
+    rep = dict(steps=0)
+    if cfg.use_align:
         acfg = AlignConfig.preset("tiny" if cfg.student == "tiny" else "small", seed=cfg.seed)
         pairs = balance_pairs(data["pairs"], acfg.min_count, acfg.cap, acfg.seed)
-        out = align(student, pairs, _train_cfg(cfg, cfg.align_steps, cfg.align_lr, d / "train", cfg.seed), acfg)
-        rep.update(pairs=len(data["pairs"]), balanced=len(pairs), steps=out["steps"], loss_before=out["loss_before"], loss_after=out["loss_after"])
-    rep.update(world=evaluate(student, data["eval_world"], cfg.max_new_tokens), easy=evaluate(student, data["eval_easy"], cfg.max_new_tokens),
-               seconds=round(time.time() - t0, 1))
+        steps = align_budget(cfg, len(pairs))
+        out = align(student, pairs, _train_cfg(cfg, steps, cfg.align_lr, d / "train", cfg.seed), acfg)
+        rep.update(pairs=len(data["pairs"]), balanced=len(pairs), steps=out["steps"], loss_before=out["loss_before"],
+                   loss_after=out["loss_after"])
+    rep["aligned"] = rep["steps"] > 0   # from the steps run, not from the flag: an untrained W is not aligned
+    rep.update(world=evaluate(student, data["eval_world"], cfg.max_new_tokens),
+               easy=evaluate(student, data["eval_easy"], cfg.max_new_tokens), seconds=round(time.time() - t0, 1))
     if is_main_process():
         student.save_trainable(d / "student.safetensors"); save_json(rep, d / "report.json")
     return rep
@@ -382,9 +435,10 @@ def make_roles(cfg: MmDCConfig, teacher, student, records) -> tuple:
     "(Teacher, Student, Assessor, Augmentor) of the run: models where the config names them, the reference stand-ins otherwise."
     book = SceneBook.from_records(records) if "reference" == cfg.judge or "template" == cfg.augmentor else None
     t = Teacher(teacher if isinstance(teacher, ChatVLM) else BareQuestion(teacher))
-    judge = Assessor(ReferenceJudge(book) if cfg.judge == "reference" else (teacher if cfg.judge == cfg.teacher and isinstance(teacher, ChatVLM) else ChatVLM.from_pretrained(cfg.judge)))
-    aug = Augmentor(TemplateAugmentor(book, seed=cfg.seed) if cfg.augmentor == "template" else
-                    (teacher if cfg.augmentor == cfg.teacher and isinstance(teacher, ChatVLM) else ChatVLM.from_pretrained(cfg.augmentor)))
+    def llava(name):   # the teacher's model when a role names it (the paper: one LLaVA-13B in three roles)
+        return teacher if name == cfg.teacher and isinstance(teacher, ChatVLM) else chat_vlm(cfg, name)
+    judge = Assessor(ReferenceJudge(book) if cfg.judge == "reference" else llava(cfg.judge))
+    aug = Augmentor(TemplateAugmentor(book, seed=cfg.seed) if cfg.augmentor == "template" else llava(cfg.augmentor))
     return t, Student(student), judge, aug
 
 def last_student(pools_root) -> Path | None:
@@ -426,7 +480,8 @@ def eval_stage(cfg: MmDCConfig | None, run) -> dict:
     if need: raise FileNotFoundError(f"{need[0]} missing; run the stages before 'eval'")
     t, a = load_json(run / "teacher" / "report.json"), load_json(run / "align" / "report.json")
     strip = lambda e: {k: v for k, v in e.items() if k != "answers"}
-    curve = [dict(stage="aligned" if cfg.use_align else "initial", world=strip(a["world"]), easy=strip(a["easy"]))]
+    aligned = a.get("steps", 0) > 0   # steps run, not the flag
+    curve = [dict(stage="aligned" if aligned else "initial", world=strip(a["world"]), easy=strip(a["easy"]))]
     hists, summaries = [], []
     if (run / "calib" / "state.json").is_file():
         pools = Pools(run / "calib")
@@ -435,7 +490,8 @@ def eval_stage(cfg: MmDCConfig | None, run) -> dict:
             e = load_json(p); curve.append(dict(stage=f"iteration {int(p.parent.parent.name[5:])}", world=strip(e["world"]), easy=strip(e["easy"])))
         hists = [dict(iteration=s["iteration"], hist=s["hist"], difficult=s["difficult"], assessed=s["assessed"], new=s["new"]) for s in summaries]
     out = dict(teacher=dict(world=strip(t["world"]), easy=strip(t["easy"])) if "world" in t else t, curve=curve, hists=hists,
-               bins=HIST_BINS.tolist(), final=curve[-1], tau=cfg.tau, use_align=cfg.use_align, seed=cfg.seed)
+               bins=HIST_BINS.tolist(), final=curve[-1], tau=cfg.tau,
+               aligned=aligned, align_steps=a.get("steps", 0), seed=cfg.seed)
     if is_main_process(): save_json(out, run / "eval.json")
     return out
 
@@ -535,7 +591,7 @@ def _mean_std(xs) -> dict:
     xs = [x for x in xs if x is not None]
     return dict(mean=float(np.mean(xs)), std=float(np.std(xs, ddof=1)) if len(xs) > 1 else 0.0, n=len(xs)) if xs else dict(mean=None, std=None, n=0)
 
-LOOP_FIELDS = ("tau", "iterations")
+LOOP_FIELDS = ("tau", "iterations", "role_temperature")   # fields that leave the aligned student as it is
 
 def run_all(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     "teacher → align → calibrate → eval in one run folder; returns `eval_stage`'s dict."

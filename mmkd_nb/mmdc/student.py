@@ -348,10 +348,14 @@ def student_fns(student: MultimodalStudent, cfg: TrainConfig, train_stop: bool =
     "(student_train_fn, student_restore_fn) for `mmkd_nb.mmdc.calibrate.run_calibration`."
     def train_fn(conversations, iteration: int, out_dir) -> dict:
         out_dir = Path(out_dir)
-        res = train_student(conversations, cfg.replace(out_dir=str(out_dir / "train"), progress=False), student, train_stop)
-        _, loss = res.series("loss")
-        report = {"iteration": iteration, "conversations": len(conversations), "steps": res.step,
-                  "loss_first": loss[0] if loss else None, "loss_last": loss[-1] if loss else None, "seconds": round(res.seconds, 2)}
+        report = {"iteration": iteration, "conversations": len(conversations), "steps": 0,
+                  "loss_first": None, "loss_last": None, "seconds": 0.0}
+        if conversations:   # none (nothing was difficult, e.g. τ = 1): the student stays as it is
+            tcfg = cfg.replace(out_dir=str(out_dir / "train"), progress=False)
+            res = train_student(conversations, tcfg, student, train_stop)
+            _, loss = res.series("loss")
+            report.update(steps=res.step, seconds=round(res.seconds, 2),
+                          loss_first=loss[0] if loss else None, loss_last=loss[-1] if loss else None)
         if is_main_process():   # under `accelerate launch` every process holds the same trained weights; one writes them
             student.save_trainable(out_dir / "student.safetensors"); save_json(report, out_dir / "student_report.json")
         return report
