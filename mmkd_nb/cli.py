@@ -320,7 +320,7 @@ DEMO_SECTIONS = {"world": cmd_world, "encoder": cmd_encoder,
 TINY_NOTE = ("preset tiny is a smoke test of the code path: random-weight models and a few steps, "
              "so its numbers show no learning; --preset micro or small shows the methods learn")
 
-DEMO_PRESET = "micro"   # the demo's default: every method learns in about ten minutes on two cores
+DEMO_PRESET = "small"   # the demo's default: SmolLM2, every method end to end in minutes on two cores
 DEMO_LANES = (("vikdf",), ("mks2", "mmdc"))   # the longest method on one core, the other two on the other
 
 def _section(args, s: str) -> dict:
