@@ -30,7 +30,7 @@ GROUPS = {
                for n in (20, 40) for r in (0.25, 0.5)],
     "table6": [(f"r={r}", {"sharing.rank": r, "sharing.lora_alpha": 2.0 * r}, ["mks2"]) for r in (4, 8, 16)],
     # the control: the same storage and sharing runs with images permuted among their texts (paired with "real" by seed)
-    "control": [("real", {}, ["storage", "mks2-text", "mks2"]),
+    "control": [("real", {}, ["frozen", "inst-lora", "no-momes", "storage", "mks2-text", "mks2"]),
                 ("shuffled images", {"storage.shuffle_images": True, "sharing.shuffle_images": True},
                  ["storage", "mks2-text", "mks2"])],
 }
