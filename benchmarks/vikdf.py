@@ -3,6 +3,10 @@ IQ-Former with its distillation heads, BVIF's two passes through the frozen LLM,
 frozen LLM's forward + backward on the same captions.
 
 Arms, each in a fresh process, on the same B training pairs of the built-in world:
+  base     the irreducible cost, the ratios' base: the frozen parts on exactly what VIKDF feeds them and nothing
+           else -- the towers' forward on the captions and images and on their masked copies (TAMIM, IAMTM), the
+           LLM's forward + backward over IACI's spliced sequence (block of Q leaf vectors, the head only where a
+           caption token is scored) and over IAKR's (its Q predicting states), same shapes, no trainable part
   llm      the frozen LLM alone on `BOS caption EOS` (next-token loss; the token embeddings are a leaf that
            asks for gradients, so the backward runs through every layer, as in benchmarks/prefix.py)
   distill  VIKDF without BVIF (the ablation -BVIF): encoder, IQ-Former, L_tim + L_tamim + L_iamtm (Eq. 5)
@@ -23,8 +27,8 @@ from pathlib import Path
 
 from common import bench_main, add_common_args, caption_batch, llm_step, measure, training_captions
 
-ARMS = ["llm", "distill", "vikdf"]
-LABELS = {"llm": "frozen LLM", "distill": "VIKDF −BVIF (distillation only)", "vikdf": "VIKDF (both stages)"}
+ARMS = ["base", "llm", "distill", "vikdf"]
+LABELS = {"base": "irreducible: frozen parts on VIKDF's sequences", "llm": "frozen LLM on the captions", "distill": "VIKDF −BVIF (distillation only)", "vikdf": "VIKDF (both stages)"}
 
 
 def config(a):
@@ -34,6 +38,39 @@ def config(a):
     if a.batch: over["train"] = dict(batch_size=a.batch)
     cfg = VIKDFConfig.preset(a.preset, **over)
     return ablated(cfg, "-BVIF") if a.arm == "distill" else cfg
+
+
+def base_step(cfg, pairs, dev, seed: int):
+    "The irreducible step (see the module docstring): (step, tokenizer, 0 trainable, frozen params, its losses)."
+    import torch
+    from mmkd_nb.core import count_params
+    from mmkd_nb.vikdf.bvif import draw_prompts, iaci_loss, llm_last_states, query_predictor_states
+    from mmkd_nb.vikdf.train import build_vikdf
+    model = build_vikdf(cfg.replace(use_bvif=True)).to(dev).train()
+    d, plm, bv = model.distiller, model.plm, model.bvif
+    batch = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in model.collate(pairs).items()}
+    captions, B, Q = [p.text for p in pairs], len(pairs), cfg.iqformer.num_queries
+    rng = random.Random(seed)
+    cb = {k: v.to(dev) for k, v in bv.iaci.iaci_batch(captions, draw_prompts(bv.cfg.caption_prompts, B, rng)).items()}
+    kb = {k: v.to(dev) for k, v in bv.iakr.iakr_batch(captions, draw_prompts(bv.cfg.t2i_prompts, B, rng)).items()}
+    blocks = [torch.randn(B, Q, plm.d_llm, device=dev, requires_grad=True) for _ in range(2)]   # where W_p K enters
+    head = plm.llm.get_output_embeddings()
+    n_img = 1 + cfg.distill.use_tamim               # TAMIM re-encodes the masked image, IAMTM the masked text
+    n_txt = 1 + cfg.distill.use_iamtm
+    losses = []
+    def step():
+        with torch.no_grad():
+            for _ in range(n_img): d.image_states(batch["pixels"])
+            for _ in range(n_txt): d.text_states(batch["input_ids"], batch["attention_mask"])
+        for b in blocks: b.grad = None
+        s = plm.splice_inputs(cb["input_ids"], cb["attention_mask"], blocks[0], cb["insert_at"], cb["labels"])
+        loss = iaci_loss(llm_last_states(plm, s), s["labels"], head)
+        O = query_predictor_states(plm, kb["input_ids"], kb["attention_mask"], blocks[1], kb["insert_at"])
+        loss = loss + O.pow(2).mean()
+        loss.backward()
+        losses.append(float(loss))
+    frozen = sum(p.numel() for p in list(d.encoder.parameters()) + list(plm.parameters()))
+    return step, plm.tokenizer, 0, frozen, losses
 
 
 def worker(a) -> dict:
@@ -56,6 +93,8 @@ def worker(a) -> dict:
         batch = {k: v.to(dev) for k, v in caption_batch(tok, captions, cfg.bvif.max_caption_tokens).items()}
         losses = []
         def step(): losses.append(float(llm_step(llm, batch)))
+    elif a.arm == "base":
+        step, tok, trainable, total, losses = base_step(cfg, pairs, dev, a.seed)
     else:
         model = build_vikdf(cfg).to(dev).train()
         tok = model.plm.tokenizer
@@ -90,7 +129,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     "Measure every arm on every preset; write the JSON, print the table, return the result."
-    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "train_encoder"], "vikdf")
+    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "train_encoder"], "vikdf",
+                      base_arm="base")
 
 
 if __name__ == "__main__":
