@@ -2,10 +2,14 @@
 
 Table 4's ends: tau=0 is "w/o easy" (every instruction difficult), tau=1 "w/o difficult" (none is, whatever S;
 the student then has nothing to train on after iteration 0). "w/o alignment" runs no alignment step (W stays random;
-its curve starts at "initial", not "aligned").
+its curve starts at "initial", not "aligned"). "plain" is the control of the paper's claim: plain instruction-tuning
+distillation (calibration=False: no judge, no augmentor), paired seed by seed with "main" — the same teacher, aligned
+student and seeds, and in every iteration as many teacher-answered D_sin instructions and training steps as main's
+tuning pool had (run after main; it runs with main's --seeds).
 
     python experiments/mmdc.py                          # everything, in priority order
     python experiments/mmdc.py --arms main --seeds 0 1  # a part
+    python experiments/mmdc.py --preset micro --arms main plain --seeds 0 1 2 --out experiments/results/mmdc-plain-micro.json
     python experiments/mmdc.py --arms tau=0 tau=1 --other-seeds 0 1 --out experiments/results/mmdc-tau-small.json
     python experiments/mmdc.py --arms "teacher 360 steps" --other-seeds 0 1 2 --out experiments/results/mmdc-teacher360-small.json
     python experiments/mmdc.py --preset micro --arms main control --workers 2   # runs on both cores, one thread each
@@ -19,12 +23,14 @@ from mmkd_nb.mmdc.run import experiment
 ARMS = {"main": {}, "w/o alignment": dict(use_align=False),
         "tau=0": dict(tau=0.0), "tau=0.67": dict(tau=0.67), "tau=1": dict(tau=1.0),   # w/o easy, middle, w/o difficult
         "teacher 360 steps": dict(teacher_steps=360),
-        "control": dict(shuffle_images=True)}
+        "control": dict(shuffle_images=True),
+        "plain": dict(calibration=False)}   # plain distillation, matched to main seed by seed (PAIRED)
+PAIRED = ("main", "plain")   # arms run on --seeds; the others on --other-seeds
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python experiments/mmdc.py", description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="small", choices=("tiny", "micro", "small", "paper"))
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main arm")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main and plain arms")
     ap.add_argument("--other-seeds", type=int, nargs="+", default=[0], help="seeds of every other arm")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); recorded in the JSON")
     ap.add_argument("--workers", type=int, default=1, help="(arm, seed) runs at once, each in its own one-thread process")
@@ -40,6 +46,6 @@ if __name__ == "__main__":
     common = {k: value(v) for k, _, v in (x.partition("=") for x in a.set)}
     if a.parse_only: sys.exit(0)
     if a.threads or a.workers > 1: torch.set_num_threads(1 if a.workers > 1 else a.threads)
-    arms = {k: ({**common, **ARMS[k]}, a.seeds if k == "main" else a.other_seeds) for k in a.arms}
+    arms = {k: ({**common, **ARMS[k]}, a.seeds if k in PAIRED else a.other_seeds) for k in a.arms}
     experiment(a.preset, arms, a.root, a.out or f"experiments/results/mmdc-{a.preset}.json", command="python " + " ".join(sys.argv),
                workers=a.workers)

@@ -18,6 +18,8 @@ from mmkd_nb.mmdc.calibrate import Pools, CalibrateConfig, run_calibration
 records = make_world(WorldConfig.preset("tiny")).vqa("train")
 book = SceneBook.from_records(records)
 cfg = CalibrateConfig.preset("tiny", iterations=2, chunk_size=8)
+if os.environ.get("MMDC_PLAIN"):  # the plain arm: tuning pools of these sizes, no judge, no augmentor
+    cfg = cfg.replace(calibration=False, plain_sizes=[int(n) for n in os.environ["MMDC_PLAIN"].split(",")])
 kill = os.environ.get("MMDC_KILL_AT", "")
 slow = float(os.environ.get("MMDC_SLOW", "0"))
 
@@ -119,3 +121,25 @@ def test_sigkill_at_random_moments_then_resume(reference, tmp_path):
     files = _files(run)
     _check_pools(files)
     assert files == reference
+
+# the plain arm (calibration=False): a teach part, the training, inside the commit, of each iteration, and the final tuning
+PLAIN_KILLS = ["part:tune:0:0", "train:::0", "commit:::0", "train:::1", "commit:::1", "train:::2"]
+
+def test_plain_arm_sigkill_then_resume(tmp_path):
+    "The plain arm killed in each of its phases resumes to the files of an uninterrupted plain run; its pools are D_sin's."
+    rc, out, err = _run(tmp_path / "ref", tmp_path, MMDC_PLAIN="7,5")
+    assert rc == 0, err[-3000:]
+    ref = _files(tmp_path / "ref")
+    _check_pools(ref)
+    assert [len(json.loads(ref[f"pool_{k:02d}/tuning.json"])) for k in (1, 2)] == [7, 5]
+    assert ref["pool_02/cache.jsonl"] == ref["pool_00/cache.jsonl"]   # nothing new: no augmentor
+    run, seen = tmp_path / "run", []
+    for target in PLAIN_KILLS:
+        rc, out, err = _run(run, tmp_path, MMDC_KILL_AT=target, MMDC_PLAIN="7,5")
+        assert rc == -signal.SIGKILL, f"kill at {target} did not happen (rc={rc}): {err[-2000:]}"
+        st = _state(run)
+        seen.append((st["iteration"], st["phase"]))
+    assert seen == [(0, "tune"), (0, "tune"), (0, "commit"), (1, "tune"), (1, "commit"), (2, "tune")]
+    rc, out, err = _run(run, tmp_path, MMDC_PLAIN="7,5")
+    assert rc == 0, err[-3000:]
+    assert _files(run) == ref

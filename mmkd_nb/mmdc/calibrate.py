@@ -20,7 +20,8 @@ from .roles import Teacher, Student, Assessor, Augmentor, image_key
 # %% auto #0
 __all__ = ['PHASES', 'HIST_BINS', 'difficulty_score', 'is_difficult', 'rouge_tokens', 'rouge_l_max', 'CalibrateConfig',
            'Instruction', 'Conversation', 'CalibrationState', 'Pools', 'to_conversations', 'tune_phase', 'assess_phase',
-           'augment_phase', 'commit_phase', 'calibration_step', 'run_calibration']
+           'augment_phase', 'commit_phase', 'calibration_step', 'run_calibration', 'plain_tuning', 'plain_commit',
+           'plain_step']
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #9cf937d3
 def difficulty_score(r_student, # R^S: the judge's score(s) of the student's answer(s), 1 to 10 (float, array or tensor)
@@ -76,7 +77,12 @@ class CalibrateConfig(Config):
     n_candidates: int = hfield(3, "new questions asked of the augmentor per difficult instruction; the first that passes the filter is kept")
     final_tune: bool = hfield(True, "after the last iteration, train the student once more on the last tuning pool")
     chunk_size: int = hfield(64, "instructions per journalled part: a killed run redoes at most one part of the phase it was in")
-    seed: int = hfield(0, "seed of the easy-instruction sampling")
+    seed: int = hfield(0, "seed of the easy-instruction sampling (and of the plain arm's draws)")
+    calibration: bool = hfield(True, "False: plain instruction-tuning distillation, the control of the paper's claim: "
+                                     "no assessment, no augmentation; the tuning pool of iteration k >= 1 is "
+                                     "plain_sizes[k-1] instructions drawn from D_sin (`plain_step`)")
+    plain_sizes: list = hfield([], "calibration=False only: the tuning pool's size in iterations 1, 2, …, the final "
+                                   "tuning included (a paired calibrated run's `next_tuning`s); [] = |D_sin| each")
     _presets = {"tiny": dict(iterations=2, chunk_size=8), "small": dict(iterations=3, chunk_size=32), "paper": dict(iterations=3, chunk_size=512)}
 
     def __post_init__(self):
@@ -85,6 +91,11 @@ class CalibrateConfig(Config):
         for name in ("iterations", "n_candidates", "chunk_size"):
             if getattr(self, name) < (0 if name == "iterations" else 1): raise ValueError(f"CalibrateConfig.{name}={getattr(self, name)}; expected a positive integer")
         if self.easy_ratio < 0: raise ValueError(f"CalibrateConfig.easy_ratio={self.easy_ratio}; expected >= 0")
+        self.plain_sizes = [int(n) for n in self.plain_sizes]
+        if self.plain_sizes and self.calibration:
+            raise ValueError(f"CalibrateConfig.plain_sizes={self.plain_sizes} with calibration=True; "
+                             "expected plain_sizes only for the plain arm (calibration=False)")
+        if any(n < 0 for n in self.plain_sizes): raise ValueError(f"CalibrateConfig.plain_sizes={self.plain_sizes}; expected sizes >= 0")
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #45a7146a
 @dataclass
@@ -367,6 +378,15 @@ def _as_role(x, cls, name):
     if hasattr(x, "generate"): return cls(x)
     raise ValueError(f"{name}: expected a {cls.__name__} or a generator with .generate(images, prompts), got {type(x).__name__}")
 
+def _next_iteration(pools: Pools, k: int, cfg: CalibrateConfig, hook=None):
+    "Close iteration `k` in the journal: on to k + 1's tuning, or done."
+    st = pools.state
+    st.history.append([k, "commit"])
+    st.iteration, st.phase = k + 1, "tune" if (k + 1 < cfg.iterations or cfg.final_tune) else "done"
+    pools._save_state(st)
+    if hook: hook("phase", iteration=st.iteration, phase=st.phase)
+    barrier()
+
 def calibration_step(pools: Pools, # the run (see `Pools.create`)
                      teacher, # a `Teacher` (or a generator to wrap in one)
                      student, # a `Student` (or a generator): answers in the assessment
@@ -378,6 +398,7 @@ def calibration_step(pools: Pools, # the run (see `Pools.create`)
                      hook=None, # hook(event, **info), called at parts, training, commits and phase changes
                     ) -> dict | None:
     "Run (or resume) the current iteration: tune -> assess -> augment -> commit; return its summary (None if the run is done)."
+    if not cfg.calibration: raise ValueError("calibration_step: cfg.calibration=False is the plain arm; use plain_step")
     pools.check_config(cfg)
     teacher, student = _as_role(teacher, Teacher, "teacher"), _as_role(student, Student, "student")
     assessor, augmentor = _as_role(assessor, Assessor, "assessor"), _as_role(augmentor, Augmentor, "augmentor")
@@ -398,16 +419,72 @@ def calibration_step(pools: Pools, # the run (see `Pools.create`)
     augmented = augment_phase(pools, augmentor, assessed, cfg, hook)
     if pools.state.phase == "augment": _advance(pools, "commit", hook)
     summary = commit_phase(pools, assessed, augmented, cfg, hook)
-    st = pools.state
-    st.history.append([k, "commit"]); st.iteration, st.phase = k + 1, "tune" if (k + 1 < cfg.iterations or cfg.final_tune) else "done"
-    pools._save_state(st)
-    if hook: hook("phase", iteration=st.iteration, phase=st.phase)
-    barrier()
+    _next_iteration(pools, k, cfg, hook)
     return summary
 
 def run_calibration(pools: Pools, teacher, student, student_train_fn, assessor, augmentor, cfg: CalibrateConfig,
                     student_restore_fn=None, hook=None) -> list[dict]:
-    "Run (or resume) calibration to the end: `cfg.iterations` iterations, then the final tuning; return every iteration's summary."
+    "Run (or resume) the loop to the end (`plain_step`s when cfg.calibration is False); every iteration's summary."
     while pools.state.phase != "done":
-        calibration_step(pools, teacher, student, student_train_fn, assessor, augmentor, cfg, student_restore_fn, hook)
+        if cfg.calibration:
+            calibration_step(pools, teacher, student, student_train_fn, assessor, augmentor, cfg, student_restore_fn, hook)
+        else: plain_step(pools, teacher, student_train_fn, cfg, student_restore_fn, hook)
     return pools.summaries()
+
+# %% ../../nbs/33_mmdc_calibrate.ipynb #fc3a0092
+def plain_tuning(ids: list, # the instruction ids to draw from (D_sin's)
+                 n: int, # how many to draw
+                 seed: int = 0,
+                 iteration: int = 1, # the iteration whose tuning pool this is (its own seeded draw)
+                ) -> list:
+    "`n` ids from `ids`: whole seeded shuffles of them, then part of one more (a repeat only when n > len(ids))."
+    if n and not ids: raise ValueError(f"plain_tuning: {n} instructions asked of an empty list; expected D_sin's ids")
+    rng, out = random.Random(f"{seed}/plain/{iteration}"), []
+    while len(out) < n:
+        p = list(ids)
+        rng.shuffle(p)
+        out += p[:n - len(out)]
+    return out
+
+# %% ../../nbs/33_mmdc_calibrate.ipynb #eb1dd1ee
+def plain_commit(pools: Pools, cfg: CalibrateConfig, hook=None) -> dict:
+    "The plain arm's commit: the next tuning pool is `plain_sizes[k]` D_sin instructions; the cache stays as it is."
+    k, cache = pools.state.iteration, pools.cache()
+    d_sin = [x.id for x in cache if x.iteration == 0]
+    if cfg.plain_sizes and k >= len(cfg.plain_sizes):
+        raise ValueError(f"plain_commit: iteration {k} but plain_sizes={cfg.plain_sizes}; expected one size per iteration")
+    n = cfg.plain_sizes[k] if cfg.plain_sizes else len(d_sin)
+    nxt = plain_tuning(d_sin, n, cfg.seed, k + 1)
+    _write_jsonl([asdict(x) for x in cache], pools.pool_dir(k + 1) / "cache.jsonl")
+    save_json(nxt, pools.pool_dir(k + 1) / "tuning.json")
+    summary = dict(iteration=k, plain=True, cache=len(cache), tuning=len(pools.tuning()), assessed=0, difficult=0, new=0,
+                   rejected=0, easy_sampled=0, next_cache=len(cache), next_tuning=len(nxt), hist=[])
+    save_json(summary, pools.iter_dir(k) / "summary.json")
+    if hook: hook("commit", iteration=k, phase="commit")
+    return summary
+
+def plain_step(pools: Pools, # the run, started with cfg.calibration=False
+               teacher, # a `Teacher` (or a generator to wrap in one)
+               student_train_fn, # as in `calibration_step`
+               cfg: CalibrateConfig, # must equal the run's stored config
+               student_restore_fn=None, # as in `calibration_step`
+               hook=None,
+              ) -> dict | None:
+    "Run (or resume) one iteration of plain distillation: tune -> commit; no judge, no augmentor."
+    if cfg.calibration: raise ValueError("plain_step: cfg.calibration=True; expected the plain arm (calibration=False)")
+    pools.check_config(cfg)
+    teacher, st = _as_role(teacher, Teacher, "teacher"), pools.state
+    if st.phase == "done": return None
+    k, main = st.iteration, is_main_process()
+    if st.phase == "tune":
+        tune_phase(pools, teacher, student_train_fn, cfg, hook)
+        if k >= cfg.iterations:
+            if main: _advance(pools, "done", hook)
+            barrier(); return None
+        if main: _advance(pools, "commit", hook)
+    elif student_restore_fn is not None: student_restore_fn(k, pools.iter_dir(k) / "student")
+    if not main:
+        barrier(); return load_json(pools.iter_dir(k) / "summary.json")
+    summary = plain_commit(pools, cfg, hook)
+    _next_iteration(pools, k, cfg, hook)
+    return summary

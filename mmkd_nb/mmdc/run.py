@@ -19,7 +19,7 @@ from fastcore.basics import patch
 from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS, is_main_process, barrier,
                           map_processes, process_state)
 from ..data import shuffle_images
-from ..evidence import majority_baseline, constant_baseline
+from ..evidence import majority_baseline, constant_baseline, question_group, paired_interval, verdict
 from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
 from ..llm import load_llm
 from ..metrics import answer_key
@@ -33,12 +33,13 @@ from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 
 # %% auto #0
 __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'PooledTower', 'MLPProjector', 'lora_target', 'add_lora',
-           'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'baselines', 'vqa_scores', 'evaluate', 'ChatVLM',
-           'student_config', 'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage',
-           'count_trainable', 'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config',
-           'make_roles', 'last_student', 'calibrate_stage', 'eval_stage', 'plot_curve', 'plot_hists', 'stage_parser',
-           'config_from_args', 'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main',
-           'run_all', 'experiment', 'demo']
+           'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'answer_type', 'by_tier_type', 'chance_baseline',
+           'baselines', 'vqa_scores', 'evaluate', 'tier_table', 'ChatVLM', 'student_config', 'tower_key', 'teacher_key',
+           'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm', 'load_teacher',
+           'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
+           'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args',
+           'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment',
+           'paired_curve', 'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -71,6 +72,11 @@ class MmDCConfig(Config):
     tau: float = hfield(0.33, "difficulty threshold τ (Table 4): S >= τ is difficult; 0 = every instruction "
                               "('w/o easy'), 1 = none ('w/o difficult')")
     iterations: int = hfield(2, "calibration iterations (the paper: 3)")
+    calibration: bool = hfield(True, "False: the control, plain instruction-tuning distillation: every iteration the "
+                                     "student trains on teacher-answered D_sin instructions, as many as `plain_sizes` "
+                                     "says and for tune_steps steps; no judge, no augmentor")
+    plain_sizes: list = hfield([], "calibration=False: instructions in the tuning pool of iterations 1, 2, … (the "
+                                   "paired calibrated run's; `experiment` fills it); [] = |D_sin| each")
     max_new_tokens: int = hfield(4, "longest answer generated in assessment and evaluation")
     role_temperature: float = hfield(0.5, "sampling temperature of the LLaVA roles (`ChatVLM`: teacher, judge, "
                                      "augmentor), the paper's 0.5 (§4.1.3); 0 = greedy")
@@ -90,6 +96,10 @@ class MmDCConfig(Config):
 
     def __post_init__(self):
         if self.pool < 1: raise ValueError(f"MmDCConfig.pool={self.pool}; expected >= 1")
+        self.plain_sizes = [int(n) for n in self.plain_sizes]
+        if self.plain_sizes and self.calibration:
+            raise ValueError(f"MmDCConfig.plain_sizes={self.plain_sizes} with calibration=True; expected them only "
+                             "for the plain arm (calibration=False)")
         if not 0 <= self.tau <= 1: raise ValueError(f"MmDCConfig.tau={self.tau}; expected 0 <= tau <= 1")
         if self.student not in PRESETS: raise ValueError(f"MmDCConfig.student={self.student!r}; expected one of {PRESETS}")
         for name in ("align_steps", "align_epochs", "role_temperature"):
@@ -202,28 +212,61 @@ def run_data(cfg: MmDCConfig) -> dict:
                 eval_easy=load_easy_vqa("test", limit=cfg.n_eval_easy) if cfg.n_eval_easy else [])
 
 # %% ../../nbs/34_mmdc_run.ipynb #65af7670
+def answer_type(r) -> str:
+    "'yes/no' when a record's answer is yes or no, else 'other' (VQA v2's answer types, without 'number')."
+    return "yes/no" if answer_key(r.answer) in ("yes", "no") else "other"
+
+def by_tier_type(result: dict) -> dict:
+    "A baseline's accuracy (groups as `majority_baseline` gives them) by tier and by answer type."
+    sums = {}
+    for g, v in result["groups"].items():
+        tier, _, kind = str(g).rpartition("/")
+        for key in (("by_tier", tier.removeprefix("t") or "None"), ("by_type", "yes/no" if kind == "yesno" else "other")):
+            hit, n = sums.get(key, (0.0, 0))
+            sums[key] = (hit + v["accuracy"] * v["n"], n + v["n"])
+    out = dict(by_tier={}, by_type={})
+    for (kind, k), (hit, n) in sorted(sums.items()): out[kind][k] = hit / n
+    return out
+
+def chance_baseline(records, fit=None) -> dict:
+    "Expected accuracy of a uniform guess among the answers each question's type takes (in `fit` and `records`)."
+    kind = lambda r: question_group(r).rpartition("/")[2]
+    seen = {}
+    for r in list(fit or []) + list(records): seen.setdefault(kind(r), set()).add(answer_key(r.answer))
+    per = {}
+    for r in records: per.setdefault(question_group(r), []).append(1 / len(seen[kind(r)]))
+    groups = {g: dict(answer="uniform", accuracy=float(np.mean(v)), n=len(v)) for g, v in sorted(per.items())}
+    acc = sum(v["accuracy"] * v["n"] for v in groups.values()) / len(records)
+    return dict(accuracy=float(acc), n=len(records), groups=groups)
+
 def baselines(data: dict) -> dict:
-    "What the run's accuracies stand beside, per test set: the majority answer (of the test set, of the training set) and 'no'."
+    "What the run's accuracies stand beside, per test set: majority (test, train), 'no', chance; by tier and type too."
     out = {}
     for key, train in (("world", data["teacher_train"]), ("easy", None)):
         recs = data["eval_world" if key == "world" else "eval_easy"]
         if not recs: continue
         out[key] = {"majority": majority_baseline(recs), "always no": constant_baseline(recs, "no")}
         if train: out[key]["majority of train"] = majority_baseline(recs, fit=train)
+        out[key]["chance"] = chance_baseline(recs, fit=train)
+        for b in out[key].values(): b.update(by_tier_type(b))
     return out
 
+# %% ../../nbs/34_mmdc_run.ipynb #de60886b
 def vqa_scores(answers: list[str], records) -> dict:
-    "Accuracy of `answers` against `records`' answers: overall, by tier, seen/held-out; with the answers."
+    "Accuracy of `answers` against `records`' answers: overall, by tier, type, group, seen/held-out; with the answers."
     if len(answers) != len(records): raise ValueError(f"vqa_scores: {len(answers)} answers for {len(records)} records; expected one each")
-    if not records: return dict(accuracy=None, n=0, by_tier={}, answers=[])
+    if not records: return dict(accuracy=None, n=0, by_tier={}, by_type={}, answers=[])
     hits = [answer_key(a) == answer_key(r.answer) for a, r in zip(answers, records)]
     groups = {}
     for h, r in zip(hits, records):
         groups.setdefault(("tier", str(r.meta.get("tier"))), []).append(h)
+        groups.setdefault(("type", answer_type(r)), []).append(h)
+        groups.setdefault(("group", question_group(r)), []).append(h)
         if "heldout" in r.meta: groups.setdefault(("concepts", "heldout" if r.meta["heldout"] else "seen"), []).append(h)
     out = dict(accuracy=float(np.mean(hits)), n=len(hits))
-    for kind in ("tier", "concepts"):
+    for kind in ("tier", "type", "group", "concepts"):
         out[f"by_{kind}"] = {k: float(np.mean(v)) for (g, k), v in sorted(groups.items()) if g == kind}
+    out["n_by_tier"] = {k: len(v) for (g, k), v in sorted(groups.items()) if g == "tier"}
     out["answers"] = list(answers)
     return out
 
@@ -232,6 +275,18 @@ def evaluate(model, records, max_new_tokens: int = 6) -> dict:
     "Greedy answers of a student or teacher model to `records`' bare questions, scored by `vqa_scores`."
     if not records: return vqa_scores([], [])
     return vqa_scores(model.generate([r.image for r in records], [chat(r.question) for r in records], max_new_tokens=max_new_tokens), records)
+
+def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`): accuracy, by_tier, by_type
+               digits: int = 1) -> str:
+    "A markdown table, one row per answerer or baseline: all, each tier, yes/no, other (accuracy × 100)."
+    tiers = sorted({t for r in rows.values() for t in r.get("by_tier", {})})
+    types = [t for t in ("yes/no", "other") if any(t in r.get("by_type", {}) for r in rows.values())]
+    cols = [("all", lambda r: r.get("accuracy"))]
+    cols += [(f"tier {t}", lambda r, t=t: r.get("by_tier", {}).get(t)) for t in tiers]
+    cols += [(t, lambda r, t=t: r.get("by_type", {}).get(t)) for t in types]
+    fmt = lambda v: "–" if v is None else f"{100 * v:.{digits}f}"
+    lines = ["| | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    return "\n".join(lines + [f"| {name} | " + " | ".join(fmt(f(r)) for _, f in cols) + " |" for name, r in rows.items()])
 
 # %% ../../nbs/34_mmdc_run.ipynb #6103f776
 class ChatVLM:
@@ -429,10 +484,13 @@ def align_stage(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
 def calibrate_config(cfg: MmDCConfig) -> CalibrateConfig:
     "The loop's settings of the run."
     return CalibrateConfig.preset("tiny" if cfg.student == "tiny" else "small" if cfg.student == "small" else "paper",
-                                  tau=cfg.tau, iterations=cfg.iterations, seed=cfg.seed)
+                                  tau=cfg.tau, iterations=cfg.iterations, seed=cfg.seed, calibration=cfg.calibration,
+                                  plain_sizes=cfg.plain_sizes)
 
 def make_roles(cfg: MmDCConfig, teacher, student, records) -> tuple:
     "(Teacher, Student, Assessor, Augmentor) of the run: models where the config names them, the reference stand-ins otherwise."
+    if not cfg.calibration:   # the plain arm: no judge and no augmentor is built, let alone asked
+        return Teacher(teacher if isinstance(teacher, ChatVLM) else BareQuestion(teacher)), Student(student), None, None
     book = SceneBook.from_records(records) if "reference" == cfg.judge or "template" == cfg.augmentor else None
     t = Teacher(teacher if isinstance(teacher, ChatVLM) else BareQuestion(teacher))
     def llava(name):   # the teacher's model when a role names it (the paper: one LLaVA-13B in three roles)
@@ -468,36 +526,68 @@ def calibrate_stage(cfg: MmDCConfig, run, data: dict | None = None, teacher=None
         save_json(ev, Path(out_dir) / "eval.json")
         return {**rep, "accuracy": {k2: v["accuracy"] for k2, v in ev.items()}}
     t0 = time.time()
-    run_calibration(pools, *make_roles(cfg, teacher, student, data["d_sin"])[:2], train_and_eval, *make_roles(cfg, teacher, student, data["d_sin"])[2:],
-                    calibrate_config(cfg), student_restore_fn=restore_fn, hook=hook)
+    t, s, judge, aug = make_roles(cfg, teacher, student, data["d_sin"])
+    run_calibration(pools, t, s, train_and_eval, judge, aug, calibrate_config(cfg), student_restore_fn=restore_fn, hook=hook)
     return dict(summaries=pools.summaries(), seconds=round(time.time() - t0, 1))
 
+def plain_sizes(run) -> list[int]:
+    "The tuning pool's size in iterations 1, 2, … of a finished calibrated run (what its plain control trains on)."
+    st = Pools(Path(run) / "calib").state
+    if st.phase != "done" or not st.config.get("calibration", True):
+        raise ValueError(f"{run}: expected a finished calibrated run (its journal: phase {st.phase!r}, "
+                         f"calibration={st.config.get('calibration', True)})")
+    return [s["next_tuning"] for s in Pools(Path(run) / "calib").summaries()]
+
 # %% ../../nbs/34_mmdc_run.ipynb #6f15af09
-def eval_stage(cfg: MmDCConfig | None, run) -> dict:
-    "Gather teacher and student accuracy (per iteration) and the difficulty histograms of a run into run/eval.json."
+def _trained(run: Path) -> list[dict]:
+    "What every calibration training of a run trained on: instructions (turns), dialogues and optimizer steps."
+    out = []
+    for p in sorted((run / "calib").glob("iter_*/tune.json")):
+        t = load_json(p)
+        out.append(dict(iteration=int(p.parent.name[5:]), instructions=t["turns"], conversations=t["conversations"],
+                        steps=t["report"].get("steps")))
+    return out
+
+def eval_stage(cfg: MmDCConfig | None, run, data: dict | None = None) -> dict:
+    "Teacher and student accuracy (per iteration), baselines and difficulty histograms of a run, into run/eval.json."
     cfg = open_run(run, cfg); run = Path(run)
     need = [p for p in (run / "teacher" / "report.json", run / "align" / "report.json") if not p.is_file()]
     if need: raise FileNotFoundError(f"{need[0]} missing; run the stages before 'eval'")
     t, a = load_json(run / "teacher" / "report.json"), load_json(run / "align" / "report.json")
-    strip = lambda e: {k: v for k, v in e.items() if k != "answers"}
+    data = data or run_data(cfg)
+    def strip(e: dict, key: str) -> dict:   # scored again from the stored answers: older reports gain by_type, by_group
+        recs = data[f"eval_{key}"]
+        if e.get("n") and len(e.get("answers", [])) == len(recs): e = vqa_scores(e["answers"], recs)
+        return {k: v for k, v in e.items() if k != "answers"}
+    both = lambda e: dict(world=strip(e["world"], "world"), easy=strip(e["easy"], "easy"))
     aligned = a.get("steps", 0) > 0   # steps run, not the flag
-    curve = [dict(stage="aligned" if aligned else "initial", world=strip(a["world"]), easy=strip(a["easy"]))]
+    curve = [dict(stage="aligned" if aligned else "initial", **both(a))]
     hists, summaries = [], []
     if (run / "calib" / "state.json").is_file():
         pools = Pools(run / "calib")
         summaries = pools.summaries()
         for p in sorted((run / "calib").glob("iter_*/student/eval.json")):
-            e = load_json(p); curve.append(dict(stage=f"iteration {int(p.parent.parent.name[5:])}", world=strip(e["world"]), easy=strip(e["easy"])))
-        hists = [dict(iteration=s["iteration"], hist=s["hist"], difficult=s["difficult"], assessed=s["assessed"], new=s["new"]) for s in summaries]
-    out = dict(teacher=dict(world=strip(t["world"]), easy=strip(t["easy"])) if "world" in t else t, curve=curve, hists=hists,
-               bins=HIST_BINS.tolist(), final=curve[-1], tau=cfg.tau,
+            curve.append(dict(stage=f"iteration {int(p.parent.parent.name[5:])}", **both(load_json(p))))
+        hists = [dict(iteration=s["iteration"], hist=s["hist"], difficult=s["difficult"], assessed=s["assessed"],
+                      new=s["new"]) for s in summaries if not s.get("plain")]   # the plain arm assesses nothing
+    out = dict(teacher=both(t) if "world" in t else t, curve=curve, hists=hists,
+               bins=HIST_BINS.tolist(), final=curve[-1], tau=cfg.tau, calibration=cfg.calibration,
+               trained=_trained(run) if (run / "calib").is_dir() else [],
+               baselines=baselines(data),
                aligned=aligned, align_steps=a.get("steps", 0), seed=cfg.seed)
     if is_main_process(): save_json(out, run / "eval.json")
     return out
 
+def eval_table(ev: dict, key: str = "world") -> str:
+    "`tier_table` of a run: the teacher, the student at every stage, and the baselines."
+    rows = {"teacher": ev["teacher"].get(key, {})} if key in ev.get("teacher", {}) else {}
+    rows.update({f"student, {c['stage']}": c[key] for c in ev["curve"]})
+    rows.update({f"*{k}*": b for k, b in ev.get("baselines", {}).get(key, {}).items()})
+    return tier_table(rows)
+
 # %% ../../nbs/34_mmdc_run.ipynb #f05b156c
 def plot_curve(ev: dict, ax=None, key: str = "world"):
-    "Accuracy after alignment and after every calibration training (Fig. 4), by tier; the teacher dashed."
+    "Accuracy after alignment and after each calibration training (Fig. 4), by tier; teacher, majority answer: lines."
     import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(5, 3.2))[1]
     xs = list(range(len(ev["curve"])))
@@ -506,6 +596,9 @@ def plot_curve(ev: dict, ax=None, key: str = "world"):
         ax.plot(xs, [c[key]["by_tier"].get(t) for c in ev["curve"]], "-", marker=".", alpha=0.7, label=f"tier {t}")
     tacc = ev.get("teacher", {}).get(key, {}).get("accuracy")
     if tacc is not None: ax.axhline(tacc, color="k", ls="--", lw=1, label="teacher")
+    for name, ls in (("majority of train", ":"), ("majority", "-.")):   # what answering blind gets
+        b = ev.get("baselines", {}).get(key, {}).get(name)
+        if b: ax.axhline(b["accuracy"], color="gray", ls=ls, lw=1, label=name.replace("majority", "majority answer"))
     ax.set_xticks(xs, [c["stage"].replace("iteration ", "it. ") for c in ev["curve"]], fontsize=8)
     ax.set(ylabel=f"accuracy ({key})", ylim=(0, 1)); ax.legend(fontsize=7)
     return ax
@@ -524,6 +617,7 @@ def plot_hists(ev: dict, ax=None, tau: float | None = None):
 STAGES = ("teacher", "align", "calibrate", "eval")
 def _value(field: str, text: str):
     kind = type(getattr(MmDCConfig(), field))
+    if kind is list: return [int(x) for x in text.strip("[]").split(",") if x.strip()]   # plain_sizes=12,10
     if kind is bool:
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"): raise ValueError(f"--set {field}={text}: expected true or false")
         return text.lower() in ("true", "1", "yes")
@@ -591,25 +685,37 @@ def _mean_std(xs) -> dict:
     xs = [x for x in xs if x is not None]
     return dict(mean=float(np.mean(xs)), std=float(np.std(xs, ddof=1)) if len(xs) > 1 else 0.0, n=len(xs)) if xs else dict(mean=None, std=None, n=0)
 
-LOOP_FIELDS = ("tau", "iterations", "role_temperature")   # fields that leave the aligned student as it is
+LOOP_FIELDS = ("tau", "iterations", "role_temperature", "calibration", "plain_sizes")   # the aligned student stays as it is
 
 def run_all(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     "teacher → align → calibrate → eval in one run folder; returns `eval_stage`'s dict."
     data = data or run_data(cfg)
     teacher_stage(cfg, run, data); align_stage(cfg, run, data); calibrate_stage(cfg, run, data)
-    return eval_stage(cfg, run)
+    return eval_stage(cfg, run, data)
+
+def _paired_sizes(preset: str, arms: dict, root: Path, name: str, cfg: MmDCConfig) -> list[int]:
+    "The plain arm's `plain_sizes`: from the calibrated run of the same config and seed (the main arm's, or run here)."
+    pair = cfg.replace(calibration=True, plain_sizes=[])
+    main = MmDCConfig.preset(preset).replace(**arms["main"][0], seed=cfg.seed) if "main" in arms else None
+    safe = re.sub(r"[^A-Za-z0-9.=_-]+", "_", name)
+    run = root / (f"main-s{cfg.seed}" if pair == main else f"{safe}-pair-s{cfg.seed}")
+    if not (run / "eval.json").is_file(): run_all(pair, run, run_data(pair))
+    return plain_sizes(run)
 
 def _arm_seed(preset: str, arms: dict, root: str, job: tuple) -> dict:
     "One (arm, seed) job of `experiment` end to end in its own run folder: the seed's entry of the results file."
     (name, seed), root = job, Path(root)
     cfg, t0 = MmDCConfig.preset(preset).replace(**arms[name][0], seed=seed), time.time()
+    if not cfg.calibration and not cfg.plain_sizes:   # the plain arm: sizes from its calibrated pair
+        cfg = cfg.replace(plain_sizes=_paired_sizes(preset, arms, root, name, cfg))
     run, main_run = root / f"{re.sub(r'[^A-Za-z0-9.=_-]+', '_', name)}-s{seed}", root / f"main-s{seed}"
     if name != "main" and (main_run / "align" / "report.json").is_file() and not (run / "align").exists():
         mcfg = open_run(main_run)
         if all(getattr(mcfg, k) == getattr(cfg, k) for k in MmDCConfig.help() if k not in LOOP_FIELDS):
             open_run(run, cfg); shutil.copytree(main_run / "align", run / "align")
     ev = run_all(cfg, run, run_data(cfg))
-    return dict(curve=ev["curve"], hists=ev["hists"], teacher=ev["teacher"], seconds=round(time.time() - t0, 1))
+    return dict(curve=ev["curve"], hists=ev["hists"], teacher=ev["teacher"], trained=ev["trained"],
+                plain_sizes=cfg.plain_sizes, seconds=round(time.time() - t0, 1))
 
 def _arm_summary(seeds: dict) -> dict:
     "Mean ± std over an arm's seeds of every point of the curve, overall and by tier."
@@ -652,8 +758,30 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
         arm["summary"] = _arm_summary(arm["seeds"])
         res.update(teacher=entry["teacher"], seconds=round(time.time() - t_all, 1))
         if out_json: save_json(res, out_json)
-    map_processes(partial(_arm_seed, preset, arms, str(root)), jobs, workers=workers, on_done=done)
+    calibrated = lambda job: base.replace(**arms[job[0]][0]).calibration
+    for wave in ([j for j in jobs if calibrated(j)], [j for j in jobs if not calibrated(j)]):   # plain arms after their pairs
+        if wave: map_processes(partial(_arm_seed, preset, arms, str(root)), wave, workers=workers, on_done=done)
     return res
+
+def paired_curve(res: dict, # `experiment`'s results
+                 a: str, # an arm
+                 b: str, # another arm, or "teacher"
+                 key: str = "world", # the test set
+                 tier: str | None = None, # one tier's accuracy instead of all
+                ) -> list[dict]:
+    "Per point of the curve (Fig. 4): a − b over the seeds both ran, a paired 95 % interval and its verdict."
+    sa = res["arms"][a]["seeds"]
+    sb = sa if b == "teacher" else res["arms"][b]["seeds"]
+    seeds = sorted(set(sa) & set(sb), key=int)
+    acc = lambda e: e[key]["by_tier"].get(tier) if tier else e[key]["accuracy"]
+    out = []
+    for i in range(min(len(sa[s]["curve"]) for s in seeds)):
+        x = {s: acc(sa[s]["curve"][i]) for s in seeds}
+        y = {s: acc(sb[s]["teacher"] if b == "teacher" else sb[s]["curve"][i]) for s in seeds}
+        iv = paired_interval(x, y) if len(seeds) > 1 else None
+        out.append(dict(stage=sa[seeds[0]]["curve"][i]["stage"], seeds=seeds, a=x, b=y,
+                        interval=iv.to_dict() if iv else None, verdict=verdict(iv) if iv else "one seed: no interval"))
+    return out
 
 # %% ../../nbs/34_mmdc_run.ipynb #17b8377b
 def demo(preset: str = "small", out="artifacts/demo/mmdc", seed: int = 0) -> dict:
