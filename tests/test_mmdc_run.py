@@ -67,3 +67,21 @@ def test_calibrate_killed_resumes(tmp_path):
 def test_help():
     r = _run([sys.executable, *MOD, "calibrate", "--help"], ENV)
     assert "usage: mmkd mmdc calibrate" in r.stdout and "--preset" in r.stdout and "--seed" in r.stdout
+
+
+def test_presets_teachers_are_shipped():
+    "The package ships the trained teacher of every CPU preset, under the key `teacher_stage` looks up."
+    from mmkd_nb.core import shipped_manifest
+    from mmkd_nb.mmdc.run import MmDCConfig, teacher_key
+    entries = shipped_manifest()
+    for preset in ("tiny", "micro", "small"):
+        assert f"mmdc_teacher/{teacher_key(MmDCConfig.preset(preset))}" in entries, preset
+
+
+def test_teacher_restored_from_the_package(tmp_path):
+    "In an empty cache the tiny teacher is the package's copy: restored (digests checked) and evaluated, never trained."
+    env, out = {**ENV, "MMKD_CACHE": str(tmp_path / "cache")}, tmp_path / "run"
+    _run([sys.executable, *MOD, "teacher", "--preset", "tiny", "--out", str(out)], env)
+    rep = json.loads((out / "teacher" / "report.json").read_text())
+    assert "cached" in rep and not (out / "teacher" / "train").exists(), rep
+    assert rep["world"]["n"] > 0 and rep["steps"] > 2

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, PRESETS, is_main_process, barrier,
+from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, restore_shipped, PRESETS, is_main_process, barrier,
                           map_processes, process_state)
 from ..data import shuffle_images
 from ..evidence import majority_baseline, constant_baseline, question_group, paired_interval, verdict
@@ -419,11 +419,15 @@ def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
         rep = dict(teacher=cfg.teacher, note="a pretrained multimodal chat model; nothing to train")
         save_json(rep, d / "report.json"); (d / "model.safetensors").write_bytes(b""); return rep
     data = data or run_data(cfg)
+    if cache: restore_shipped("mmdc_teacher", teacher_key(cfg))   # the package's trained copy, digests checked
     cache = cache_dir("mmdc_teacher", teacher_key(cfg)) if cache else d / "train"
     teacher, t0 = build_teacher(cfg), time.time()
     if (cache / "report.json").is_file():
         teacher.load_trainable(cache / "model.safetensors")
         rep = {**load_json(cache / "report.json"), "cached": str(cache)}
+        for key, recs in (("world", data["eval_world"]), ("easy", data["eval_easy"]), ("train_world", data["d_sin"])):
+            if rep.get(key, {}).get("n") != len(recs):   # cached on other questions (e.g. n_eval): score on this run's
+                rep[key] = evaluate(teacher, recs, cfg.max_new_tokens)
     else:
         res = train_student(group_by_image(data["teacher_train"]), _train_cfg(cfg, cfg.teacher_steps, cfg.teacher_lr, d / "train", cfg.teacher_seed), teacher)
         _, loss = res.series("loss")
