@@ -22,7 +22,8 @@ from .world import ATTRIBUTES
 __all__ = ['YES_NO', 'METHODS', 'VERDICTS', 'PROBE_TEMPLATES', 'question_group', 'majority_baseline', 'constant_baseline',
            'baseline_table', 'chance_accuracy', 'attribute_chance', 't_cdf', 't_quantile', 'PairedInterval',
            'paired_differences', 'paired_interval', 'verdict', 'verdict_sentence', 'probe_prefix', 'continuation_batch',
-           'continuation_logprobs', 'value_scores', 'attribute_margins', 'summarise_margins', 'linear_probe']
+           'continuation_logprobs', 'value_scores', 'attribute_margins', 'summarise_margins', 'linear_probe',
+           'tail_share', 'flattened']
 
 # %% ../nbs/09_evidence.ipynb #50e85473
 YES_NO = ("yes", "no")
@@ -439,3 +440,16 @@ def linear_probe(X_train: torch.Tensor, # (N, D) features of the fitting rows
     top = max(set(y_train), key=list(y_train).count)
     return {"accuracy": float(np.mean([classes[p] == y for p, y in zip(pred, y_test)])),
             "majority": float(np.mean([y == top for y in y_test])), "n": len(y_test)}
+
+# %% ../nbs/09_evidence.ipynb #bc974262
+def tail_share(ys, tail: float = 0.2) -> float | None:
+    "Share of a curve's whole fall (first − last) that happens in its last `tail` of points; None if it did not fall."
+    ys = [float(y) for y in ys]
+    if len(ys) < 3 or ys[0] <= ys[-1]: return None
+    start = ys[min(len(ys) - 1, int(np.ceil((1 - tail) * len(ys))) - 1)]   # the point where the tail begins
+    return (start - ys[-1]) / (ys[0] - ys[-1])
+
+def flattened(ys, tail: float = 0.2, below: float = 0.1) -> bool:
+    "True when the curve fell and less than `below` of the fall happened in its last `tail` of points."
+    s = tail_share(ys, tail)
+    return s is not None and s < below
