@@ -36,7 +36,8 @@ OPTIMIZERS = ("adamw", "adam")
 class TrainConfig(Config):
     "Settings of the training loop shared by every stage."
     lr: float = hfield(1e-4, "peak learning rate (VIKDF, MKS2: 1e-4)")
-    weight_decay: float = hfield(0.05, "decoupled weight decay on matrices; biases, norms and other 1-D parameters get none")
+    weight_decay: float = hfield(0.05, "decoupled weight decay on matrices; biases, "
+                                       "norms and other 1-D parameters get none")
     betas: tuple = hfield((0.9, 0.999), "Adam's (beta1, beta2)")
     eps: float = hfield(1e-8, "Adam's epsilon")
     optimizer: str = hfield("adamw", "'adamw' (VIKDF, MmDC) or 'adam' (MKS2)")
@@ -49,7 +50,8 @@ class TrainConfig(Config):
     grad_accum: int = hfield(1, "micro-batches accumulated into one optimizer step")
     max_grad_norm: float = hfield(1.0, "clip the global gradient norm to this; 0 turns clipping off")
     mixed_precision: str = hfield("auto", "'no', 'fp16', 'bf16', or 'auto' = bf16 on a GPU that supports it, else 'no'")
-    log_every: int = hfield(10, "write a history row (losses averaged over the steps since the last row) every this many steps")
+    log_every: int = hfield(10, "write a history row (losses averaged over the steps since the last "
+                                "row) every this many steps")
     eval_every: int = hfield(0, "call eval_fn every this many steps; 0 = only at the end")
     save_every: int = hfield(0, "write a checkpoint every this many steps; 0 = only at the end")
     keep_last: int = hfield(2, "checkpoints kept on disk; older ones are deleted")
@@ -79,7 +81,8 @@ def validate(self: TrainConfig):
     "Raise a `ValueError` naming the first field with a bad value."
     self.betas = tuple(self.betas)  # JSON gives a list back
     _check(self.schedule in SCHEDULES, f"schedule={self.schedule!r}; expected one of {SCHEDULES}")
-    _check(self.mixed_precision in PRECISIONS, f"mixed_precision={self.mixed_precision!r}; expected one of {PRECISIONS}")
+    _check(self.mixed_precision in PRECISIONS,
+           f"mixed_precision={self.mixed_precision!r}; expected one of {PRECISIONS}")
     _check(self.optimizer in OPTIMIZERS, f"optimizer={self.optimizer!r}; expected one of {OPTIMIZERS}")
     for name in ("max_steps", "batch_size", "grad_accum", "log_every", "keep_last"):
         _check(getattr(self, name) >= 1, f"{name}={getattr(self, name)}; expected an integer >= 1")
@@ -143,7 +146,8 @@ def trainable_names(model: nn.Module) -> list[str]:
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     "Adam(W) over the trainable parameters: one group with weight decay (ndim >= 2), one without."
     params = [p for p in model.parameters() if p.requires_grad]
-    if not params: raise ValueError(f"{type(model).__name__} has no parameter with requires_grad=True: nothing to train")
+    if not params:
+        raise ValueError(f"{type(model).__name__} has no parameter with requires_grad=True: nothing to train")
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
     groups = [g for g in groups if g["params"]]
@@ -159,7 +163,8 @@ class ResumableSampler(Sampler):
                  rank: int = 0,          # this process, r
                  world_size: int = 1,    # processes, R
                  shuffle: bool = True):  # False: every epoch in index order
-        self.n, self.batch_size, self.seed, self.rank, self.world_size, self.shuffle = n, batch_size, seed, rank, world_size, shuffle
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world_size, self.shuffle = rank, world_size, shuffle
         self.global_batch = batch_size * world_size
         self.batches_per_epoch = n // self.global_batch
         if self.batches_per_epoch == 0:
@@ -223,7 +228,8 @@ def rng_state() -> tuple[dict, dict]:
 
 def set_rng_state(tensors: dict, rest: dict):
     "Restore what `rng_state` returned."
-    v, st, gauss = rest["python"]; random.setstate((v, tuple(st), gauss))
+    v, st, gauss = rest["python"]
+    random.setstate((v, tuple(st), gauss))
     npname, pos, has_gauss, g = rest["numpy"]
     np.random.set_state((npname, tensors["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, g))
     torch.set_rng_state(tensors["torch_cpu"])
@@ -258,7 +264,8 @@ def load_optimizer_state(model: nn.Module, optimizer, tensors: dict, meta: dict)
     index = {n: i for i, n in enumerate(x for g in names for x in g)}
     state = {}
     for key, v in tensors.items():
-        n, k = key.rsplit("/", 1); state.setdefault(index[n], {})[k] = v
+        n, k = key.rsplit("/", 1)
+        state.setdefault(index[n], {})[k] = v
     for n, st in meta["state"].items(): state.setdefault(index[n], {}).update(st)
     current = optimizer.state_dict()["param_groups"]
     groups = [{k: (tuple(v) if isinstance(cur.get(k), tuple) else v) for k, v in g.items() if k != "params"}
@@ -288,7 +295,8 @@ def _fsync_dir(path):
 def _commit_dir(tmp: Path, final: Path):
     "Make the complete temporary folder the checkpoint `final`."
     if final.exists(): shutil.rmtree(final)  # a leftover that `latest` never pointed to
-    os.replace(tmp, final); _fsync_dir(final.parent)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
 
 def step_name(step: int) -> str: return f"step_{step:06d}"
 
@@ -297,18 +305,22 @@ def save_checkpoint(root, step: int, model: nn.Module, optimizer=None, scheduler
                     history: list | None = None, accelerator=None, keep_last: int = 2) -> Path:
     "Write checkpoint `root/step_NNNNNN` atomically, point `root/latest` at it, keep the last `keep_last`."
     acc = accelerator or _OneProcess()
-    root = Path(root); final, tmp = root / step_name(step), root / f".tmp_{step_name(step)}"
+    root = Path(root)
+    final, tmp = root / step_name(step), root / f".tmp_{step_name(step)}"
     if acc.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
     acc.wait_for_everyone()
     rt, rj = rng_state()                      # every process: its own random state
-    save_tensors(rt, tmp / f"rng_{acc.process_index}.safetensors"); save_json(rj, tmp / f"rng_{acc.process_index}.json")
+    save_tensors(rt, tmp / f"rng_{acc.process_index}.safetensors")
+    save_json(rj, tmp / f"rng_{acc.process_index}.json")
     if acc.is_main_process:
         m = acc.unwrap_model(model)
         save_tensors(trainable_state(m), tmp / "model.safetensors")
         if optimizer is not None:
             ot, oj = optimizer_state(m, optimizer)
-            save_tensors(ot, tmp / "optimizer.safetensors"); save_json(oj, tmp / "optimizer.json")
+            save_tensors(ot, tmp / "optimizer.safetensors")
+            save_json(oj, tmp / "optimizer.json")
         if scheduler is not None: save_json(scheduler.state_dict(), tmp / "scheduler.json")
         save_json(history or [], tmp / "history.json")
     acc.wait_for_everyone()
@@ -365,12 +377,14 @@ def load_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, acce
     m = acc.unwrap_model(model)
     saved, own = _read(path / "model.safetensors", "weights", load_tensors), trainable_state(m)
     if set(saved) != set(own):
-        raise CheckpointError(f"checkpoint {path} does not fit {type(m).__name__}: missing {sorted(set(own) - set(saved))}, "
+        raise CheckpointError(f"checkpoint {path} does not fit {type(m).__name__}: "
+                              f"missing {sorted(set(own) - set(saved))}, "
                               f"unexpected {sorted(set(saved) - set(own))}")
     with torch.no_grad():
         for n, t in own.items():
             if t.shape != saved[n].shape:
-                raise CheckpointError(f"checkpoint {path}: {n} has shape {tuple(saved[n].shape)}, the model's is {tuple(t.shape)}")
+                raise CheckpointError(f"checkpoint {path}: {n} has shape {tuple(saved[n].shape)}, "
+                                      f"the model's is {tuple(t.shape)}")
             t.copy_(saved[n])
     if optimizer is not None:
         load_optimizer_state(m, optimizer, _read(path / "optimizer.safetensors", "optimizer tensors", load_tensors),
@@ -434,7 +448,8 @@ def make_accelerator(cfg: TrainConfig, accelerator=None):
     from accelerate.utils import GradientAccumulationPlugin
     if accelerator is None:
         plugin = GradientAccumulationPlugin(num_steps=cfg.grad_accum, sync_with_dataloader=False)
-        return Accelerator(mixed_precision=resolve_mixed_precision(cfg.mixed_precision), gradient_accumulation_plugin=plugin)
+        return Accelerator(mixed_precision=resolve_mixed_precision(cfg.mixed_precision),
+                           gradient_accumulation_plugin=plugin)
     if accelerator.gradient_accumulation_steps != cfg.grad_accum:
         raise ValueError(f"the accelerator accumulates {accelerator.gradient_accumulation_steps} micro-batches, "
                          f"the config grad_accum={cfg.grad_accum}; make them equal")
@@ -500,14 +515,16 @@ def frozen_fingerprint(model: nn.Module, n_values: int = 64) -> dict:
         flat = p.detach().reshape(-1)
         idx = even_indices(flat.numel(), n_values).to(flat.device)
         h = groups.setdefault(name.split(".")[0], hashlib.sha256())
-        h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode()); h.update(flat[idx].float().cpu().numpy().tobytes())
+        h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode())
+        h.update(flat[idx].float().cpu().numpy().tobytes())
     return {k: h.hexdigest()[:16] for k, h in sorted(groups.items())}
 
 def _check_frozen(state: dict, now: dict):
     was = state.get("frozen")
     if was is None or was == now: return          # checkpoints written before fingerprints existed cannot be checked
     diff = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
-    raise ValueError(f"cannot resume {state.get('path')}: the frozen weights differ from the checkpoint's in {', '.join(diff)} "
+    raise ValueError(f"cannot resume {state.get('path')}: the frozen weights differ from the "
+                     f"checkpoint's in {', '.join(diff)} "
                      "(a retrained or different frozen part); use a new out_dir")
 
 # %% ../nbs/07_train.ipynb #0cafbf03
@@ -523,7 +540,8 @@ def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, oth
     "Train the trainable parameters of `model` on `train_data` as `cfg` says; resumable, multi-process."
     t0 = time.time()
     acc = make_accelerator(cfg, accelerator)
-    out_dir = Path(cfg.out_dir); root = out_dir / "checkpoints"
+    out_dir = Path(cfg.out_dir)
+    root = out_dir / "checkpoints"
     set_seed(cfg.seed + acc.process_index)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
@@ -536,7 +554,8 @@ def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, oth
         raise ValueError(f"{root} already holds checkpoints; pass resume=True to continue, or use a new out_dir")
     if ck is not None:
         state = load_checkpoint(ck, model, optimizer, scheduler, accelerator=acc)
-        _check_resumable(state, cfg, acc.num_processes); _check_frozen(state, frozen)
+        _check_resumable(state, cfg, acc.num_processes)
+        _check_frozen(state, frozen)
         run = RunState(**{k: state[k] for k in RunState().to_state()}, history=state["history"])
         resumed_from = run.step
     if acc.is_main_process and root.exists(): prune_checkpoints(root, cfg.keep_last)  # drops a half-written one
@@ -547,7 +566,8 @@ def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, oth
     stream = micro_batches(train_data, sampler, cfg.batch_size, collate_fn, cfg.num_workers, run.epoch, run.batch)
     bar = tqdm(total=cfg.max_steps, initial=run.step, desc="train", dynamic_ncols=True,
                disable=not (cfg.progress and acc.is_local_main_process))
-    model.train(); acc.step = 0
+    model.train()
+    acc.step = 0
     local, grad_norm, last = None, None, ck
     from accelerate.utils import send_to_device
 
@@ -560,15 +580,19 @@ def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, oth
             local = _add_parts(local, parts, run)
             if acc.sync_gradients and cfg.max_grad_norm > 0:
                 grad_norm = acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
-            optimizer.step(); optimizer.zero_grad(set_to_none=True)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
         if not acc.sync_gradients: continue
         # one optimizer step is complete
         lr = scheduler.get_last_lr()[0]
         if not acc.optimizer_step_was_skipped: scheduler.step()
-        run.step += 1; run.samples += G * cfg.grad_accum
-        _end_of_step(run, acc, local, grad_norm); local = None
+        run.step += 1
+        run.samples += G * cfg.grad_accum
+        _end_of_step(run, acc, local, grad_norm)
+        local = None
         if run.step % cfg.log_every == 0 or run.step == cfg.max_steps:
-            row = _log_row(run, lr, cfg); bar.set_postfix(loss=f"{row['loss']:.4g}", lr=f"{lr:.2e}")
+            row = _log_row(run, lr, cfg)
+            bar.set_postfix(loss=f"{row['loss']:.4g}", lr=f"{lr:.2e}")
             acc.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=run.step)
         bar.update(1)
         if eval_fn is not None and ((cfg.eval_every and run.step % cfg.eval_every == 0) or run.step == cfg.max_steps):
@@ -585,7 +609,8 @@ def _add_parts(local, parts: dict, run: RunState):
     "Add a micro-batch's parts to the step's sum, checking that the names do not change."
     if not run.keys: run.keys = list(parts)
     if list(parts) != run.keys:
-        raise ValueError(f"the model's loss parts changed from {run.keys} to {list(parts)}; they must be the same every batch")
+        raise ValueError(f"the model's loss parts changed from {run.keys} to {list(parts)}; "
+                         "they must be the same every batch")
     vec = torch.stack([parts[k] for k in run.keys])
     return vec if local is None else local + vec
 
@@ -607,12 +632,15 @@ def _log_row(run: RunState, lr: float, cfg: TrainConfig) -> dict:
     means = (_as_vec(run.window, torch.zeros(())) / run.count).tolist()
     row = {"split": "train", "step": run.step, "epoch": run.epoch, "samples": run.samples, "lr": lr,
            **dict(zip(keys, means))}
-    run.history.append(row); run.window, run.count = [], 0
+    run.history.append(row)
+    run.window, run.count = [], 0
     return row
 
 # %% ../nbs/07_train.ipynb #26dfe5fd
 def _evaluate(eval_fn, model, acc, run: RunState):
-    m = acc.unwrap_model(model); was = m.training; m.eval()
+    m = acc.unwrap_model(model)
+    was = m.training
+    m.eval()
     with torch.no_grad(): res = eval_fn(m, run.step)
     m.train(was)
     if res:
@@ -630,7 +658,8 @@ def read_history(out_dir) -> list:
 
 
 def _save(root, model, optimizer, scheduler, acc, run: RunState, cfg: TrainConfig, frozen: dict) -> Path:
-    state = {**run.to_state(), "global_batch": cfg.batch_size * acc.num_processes, "config": cfg.to_dict(), "frozen": frozen}
+    state = {**run.to_state(), "global_batch": cfg.batch_size * acc.num_processes, "config": cfg.to_dict(),
+             "frozen": frozen}
     path = save_checkpoint(root, run.step, model, optimizer, scheduler, state, run.history, acc, cfg.keep_last)
     if acc.is_main_process: write_history(Path(root).parent, run.history)
     return path
@@ -649,11 +678,14 @@ def plot_history(history: list, keys: list | None = None):
     steps = [r["step"] for r in train]
     for k in keys: axs[0].plot(steps, [r[k] for r in train], label=k)
     if all(r[k] > 0 for r in train for k in keys): axs[0].set_yscale("log")
-    axs[0].set(xlabel="step", title="training loss and its parts"); axs[0].legend()
-    axs[1].plot(steps, [r["lr"] for r in train]); axs[1].set(xlabel="step", title="learning rate")
+    axs[0].set(xlabel="step", title="training loss and its parts")
+    axs[0].legend()
+    axs[1].plot(steps, [r["lr"] for r in train])
+    axs[1].set(xlabel="step", title="learning rate")
     if evals:
         for k in [k for k in evals[0] if k not in _NOT_LOSSES]:
             axs[2].plot([r["step"] for r in evals], [r[k] for r in evals], "o-", label=k)
-        axs[2].set(xlabel="step", title="evaluation"); axs[2].legend()
+        axs[2].set(xlabel="step", title="evaluation")
+        axs[2].legend()
     fig.tight_layout()
     return fig
