@@ -33,17 +33,23 @@ class DistillConfig(Config):
     use_tamim: bool = hfield(True, "compute TAMIM (False = the ablation −TAMIM)")
     use_iamtm: bool = hfield(True, "compute IAMTM (False = the ablation −IAMTM)")
     proj_dim: int = hfield(256, "width of TIM's text and image projection heads (the authors' code: Linear 768 → 256)")
-    tim_pooling: str = hfield("first", f"one of {TIM_POOLING}: 'first' = the first query's vector (the authors' code); 'max' = BLIP-2's max over the image queries")
+    tim_pooling: str = hfield("first", f"one of {TIM_POOLING}: 'first' = the first query's vector (the authors' code); "
+                                       "'max' = BLIP-2's max over the image queries")
     init_temperature: float = hfield(0.07, "starting τ of TIM; the learnable log-scale starts at ln(1/0.07) ≈ 2.659")
-    gather: bool = hfield(False, "TIM takes negatives from every process (open_clip's gather); the authors' code does not")
+    gather: bool = hfield(False, "TIM takes negatives from every process (open_clip's gather); "
+                                 "the authors' code does not")
     mask_ratio: float = hfield(0.6, "fraction of mask patches hidden in TAMIM (paper §4.2: 0.6)")
-    mask_patch_size: int = hfield(0, "side of a TAMIM mask patch in pixels (paper: 28 at 224 px); 0 = the paper's 28/224 of the image side, rounded to a multiple of the ViT patch")
-    mim_keep: float = hfield(0.0, "fraction of masked ViT patches left visible but still scored (the authors' code: 0.2; the paper: none)")
+    mask_patch_size: int = hfield(0, "side of a TAMIM mask patch in pixels (paper: 28 at 224 px); "
+                                     "0 = the paper's 28/224 of the image side, rounded to a multiple of the ViT patch")
+    mim_keep: float = hfield(0.0, "fraction of masked ViT patches left visible but still scored (the authors' "
+                                  "code: 0.2; the paper: none)")
     mlm_prob: float = hfield(0.15, "fraction of non-special caption tokens chosen for IAMTM (paper §4.2: 0.15)")
     mlm_mask: float = hfield(0.8, "of the chosen tokens, the share replaced by the mask token (BERT: 0.8)")
-    mlm_random: float = hfield(0.1, "of the chosen tokens, the share replaced by a random token (BERT: 0.1; the authors' code: 0, so 20 % stay unchanged)")
+    mlm_random: float = hfield(0.1, "of the chosen tokens, the share replaced by a random token (BERT: 0.1; "
+                                    "the authors' code: 0, so 20 % stay unchanged)")
     fusion_heads: int = hfield(4, "attention heads of the TAMIM/IAMTM fusion blocks (the authors' code: 4)")
-    fusion_ffn_mult: int = hfield(4, "inner width of the fusion FFN, as a multiple of its width (the authors' code: 4, ReLU)")
+    fusion_ffn_mult: int = hfield(4, "inner width of the fusion FFN, as a multiple of its width "
+                                     "(the authors' code: 4, ReLU)")
     fusion_dropout: float = hfield(0.1, "dropout in the fusion blocks (the authors' code: 0.1)")
     _presets = {
         "tiny": dict(proj_dim=32, fusion_heads=4),
@@ -53,14 +59,17 @@ class DistillConfig(Config):
 
     def __post_init__(self):
         bad = lambda msg: ValueError(f"DistillConfig: {msg}")
-        if self.tim_pooling not in TIM_POOLING: raise bad(f"tim_pooling={self.tim_pooling!r}; expected one of {TIM_POOLING}")
+        if self.tim_pooling not in TIM_POOLING:
+            raise bad(f"tim_pooling={self.tim_pooling!r}; expected one of {TIM_POOLING}")
         if not 0 < self.mask_ratio < 1: raise bad(f"mask_ratio={self.mask_ratio}; expected 0 < mask_ratio < 1")
         if not 0 < self.mlm_prob < 1: raise bad(f"mlm_prob={self.mlm_prob}; expected 0 < mlm_prob < 1")
         if not (0 <= self.mlm_mask and 0 <= self.mlm_random and self.mlm_mask + self.mlm_random <= 1):
-            raise bad(f"mlm_mask={self.mlm_mask}, mlm_random={self.mlm_random}; expected two shares >= 0 summing to at most 1")
+            raise bad(f"mlm_mask={self.mlm_mask}, mlm_random={self.mlm_random}; "
+                      "expected two shares >= 0 summing to at most 1")
         if not 0 <= self.mim_keep < 1: raise bad(f"mim_keep={self.mim_keep}; expected 0 <= mim_keep < 1")
         if min(self.lambda_tim, self.lambda_tamim, self.lambda_iamtm) < 0: raise bad("the λ weights must be >= 0")
-        if not (self.use_tim or self.use_tamim or self.use_iamtm): raise bad("use_tim, use_tamim and use_iamtm are all False: nothing to train")
+        if not (self.use_tim or self.use_tamim or self.use_iamtm):
+            raise bad("use_tim, use_tamim and use_iamtm are all False: nothing to train")
         if self.mask_patch_size < 0 or self.proj_dim < 1: raise bad("mask_patch_size must be >= 0 and proj_dim >= 1")
 
 # %% ../../nbs/11_vikdf_distill.ipynb #3e817bc9
@@ -87,7 +96,8 @@ def forward(self: TIM,
            ) -> dict:
     "{'loss': L_tim, 'logit_scale': 1/τ, 'sim': (B, B) cosine similarities text i · image j}."
     if K_T.shape != K_I.shape or K_T.dim() != 3:
-        raise ValueError(f"TIM needs K_T and K_I of one shape (B, Q, D_q); got {tuple(K_T.shape)} and {tuple(K_I.shape)}")
+        raise ValueError("TIM needs K_T and K_I of one shape (B, Q, D_q); "
+                         f"got {tuple(K_T.shape)} and {tuple(K_I.shape)}")
     t, v = self.features(K_T, K_I)
     if self.pooling == "first":
         out = self.contrast(t, v)
@@ -119,7 +129,8 @@ def simmim_mask(batch_size: int,
                          f"and be a multiple of model_patch_size={model_patch_size}")
     if not 0 < ratio < 1: raise ValueError(f"simmim_mask: ratio={ratio}; expected 0 < ratio < 1")
     r, s = image_size // mask_patch_size, mask_patch_size // model_patch_size
-    n = r * r; k = math.ceil(n * ratio)
+    n = r * r
+    k = math.ceil(n * ratio)
     pick = torch.rand(batch_size, n, generator=generator).argsort(1)[:, :k]       # k distinct cells per image
     cells = torch.zeros(batch_size, n).scatter_(1, pick, 1.).view(batch_size, r, r)
     return cells.repeat_interleave(s, 1).repeat_interleave(s, 2)                    # (B, S/p, S/p)
@@ -134,9 +145,11 @@ class FusionBlock(nn.Module):
         if dim % heads: raise ValueError(f"FusionBlock: dim={dim} is not a multiple of heads={heads}")
         self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, kdim=kv_dim, vdim=kv_dim, batch_first=True)
         self.norm1, self.norm2, self.drop = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.Dropout(dropout)
-        self.ffn = nn.Sequential(nn.Linear(dim, ffn_mult * dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_mult * dim, dim))
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn_mult * dim), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(ffn_mult * dim, dim))
 
-    def forward(self, x, knowledge, return_attention: bool = False):   # x (B, L, D_x), knowledge (B, Q, D_k) -> (B, L, D_x) [, (B, H, L, Q)]
+    def forward(self, x, knowledge, return_attention: bool = False):
+        # x (B, L, D_x), knowledge (B, Q, D_k) -> (B, L, D_x) [, (B, H, L, Q)]
         h, a = self.attn(x, knowledge, knowledge, need_weights=return_attention, average_attn_weights=False)
         x = self.norm1(x + self.drop(h))
         x = self.norm2(x + self.drop(self.ffn(x)))
@@ -155,8 +168,10 @@ class PixelShuffleDecoder(nn.Module):
 
     def forward(self, tokens):   # (B, 1+P, D), class token first, patches in raster order
         x = tokens[:, 1:]                                    # (B, P, D)
-        B, P, D = x.shape; g = math.isqrt(P)
-        if g * g != P: raise ValueError(f"PixelShuffleDecoder: {P} patch tokens (after the class token) do not form a square grid")
+        B, P, D = x.shape
+        g = math.isqrt(P)
+        if g * g != P:
+            raise ValueError(f"PixelShuffleDecoder: {P} patch tokens (after the class token) do not form a square grid")
         x = x.transpose(1, 2).reshape(B, D, g, g)            # (B, D, √P, √P)
         return self.shuffle(self.conv(x))                    # (B, 3, √P·p, √P·p)
 
@@ -193,7 +208,8 @@ def forward(self: TAMIM,
     if pixels.dim() != 4 or tuple(pixels.shape[1:]) != (3, S, S):
         raise ValueError(f"TAMIM: pixels must be (B, 3, {S}, {S}); got {tuple(pixels.shape)}")
     if mask is None: mask = self.make_mask(B, generator).to(pixels.device)
-    if mask.shape != (B, S // p, S // p): raise ValueError(f"TAMIM: mask must be (B, S/p, S/p) = {(B, S // p, S // p)}; got {tuple(mask.shape)}")
+    if mask.shape != (B, S // p, S // p):
+        raise ValueError(f"TAMIM: mask must be (B, S/p, S/p) = {(B, S // p, S // p)}; got {tuple(mask.shape)}")
     hidden = mask
     if self.keep > 0: hidden = mask * (torch.rand(mask.shape, generator=generator).to(mask.device) >= self.keep)
     scored = patch_mask_to_pixels(mask.to(pixels.dtype), p)                        # (B, 1, S, S)
@@ -227,15 +243,20 @@ def mask_tokens(input_ids: torch.Tensor,       # (B, T) token ids
                 generator: torch.Generator | None = None,
                ) -> tuple[torch.Tensor, torch.Tensor]:
     "BERT's masking: (masked ids (B, T), labels (B, T) = the original id where chosen, -100 elsewhere)."
-    if input_ids.shape != attention_mask.shape: raise ValueError(f"mask_tokens: input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} differ")
+    if input_ids.shape != attention_mask.shape:
+        raise ValueError(f"mask_tokens: input_ids {tuple(input_ids.shape)} and attention_mask "
+                         f"{tuple(attention_mask.shape)} differ")
     ids, labels = input_ids.clone(), input_ids.clone()
     never = torch.isin(ids, torch.as_tensor(list(special_ids), device=ids.device)) | ~attention_mask.bool()
-    chosen = torch.bernoulli(torch.full(ids.shape, prob).masked_fill(never.cpu(), 0.), generator=generator).bool().to(ids.device)
+    p_chosen = torch.full(ids.shape, prob).masked_fill(never.cpu(), 0.)
+    chosen = torch.bernoulli(p_chosen, generator=generator).bool().to(ids.device)
     labels[~chosen] = -100
     to_mask = torch.bernoulli(torch.full(ids.shape, mask_frac), generator=generator).bool().to(ids.device) & chosen
     ids[to_mask] = mask_id
-    if mask_frac < 1 and random_frac > 0:      # the same draws, in the same order, as 🤗's DataCollatorForLanguageModeling
-        to_random = torch.bernoulli(torch.full(ids.shape, random_frac / (1 - mask_frac)), generator=generator).bool().to(ids.device) & chosen & ~to_mask
+    # the same draws, in the same order, as 🤗's DataCollatorForLanguageModeling
+    if mask_frac < 1 and random_frac > 0:
+        p_random = torch.full(ids.shape, random_frac / (1 - mask_frac))
+        to_random = torch.bernoulli(p_random, generator=generator).bool().to(ids.device) & chosen & ~to_mask
         words = torch.randint(vocab_size, ids.shape, dtype=torch.long, generator=generator).to(ids.device)
         ids[to_random] = words[to_random]
     return ids, labels
@@ -260,7 +281,7 @@ def forward(self: IAMTM,
             input_ids: torch.Tensor,       # (B, T) the caption's token ids
             attention_mask: torch.Tensor,  # (B, T) True on real tokens
             K_I: torch.Tensor,             # (B, Q, D_q) image knowledge vectors of the paired images
-            encode_text,                   # the frozen text tower: (ids (B, T), mask (B, T)) -> states (B, T', D_enc), T' <= T
+            encode_text,  # the frozen text tower: (ids (B, T), mask (B, T)) -> states (B, T', D_enc), T' <= T
             generator: torch.Generator | None = None,
            ) -> dict:
     "{'loss': L_iamtm, 'masked_ids': (B, T), 'labels': (B, T') (-100 = unscored), 'logits': (N_t, V) at the masked positions}."
@@ -280,16 +301,18 @@ def forward(self: IAMTM,
 class KnowledgeDistiller(nn.Module):
     "VIKDF's knowledge distillation stage: frozen dual encoder + shared IQ-Former, trained with λ1·TIM + λ2·TAMIM + λ3·IAMTM (Eq. 5)."
     def __init__(self, encoder,                      # a `mmkd_nb.encoders.DualEncoder` (frozen here)
-                 iqformer: IQFormer,                 # the shared IQ-Former; its encoder_width must be the encoder's width
+                 iqformer: IQFormer,  # the shared IQ-Former; its encoder_width must be the encoder's width
                  cfg: DistillConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or DistillConfig()
         if iqformer.cfg.encoder_width != encoder.dim:
-            raise ValueError(f"KnowledgeDistiller: the IQ-Former reads width {iqformer.cfg.encoder_width} but the encoder gives {encoder.dim}; "
+            raise ValueError(f"KnowledgeDistiller: the IQ-Former reads width {iqformer.cfg.encoder_width} but the "
+                             f"encoder gives {encoder.dim}; "
                              "set IQFormerConfig.encoder_width to the encoder's dim")
         g = math.isqrt(encoder.n_image_tokens - 1)
         if g * g != encoder.n_image_tokens - 1 or encoder.image_size % g:
-            raise ValueError(f"KnowledgeDistiller: {encoder.n_image_tokens - 1} image patches do not tile a {encoder.image_size}-px square")
+            raise ValueError(f"KnowledgeDistiller: {encoder.n_image_tokens - 1} image patches do not tile a "
+                             f"{encoder.image_size}-px square")
         self.encoder, self.iqformer = encoder.freeze(), iqformer
         D, Dq = encoder.dim, iqformer.cfg.hidden
         self.tim = TIM(cfg, Dq) if cfg.use_tim else None
@@ -301,7 +324,8 @@ class KnowledgeDistiller(nn.Module):
 @patch
 def text_states(self: KnowledgeDistiller, input_ids, attention_mask) -> torch.Tensor:
     "H_T of the frozen text tower: (B, T', D_enc), no gradient."
-    with torch.no_grad(): return self.encoder._text({"input_ids": input_ids, "attention_mask": attention_mask.bool()}).states
+    with torch.no_grad():
+        return self.encoder._text({"input_ids": input_ids, "attention_mask": attention_mask.bool()}).states
 
 @patch
 def image_states(self: KnowledgeDistiller, pixels) -> torch.Tensor:
@@ -317,7 +341,7 @@ def collate(self: KnowledgeDistiller, pairs) -> dict:
 # %% ../../nbs/11_vikdf_distill.ipynb #c2095935
 @patch
 def forward(self: KnowledgeDistiller,
-            batch: dict,                 # {'input_ids' (B, T), 'attention_mask' (B, T), 'pixels' (B, 3, S, S)}, see `collate`
+            batch: dict,  # {'input_ids' (B, T), 'attention_mask' (B, T), 'pixels' (B, 3, S, S)}, see `collate`
             generator: torch.Generator | None = None,   # for the TAMIM and IAMTM masks
            ) -> dict:
     "{'loss': L_kd, and each enabled part 'tim', 'tamim', 'iamtm' (unweighted), 'logit_scale'}."
@@ -335,11 +359,15 @@ def losses(self: KnowledgeDistiller, batch: dict, K_T, K_I, generator=None) -> t
     ids, am, px = batch["input_ids"], batch["attention_mask"].bool(), batch["pixels"]
     c, out, loss = self.cfg, {}, 0.
     if self.tim is not None:
-        o = self.tim(K_T, K_I); out["tim"], out["logit_scale"] = o["loss"], o["logit_scale"]; loss = loss + c.lambda_tim * o["loss"]
+        o = self.tim(K_T, K_I)
+        out["tim"], out["logit_scale"] = o["loss"], o["logit_scale"]
+        loss = loss + c.lambda_tim * o["loss"]
     if self.tamim is not None:
-        out["tamim"] = self.tamim(px, K_T, self.image_states, generator=generator)["loss"]; loss = loss + c.lambda_tamim * out["tamim"]
+        out["tamim"] = self.tamim(px, K_T, self.image_states, generator=generator)["loss"]
+        loss = loss + c.lambda_tamim * out["tamim"]
     if self.iamtm is not None:
-        out["iamtm"] = self.iamtm(ids, am, K_I, self.text_states, generator=generator)["loss"]; loss = loss + c.lambda_iamtm * out["iamtm"]
+        out["iamtm"] = self.iamtm(ids, am, K_I, self.text_states, generator=generator)["loss"]
+        loss = loss + c.lambda_iamtm * out["iamtm"]
     return loss, out
 
 # %% ../../nbs/11_vikdf_distill.ipynb #b0c3bda8
@@ -349,12 +377,14 @@ KNOWLEDGE_CHOICES = ("own", "other", "zeros")
 def reconstruct(self: KnowledgeDistiller,
                 batch: dict,                       # as for `forward`
                 mask: torch.Tensor | None = None,  # (B, S/p, S/p) SimMIM mask; default: a fresh one
-                knowledge: str = "own",            # K_T of the own captions, of the 'other' (next) pair's caption, or 'zeros'
+                knowledge: str = "own",  # K_T of the own captions, of the 'other' (next) pair's caption, or 'zeros'
                 generator: torch.Generator | None = None) -> dict:
     "TAMIM's output (loss, recon, masked, mask) in eval mode, with the chosen K_T."
     if self.tamim is None: raise ValueError("reconstruct needs TAMIM; this distiller was built with use_tamim=False")
-    if knowledge not in KNOWLEDGE_CHOICES: raise ValueError(f"knowledge={knowledge!r}; expected one of {KNOWLEDGE_CHOICES}")
-    was = self.training; self.eval()
+    if knowledge not in KNOWLEDGE_CHOICES:
+        raise ValueError(f"knowledge={knowledge!r}; expected one of {KNOWLEDGE_CHOICES}")
+    was = self.training
+    self.eval()
     with torch.no_grad():
         text = self.encoder._text({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].bool()})
         K_T = self.iqformer(text.states, text.mask)                                      # (B, Q, D_q)
