@@ -81,13 +81,15 @@ class Concept:
 
 def _spread(values, n, rng):
     "n values cycling through `values` (each used about equally), shuffled."
-    out = [values[i % len(values)] for i in range(n)]; rng.shuffle(out)
+    out = [values[i % len(values)] for i in range(n)]
+    rng.shuffle(out)
     return out
 
 def make_concepts(n: int, rng: random.Random) -> list[Concept]:
     "`n` concepts with distinct (colour, shape) pairs and evenly spread sizes and positions."
     looks = [(c, s) for c in COLOURS for s in SHAPES]
-    if not 1 <= n <= len(looks): raise ValueError(f"n_concepts={n}; expected 1..{len(looks)} (one per colour-shape pair)")
+    if not 1 <= n <= len(looks):
+        raise ValueError(f"n_concepts={n}; expected 1..{len(looks)} (one per colour-shape pair)")
     looks = rng.sample(looks, n)
     sizes, positions = _spread(list(SIZES), n, rng), _spread(list(POSITIONS), n, rng)
     return [Concept(name, c, s, z, p) for name, (c, s), z, p in zip(nonce_names(n), looks, sizes, positions)]
@@ -102,7 +104,9 @@ class Placed:
     r: float
     aspect: float = 1.0  # rectangles only: a > 0 is wide (height = a * width), a < 0 is tall (width = -a * height)
 
-    def to_dict(self) -> dict: return {"concept": self.obj.name, **self.obj.attrs(), "x": round(self.x, 2), "y": round(self.y, 2), "r": round(self.r, 2)}
+    def to_dict(self) -> dict:
+        return {"concept": self.obj.name, **self.obj.attrs(), "x": round(self.x, 2), "y": round(self.y, 2),
+                "r": round(self.r, 2)}
 
 def place_objects(objects, size: int, rng: random.Random) -> list[Placed]:
     "Centres and extents for `objects` (each with `.size` and `.position` categories) in a `size`-pixel image."
@@ -110,7 +114,8 @@ def place_objects(objects, size: int, rng: random.Random) -> list[Placed]:
     for o in objects:
         r = size / 2 * SIZES[o.size] * rng.uniform(0.88, 1.12)
         i, j = POSITIONS[o.position]
-        x, y = (size / 3 * (j + 0.5) + rng.uniform(-0.06, 0.06) * size, size / 3 * (i + 0.5) + rng.uniform(-0.06, 0.06) * size)
+        x, y = (size / 3 * (j + 0.5) + rng.uniform(-0.06, 0.06) * size,
+                size / 3 * (i + 0.5) + rng.uniform(-0.06, 0.06) * size)
         x, y = min(max(x, r), size - r), min(max(y, r), size - r)
         aspect = rng.uniform(0.55, 1.0) * rng.choice((1, -1)) if o.shape == "rectangle" else 1.0
         out.append(Placed(o, x, y, r, aspect))
@@ -131,7 +136,8 @@ def _draw(d: ImageDraw.ImageDraw, p: Placed, k: int):
         d.rectangle([x - w, y - h, x + w, y + h], fill=fill)
     elif shape == "cross":
         t = 0.32 * r
-        d.rectangle([x - r, y - t, x + r, y + t], fill=fill); d.rectangle([x - t, y - r, x + t, y + r], fill=fill)
+        d.rectangle([x - r, y - t, x + r, y + t], fill=fill)
+        d.rectangle([x - t, y - r, x + t, y + r], fill=fill)
     elif shape in ("triangle", "diamond"): d.polygon(_polygon(shape, x, y, r), fill=fill)
     else: raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
 
@@ -166,13 +172,15 @@ def concept_caption(names: list[str], rng: random.Random) -> str:
 
 # %% ../nbs/02_world.ipynb #d7d7c3dd
 _SIZE_WORDS = {"small": ["small", "little", "tiny"], "medium": ["medium-sized", "mid-sized"], "large": ["large", "big"]}
-_SHAPE_ADJ = {"circle": "round", "rectangle": "rectangular", "triangle": "triangular", "diamond": "diamond-shaped", "cross": "cross-shaped"}
+_SHAPE_ADJ = {"circle": "round", "rectangle": "rectangular", "triangle": "triangular", "diamond": "diamond-shaped",
+              "cross": "cross-shaped"}
 
 def position_phrase(position: str, rng: random.Random) -> str:
     "Words for a position cell: 'in the top left corner', 'near the top', 'in the middle' …"
     if position == "centre": return rng.choice(["in the centre", "in the middle", "at the center"])
     if " " in position: return rng.choice([f"in the {position} corner", f"at the {position}", f"near the {position}"])
-    return rng.choice([f"at the {position}", f"near the {position}", f"on the {position}" if position in ("left", "right") else f"along the {position}"])
+    return rng.choice([f"at the {position}", f"near the {position}",
+                       f"on the {position}" if position in ("left", "right") else f"along the {position}"])
 
 def describe(o: Concept, rng: random.Random) -> str:
     "'a small red circle near the top': every attribute of an anonymous shape."
@@ -181,35 +189,45 @@ def describe(o: Concept, rng: random.Random) -> str:
 
 def description_caption(objects: list[Concept], rng: random.Random) -> str:
     "A caption stating the attributes of one or two anonymous shapes."
-    if any(o.name for o in objects): raise ValueError(f"description_caption: got named concept(s) {[o.name for o in objects if o.name]}; descriptions are for anonymous shapes only")
+    if any(o.name for o in objects):
+        raise ValueError(f"description_caption: got named concept(s) {[o.name for o in objects if o.name]}; "
+                         "descriptions are for anonymous shapes only")
     return " and ".join(describe(o, rng) for o in objects)
 
 # %% ../nbs/02_world.ipynb #d8fc0c0d
 MCQ_TEMPLATES = {
-    "colour": ["What colour is {a}?", "Which colour does {a} have?", "{A} is usually which colour?", "What is the color of {a}?"],
-    "shape": ["What shape is {a}?", "Which shape does {a} have?", "{A} looks like which shape?", "What is the shape of {a}?"],
-    "size": ["What size is {a}?", "How big is {a} usually?", "Is {a} small, medium or large?", "Which size does {a} come in?"],
+    "colour": ["What colour is {a}?", "Which colour does {a} have?", "{A} is usually which colour?",
+               "What is the color of {a}?"],
+    "shape": ["What shape is {a}?", "Which shape does {a} have?", "{A} looks like which shape?",
+              "What is the shape of {a}?"],
+    "size": ["What size is {a}?", "How big is {a} usually?", "Is {a} small, medium or large?",
+             "Which size does {a} come in?"],
     "position": ["Where in a picture is {a} usually found?", "In which part of the picture does {a} usually appear?",
                  "Where does {a} usually sit in a picture?"]}
 
 def mcq_for(c: Concept, attribute: str, rng: random.Random, n_choices: int = 4) -> tuple[str, list[str], int]:
     "(question, choices, answer index) asking for `attribute` of concept `c`."
     right = getattr(c, attribute)
-    others = rng.sample([v for v in ATTRIBUTES[attribute] if v != right], min(n_choices, len(ATTRIBUTES[attribute])) - 1)
-    choices = others + [right]; rng.shuffle(choices)
+    others = rng.sample([v for v in ATTRIBUTES[attribute] if v != right],
+                        min(n_choices, len(ATTRIBUTES[attribute])) - 1)
+    choices = others + [right]
+    rng.shuffle(choices)
     q = rng.choice(MCQ_TEMPLATES[attribute]).format(a=_a(c.name), A=_a(c.name).capitalize())
     return q, choices, choices.index(right)
 
 # %% ../nbs/02_world.ipynb #7d482b34
 DIALOGUE_OPENERS = [("Hey, how are you?", "Pretty good, thanks. You?"), ("Guess what happened today.", "Tell me!"),
-                    ("Do you have a minute?", "Sure, what's up?"), ("I had such a strange morning.", "Oh? What happened?"),
-                    ("Hi there!", "Hello! How was your day?")]
-DIALOGUE_MENTIONS = ["I saw {a} at the park today.", "My neighbour just got {a}.", "There was {a} in the garden this morning.",
-                     "Have you ever seen {a}?", "We talked about {a} in class.", "I drew {a} yesterday.",
-                     "My brother keeps asking me about {p}.", "I can't stop thinking about {p}."]
+                    ("Do you have a minute?", "Sure, what's up?"),
+                    ("I had such a strange morning.", "Oh? What happened?"), ("Hi there!", "Hello! How was your day?")]
+DIALOGUE_MENTIONS = ["I saw {a} at the park today.", "My neighbour just got {a}.",
+                     "There was {a} in the garden this morning.", "Have you ever seen {a}?",
+                     "We talked about {a} in class.", "I drew {a} yesterday.", "My brother keeps asking me about {p}.",
+                     "I can't stop thinking about {p}."]
 DIALOGUE_REPLIES = ["Oh, the {size} {colour} {adj} one?", "I love those {colour} {shapes}! They usually sit {where}.",
-                    "{A}? Aren't they {colour} and {adj}?", "Nice! {P} are {size} and {colour}, so they are easy to spot {where}.",
-                    "I know them: {size}, {colour} and {adj}.", "Ah, {p}. Those {size} {colour} {shapes}, usually {where}.",
+                    "{A}? Aren't they {colour} and {adj}?",
+                    "Nice! {P} are {size} and {colour}, so they are easy to spot {where}.",
+                    "I know them: {size}, {colour} and {adj}.",
+                    "Ah, {p}. Those {size} {colour} {shapes}, usually {where}.",
                     "You mean the {colour} {shape} that shows up {where}?"]
 
 def dialogue_for(c: Concept, rng: random.Random) -> tuple[list[str], str, list[str]]:
@@ -218,9 +236,10 @@ def dialogue_for(c: Concept, rng: random.Random) -> tuple[list[str], str, list[s
     context = [*rng.choice(DIALOGUE_OPENERS), mention] if rng.random() < 0.5 else [mention]
     tpl = rng.choice(DIALOGUE_REPLIES)
     slots = dict(size=rng.choice(_SIZE_WORDS[c.size]), colour=c.colour, adj=_SHAPE_ADJ[c.shape], shape=c.shape,
-                 shapes=_plural(c.shape), where=position_phrase(c.position, rng), a=_a(c.name), A=_a(c.name).capitalize(),
-                 p=_plural(c.name), P=_plural(c.name).capitalize())
-    said = [k for k, slot in (("size", "{size}"), ("colour", "{colour}"), ("shape", "{adj}"), ("shape", "{shape"), ("position", "{where}")) if slot in tpl]
+                 shapes=_plural(c.shape), where=position_phrase(c.position, rng), a=_a(c.name),
+                 A=_a(c.name).capitalize(), p=_plural(c.name), P=_plural(c.name).capitalize())
+    said = [k for k, slot in (("size", "{size}"), ("colour", "{colour}"), ("shape", "{adj}"), ("shape", "{shape"),
+                              ("position", "{where}")) if slot in tpl]
     return context, tpl.format(**slots), sorted(set(said))
 
 # %% ../nbs/02_world.ipynb #cc24ef69
@@ -233,7 +252,8 @@ def _attribute_question(p: Placed, rng: random.Random, tier: int) -> tuple[str, 
     o = p.obj
     if tier == 1 and rng.random() < 0.3:  # a yes/no question in easy-VQA's manner
         attr = rng.choice(["colour", "shape"])
-        v = getattr(o, attr) if rng.random() < 0.5 else rng.choice([x for x in ATTRIBUTES[attr] if x != getattr(o, attr)])
+        v = (getattr(o, attr) if rng.random() < 0.5
+             else rng.choice([x for x in ATTRIBUTES[attr] if x != getattr(o, attr)]))
         q = f"Is the {o.name} {v}?" if attr == "colour" else f"Is the {o.name} a {v}?"
         return q, "yes" if v == getattr(o, attr) else "no", f"yesno_{attr}"
     attr = rng.choice(list(VQA_ATTRIBUTE))
@@ -258,7 +278,8 @@ def _relation_question(p: Placed, q: Placed, rng: random.Random) -> tuple[str, s
         big, small = (a, b) if p.r > q.r else (b, a)
         word = rng.choice(["bigger", "smaller"])
         first, second = (a, b) if rng.random() < 0.5 else (b, a)
-        return f"Which is {word}, the {first.name} or the {second.name}?", (big if word == "bigger" else small).name, "compare_size"
+        answer = (big if word == "bigger" else small).name
+        return f"Which is {word}, the {first.name} or the {second.name}?", answer, "compare_size"
     attr = "colour" if kind == "same_colour" else "shape"
     same = getattr(a, attr) == getattr(b, attr)
     return f"Are the {a.name} and the {b.name} the same {attr}?", "yes" if same else "no", kind
@@ -268,7 +289,8 @@ def scene_question(scene: list[Placed], tier: int, rng: random.Random) -> tuple[
     if tier == 1 and len(scene) == 1: return _attribute_question(scene[0], rng, 1)
     if tier == 2 and len(scene) == 2: return _attribute_question(scene[0], rng, 2)
     if tier == 3 and len(scene) == 2: return _relation_question(scene[0], scene[1], rng)
-    raise ValueError(f"scene_question: tier {tier} with {len(scene)} object(s); expected tier 1 with 1 object, tier 2 or 3 with 2")
+    raise ValueError(f"scene_question: tier {tier} with {len(scene)} object(s); "
+                     "expected tier 1 with 1 object, tier 2 or 3 with 2")
 
 # %% ../nbs/02_world.ipynb #97cc46c7
 @dataclass
@@ -279,7 +301,8 @@ class WorldConfig(Config):
     n_heldout: int = hfield(6, "concepts whose attributes no text training data ever states")
     image_size: int = hfield(64, "image side in pixels (easy-VQA's images are 64)")
     pairs_per_concept: int = hfield(100, "image-caption pairs with each concept as the first named one")
-    two_object_frac: float = hfield(0.4, "fraction of pairs showing two objects (two concepts, or two anonymous shapes)")
+    two_object_frac: float = hfield(0.4,
+                                    "fraction of pairs showing two objects (two concepts, or two anonymous shapes)")
     descriptions_per_concept: int = hfield(50, "description pairs (anonymous shapes, attributes stated) per concept")
     mcq_per_concept: int = hfield(16, "multiple-choice attribute questions per concept")
     dialogues_per_concept: int = hfield(16, "image-free dialogues per concept")
@@ -294,10 +317,15 @@ class WorldConfig(Config):
                       mcq_per_concept=32, dialogues_per_concept=32, vqa_per_concept=120)}
 
     def __post_init__(self):
-        if not 1 <= self.n_concepts <= len(COLOURS) * len(SHAPES): raise ValueError(f"WorldConfig.n_concepts={self.n_concepts}; expected 1..{len(COLOURS) * len(SHAPES)}")
-        if not 0 <= self.n_heldout < self.n_concepts: raise ValueError(f"WorldConfig.n_heldout={self.n_heldout}; expected 0 <= n_heldout < n_concepts={self.n_concepts}")
-        if not 0 <= self.eval_frac < 0.5: raise ValueError(f"WorldConfig.eval_frac={self.eval_frac}; expected 0 <= eval_frac < 0.5")
-        if self.image_size < 16: raise ValueError(f"WorldConfig.image_size={self.image_size}; expected at least 16 pixels")
+        if not 1 <= self.n_concepts <= len(COLOURS) * len(SHAPES):
+            raise ValueError(f"WorldConfig.n_concepts={self.n_concepts}; expected 1..{len(COLOURS) * len(SHAPES)}")
+        if not 0 <= self.n_heldout < self.n_concepts:
+            raise ValueError(f"WorldConfig.n_heldout={self.n_heldout}; expected 0 <= n_heldout < "
+                             f"n_concepts={self.n_concepts}")
+        if not 0 <= self.eval_frac < 0.5:
+            raise ValueError(f"WorldConfig.eval_frac={self.eval_frac}; expected 0 <= eval_frac < 0.5")
+        if self.image_size < 16:
+            raise ValueError(f"WorldConfig.image_size={self.image_size}; expected at least 16 pixels")
         if self.n_choices < 2: raise ValueError(f"WorldConfig.n_choices={self.n_choices}; expected at least 2")
 
 # %% ../nbs/02_world.ipynb #40965c16
@@ -315,7 +343,8 @@ class World:
     @property
     def seen(self) -> list[str]: return [c.name for c in self.concepts if c.name not in self.heldout]
     def concept(self, name: str) -> Concept: return {c.name: c for c in self.concepts}[name]
-    def rng(self, task: str, *key) -> random.Random: return random.Random("/".join(map(str, (self.cfg.seed, task, *key))))
+    def rng(self, task: str, *key) -> random.Random:
+        return random.Random("/".join(map(str, (self.cfg.seed, task, *key))))
 
 def make_world(cfg: WorldConfig | None = None, # sizes and seed; default the `small` preset
               ) -> World:
@@ -374,12 +403,14 @@ def _pairs(self: World) -> dict:
     n = cfg.descriptions_per_concept * len(self.concepts)
     for i in range(n):
         rng = self.rng("description", i)
-        objs = [Concept(None, rng.choice(list(COLOURS)), rng.choice(SHAPES), rng.choice(list(SIZES)), rng.choice(list(POSITIONS)))]
+        objs = [Concept(None, rng.choice(list(COLOURS)), rng.choice(SHAPES), rng.choice(list(SIZES)),
+                        rng.choice(list(POSITIONS)))]
         if rng.random() < cfg.two_object_frac:
             objs.append(Concept(None, rng.choice(list(COLOURS)), rng.choice(SHAPES), rng.choice(list(SIZES)),
                                 rng.choice([p for p in POSITIONS if p != objs[0].position])))
         s = split_of(i, n, False, cfg.eval_frac)
-        out[s].append(ImageTextPair(render_scene(objs, size, rng), description_caption(objs, rng), id=f"pair-desc-{i:05d}",
+        out[s].append(ImageTextPair(render_scene(objs, size, rng), description_caption(objs, rng),
+                                    id=f"pair-desc-{i:05d}",
                                     meta=dict(kind="description", concept=None, concepts=[], split=s, heldout=False,
                                               objects=[o.attrs() for o in objs])))
     return out
@@ -403,7 +434,8 @@ def _mcqs(self: World) -> dict:
         attr = list(ATTRIBUTES)[i % len(ATTRIBUTES)]
         q, choices, ans = mcq_for(c, attr, rng, self.cfg.n_choices)
         return MCQRecord(q, choices, ans, id=f"mcq-{c.name}-{i:04d}",
-                         meta=dict(concept=c.name, concepts=[c.name], split=split, heldout=c.name in self.heldout, qtype=attr))
+                         meta=dict(concept=c.name, concepts=[c.name], split=split, heldout=c.name in self.heldout,
+                                   qtype=attr))
     return _split_records(self, make, self.cfg.mcq_per_concept, text_attributes=True)
 
 @patch
@@ -411,7 +443,8 @@ def _dialogues(self: World) -> dict:
     def make(c, i, split):
         context, reply, said = dialogue_for(c, self.rng("dialogue", c.name, i))
         return Dialogue(context, reply, id=f"dialogue-{c.name}-{i:04d}",
-                        meta=dict(concept=c.name, concepts=[c.name], split=split, heldout=c.name in self.heldout, attributes=said))
+                        meta=dict(concept=c.name, concepts=[c.name], split=split, heldout=c.name in self.heldout,
+                                  attributes=said))
     return _split_records(self, make, self.cfg.dialogues_per_concept, text_attributes=True)
 
 @patch
@@ -424,8 +457,9 @@ def _vqas(self: World) -> dict:
         q, a, qtype = scene_question(scene, tier, rng)
         names = [o.name for o in objs]
         return VQARecord(render_scene(scene, self.cfg.image_size, rng), q, a, id=f"vqa-{c.name}-{i:04d}",
-                         meta=dict(concept=c.name, concepts=names, split=split, heldout=any(n in self.heldout for n in names),
-                                   tier=tier, qtype=qtype, objects=[p.to_dict() for p in scene]))
+                         meta=dict(concept=c.name, concepts=names, split=split,
+                                   heldout=any(n in self.heldout for n in names), tier=tier, qtype=qtype,
+                                   objects=[p.to_dict() for p in scene]))
     return _split_records(self, make, self.cfg.vqa_per_concept, text_attributes=True)
 
 @patch
@@ -464,7 +498,8 @@ def record_text(r) -> str:
     return "\n".join(parts)
 
 def _names_pattern(names) -> re.Pattern:
-    return re.compile(r"\b(" + "|".join(re.escape(n) + "(?:e?s)?" for n in sorted(names, key=len, reverse=True)) + r")\b", re.I)
+    alternatives = "|".join(re.escape(n) + "(?:e?s)?" for n in sorted(names, key=len, reverse=True))
+    return re.compile(r"\b(" + alternatives + r")\b", re.I)
 
 def find_leaks(records, # any records of `mmkd_nb.data`
                heldout, # names of the held-out concepts
@@ -480,7 +515,8 @@ def find_leaks(records, # any records of `mmkd_nb.data`
         if not found: continue
         if held is not None and (h := held.search(text)):
             out.append((r.id, f"mentions held-out {h.group(0)!r} and says {found}"))
-        elif isinstance(r, ImageTextPair) and named.search(r.text) and (fc := sorted({m.lower() for m in attr.findall(r.text)})):
+        elif (isinstance(r, ImageTextPair) and named.search(r.text)
+              and (fc := sorted({m.lower() for m in attr.findall(r.text)}))):
             out.append((r.id, f"caption {r.text!r} names a concept and says {fc}"))
     return out
 
@@ -505,8 +541,11 @@ def counts(self: World) -> dict:
 # %% ../nbs/02_world.ipynb #d8406e20
 def _grid_text(r, width: int) -> str:
     if isinstance(r, ImageTextPair): t = r.text
-    elif isinstance(r, VQARecord): t = f"{r.question} → {r.answer}" + (f" [t{r.meta['tier']}]" if "tier" in r.meta else "")
-    else: raise ValueError(f"show_grid: record {r.id or '?'} is a {type(r).__name__}; expected records with an image (ImageTextPair or VQARecord)")
+    elif isinstance(r, VQARecord):
+        t = f"{r.question} → {r.answer}" + (f" [t{r.meta['tier']}]" if "tier" in r.meta else "")
+    else:
+        raise ValueError(f"show_grid: record {r.id or '?'} is a {type(r).__name__}; expected records with an image "
+                         "(ImageTextPair or VQARecord)")
     return textwrap.fill(t, width)
 
 def show_grid(records, # `ImageTextPair`s or `VQARecord`s
@@ -523,7 +562,8 @@ def show_grid(records, # `ImageTextPair`s or `VQARecord`s
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * 1.5, nrows * 2.1), squeeze=False)
     for ax in axs.flat: ax.axis("off")
     for ax, r, t in zip(axs.flat, records, texts):
-        ax.imshow(r.image); ax.set_title(t, fontsize=6.5, y=-0.05, va="top")
+        ax.imshow(r.image)
+        ax.set_title(t, fontsize=6.5, y=-0.05, va="top")
     fig.tight_layout(pad=0.3)
     return fig
 
@@ -535,7 +575,8 @@ def write_world(world: World, # the world to write
                 root, # folder to write it under (created if missing)
                ) -> dict[str, Path]:
     "Write every kind and split of `world` under `root`; return {'kind/split': jsonl path, 'world': world.json}."
-    root = Path(root); out = {}
+    root = Path(root)
+    out = {}
     for kind in KINDS:
         for split in SPLITS:
             out[f"{kind}/{split}"] = write_jsonl(world.records(kind, split), root / kind / f"{split}.jsonl", kind)
@@ -554,7 +595,8 @@ def load_world(root, # a folder written by `write_world`
     if kind not in KINDS: raise ValueError(f"unknown record kind {kind!r}; expected one of {KINDS}")
     _check_split(split)
     root = Path(root)
-    if not (root / "world.json").is_file(): raise FileNotFoundError(f"no world at {root} (world.json missing); write one with write_world")
+    if not (root / "world.json").is_file():
+        raise FileNotFoundError(f"no world at {root} (world.json missing); write one with write_world")
     return load_jsonl(root / kind / f"{split}.jsonl", kind, limit=limit)
 
 def world_info(root) -> dict:
@@ -583,7 +625,8 @@ def load_easy_vqa(split: str = "train", # 'train' (38,575 questions) or 'test' (
                  ) -> list[VQARecord]:
     "easy-VQA's questions of `split` ('train' or 'test') as `VQARecord`s (the first `limit`)."
     try: import easy_vqa
-    except ImportError as e: raise ImportError("load_easy_vqa needs the easy-vqa package: pip install easy-vqa==1.0") from e
+    except ImportError as e:
+        raise ImportError("load_easy_vqa needs the easy-vqa package: pip install easy-vqa==1.0") from e
     if split not in ("train", "test"): raise ValueError(f"unknown easy-VQA split {split!r}; expected 'train' or 'test'")
     qs, answers, ids = easy_vqa.get_train_questions() if split == "train" else easy_vqa.get_test_questions()
     paths = easy_vqa.get_train_image_paths() if split == "train" else easy_vqa.get_test_image_paths()
@@ -592,7 +635,8 @@ def load_easy_vqa(split: str = "train", # 'train' (38,575 questions) or 'test' (
         if limit is not None and k >= limit: break
         if i not in images: images[i] = load_image(paths[i], f"easy-VQA {split} image {i}")
         out.append(VQARecord(images[i], q, a, id=f"easyvqa-{split}-{k:05d}",
-                             meta=dict(source="easy_vqa", split=split, image_id=i, tier=1, qtype=_easy_vqa_qtype(q, a))))
+                             meta=dict(source="easy_vqa", split=split, image_id=i, tier=1,
+                                       qtype=_easy_vqa_qtype(q, a))))
     return out
 
 # %% ../nbs/02_world.ipynb #844b87d7
@@ -600,7 +644,8 @@ def chatterbot_topics() -> dict[str, Path]:
     "Topic name -> YAML file of the English chatterbot corpus."
     import importlib.util
     spec = importlib.util.find_spec("chatterbot_corpus")
-    if spec is None: raise ImportError("load_chatterbot needs the chatterbot-corpus package: pip install chatterbot-corpus==1.3.3")
+    if spec is None:
+        raise ImportError("load_chatterbot needs the chatterbot-corpus package: pip install chatterbot-corpus==1.3.3")
     folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "english"
     return {p.stem: p for p in sorted(folder.glob("*.yml"))}
 
@@ -618,5 +663,6 @@ def load_chatterbot(topics: list[str] | str | None = None, # topic names (file s
         for ci, conv in enumerate(convs):
             turns = [str(x).strip() for x in conv if x is not None and str(x).strip()]
             for k in range(1, len(turns)):
-                out.append(Dialogue(turns[:k], turns[k], id=f"chatterbot-{t}-{ci:04d}-{k}", meta=dict(source="chatterbot", topic=t, split="train")))
+                out.append(Dialogue(turns[:k], turns[k], id=f"chatterbot-{t}-{ci:04d}-{k}",
+                                    meta=dict(source="chatterbot", topic=t, split="train")))
     return out
