@@ -41,14 +41,26 @@ def user_text(prompt: list[dict]) -> str:
 # %% ../../nbs/32_mmdc_roles.ipynb #a31067bd
 TABLE6 = {  # role -> (system content, user content), verbatim from Table 6 of the MmDC paper
     "Teacher": (
-        "You are a helpful assistant. You are able to understand the visual content that the user provides, and answer the user questions based on the image content.",
+        "You are a helpful assistant. You are able to understand the visual content that the user provides, "
+        "and answer the user questions based on the image content.",
         r"[Question] \n {User Question}"),
     "Assessment": (
-        "We would like to request your feedback on the performance of two AI assistants in response to the user question displayed following. The user asks the question on observing an image.",
-        r'[Question] \n {User Question} \n [Assistant 1] \n {Assistant 1 Answer} \n [End of Assistant 1] \n [Assistant 2] \n {Assistant 2 Answer} \n [End of Assistant 2] Please rate the helpfulness, relevance, accuracy, level of details of their responses. Each assistant receives an overall score on a scale of 1 to 10, where a higher score indicates better overall performance. avoiding any potential bias and ensuring that the order in which the responses were presented does not affect your judgment. Please output in the following format: "The scores for Assistant 1 and 2 are [Assistant 1 score] and [Assistant 2 score], respectively."'),
+        "We would like to request your feedback on the performance of two AI assistants in response to the user "
+        "question displayed following. The user asks the question on observing an image.",
+        r'[Question] \n {User Question} \n [Assistant 1] \n {Assistant 1 Answer} \n [End of Assistant 1] \n '
+        r'[Assistant 2] \n {Assistant 2 Answer} \n [End of Assistant 2] Please rate the helpfulness, relevance, '
+        r'accuracy, level of details of their responses. Each assistant receives an overall score on a scale of 1 to '
+        r'10, where a higher score indicates better overall performance. avoiding any potential bias and ensuring '
+        r'that the order in which the responses were presented does not affect your judgment. Please output in the '
+        r'following format: "The scores for Assistant 1 and 2 are [Assistant 1 score] and [Assistant 2 score], '
+        r'respectively."'),
     "Augmentor": (
-        "We would like you to act as a Question Creator, and you are seeing a single image. Your goal is to draw inspiration from the given question.",
-        r"[Question] \n {User Question} Please Design a Created Question between you and a person asking about this image. Please output a created question according to the following requirements: (1)The difficulty level of the Created Question must be similar to the Given Question. (2)The Created Question must be based on the content in the image. (3)The output must contain only one single sentence and do not output the answer."),
+        "We would like you to act as a Question Creator, and you are seeing a single image. Your goal is to draw "
+        "inspiration from the given question.",
+        r"[Question] \n {User Question} Please Design a Created Question between you and a person asking about this "
+        r"image. Please output a created question according to the following requirements: (1)The difficulty level of "
+        r"the Created Question must be similar to the Given Question. (2)The Created Question must be based on the "
+        r"content in the image. (3)The output must contain only one single sentence and do not output the answer."),
 }
 
 # %% ../../nbs/32_mmdc_roles.ipynb #7bed19b0
@@ -83,9 +95,11 @@ def render(self: RoleTemplate, values: dict) -> list[dict]:
     "The chat prompt with each placeholder of the user content replaced by `values[placeholder]`."
     missing, extra = [f for f in self.fields if f not in values], sorted(set(values) - set(self.fields))
     if missing or extra:
-        raise ValueError(f"{self.role} template: missing {missing}, unexpected {extra}; expected exactly the placeholders {list(self.fields)}")
+        raise ValueError(f"{self.role} template: missing {missing}, unexpected {extra}; "
+                         f"expected exactly the placeholders {list(self.fields)}")
     for k, v in values.items():
-        if not isinstance(v, str): raise ValueError(f"{self.role} template: {k!r} has type {type(v).__name__}; expected a string")
+        if not isinstance(v, str):
+            raise ValueError(f"{self.role} template: {k!r} has type {type(v).__name__}; expected a string")
     return chat(self.user_content.format_map(values), self.system)
 
 @patch
@@ -95,7 +109,9 @@ def parse(self: RoleTemplate, text: str) -> dict:
         pat, names = "", []
         for lit, f, _, _ in _FMT.parse(self.user_content):
             pat += re.escape(lit)
-            if f is not None: pat += f"(?P<f{len(names)}>.*?)"; names.append(f)
+            if f is not None:
+                pat += f"(?P<f{len(names)}>.*?)"
+                names.append(f)
         object.__setattr__(self, "_regex", (re.compile(pat + r"\Z", re.S), names))
     rx, names = self._regex
     m = rx.match(text)
@@ -110,16 +126,19 @@ AUGMENTOR_TEMPLATE = RoleTemplate.from_table6("Augmentor")
 # %% ../../nbs/32_mmdc_roles.ipynb #f3ed8875
 _NUM = r"(\d+(?:\.\d+)?)"
 _DENOM = r"(?:\s*(?:/|out\s+of)\s*10(?:\.0+)?\b)?"
-_PAPER_RE = re.compile(r"scores?\s+for\s+assistants?\s*1\s*(?:and|&|,)\s*2\s*(?:are|is|were|:|=)?\s*:?\s*" + _NUM + _DENOM
-                       + r"\s*(?:and|&|,|;)\s*" + _NUM + _DENOM, re.I)
-_FILLER = r"(?:\s|[:=(\-–]|'s\b|\b(?:scores?|scored|gets?|got|receives?|received|deserves?|earns?|rated|rating|is|was|with|a|an|of|overall|final)\b)*"
-_LABEL_RE = [re.compile(rf"\bassistant\s*{k}\b" + _FILLER + _NUM, re.I) for k in (1, 2)]  # 'Assistant 1: 8', 'Assistant 2 gets a 6'
+_PAPER_RE = re.compile(r"scores?\s+for\s+assistants?\s*1\s*(?:and|&|,)\s*2\s*(?:are|is|were|:|=)?\s*:?\s*"
+                       + _NUM + _DENOM + r"\s*(?:and|&|,|;)\s*" + _NUM + _DENOM, re.I)
+_FILLER = (r"(?:\s|[:=(\-–]|'s\b|\b(?:scores?|scored|gets?|got|receives?|received|deserves?|earns?|rated|rating|"
+           r"is|was|with|a|an|of|overall|final)\b)*")
+# 'Assistant 1: 8', 'Assistant 2 gets a 6'
+_LABEL_RE = [re.compile(rf"\bassistant\s*{k}\b" + _FILLER + _NUM, re.I) for k in (1, 2)]
 _NOISE_RE = re.compile(r"(?:/|out\s+of)\s*10(?:\.0+)?\b|(?:scale|range)\s+(?:of|from)\s+1\s*(?:to|-|–)\s*10\b"
                        r"|\bassistants?\s*1\s*(?:and|&|,)\s*2\b|\bassistants?\s*[12]\b", re.I)
 
 def _check_scores(s1: float, s2: float, reply: str) -> tuple[float, float]:
     for s in (s1, s2):
-        if not 1 <= s <= 10: raise ValueError(f"judge reply {reply!r:.200} gives score {s:g}; expected scores on the scale 1 to 10")
+        if not 1 <= s <= 10:
+            raise ValueError(f"judge reply {reply!r:.200} gives score {s:g}; expected scores on the scale 1 to 10")
     return s1, s2
 
 def parse_judge_scores(reply: str) -> tuple[float, float]:
@@ -140,24 +159,28 @@ def parse_judge_scores(reply: str) -> tuple[float, float]:
 # %% ../../nbs/32_mmdc_roles.ipynb #e6c6baa2
 def _check_batch(name: str, **lists) -> int:
     ns = {k: len(v) for k, v in lists.items()}
-    if len(set(ns.values())) > 1: raise ValueError(f"{name}: batch lengths differ {ns}; expected one entry of each per example")
+    if len(set(ns.values())) > 1:
+        raise ValueError(f"{name}: batch lengths differ {ns}; expected one entry of each per example")
     return next(iter(ns.values()))
 
 def _replies(gen, images, prompts, who: str) -> list[str]:
     out = gen.generate(images, prompts)
     if not isinstance(out, (list, tuple)) or len(out) != len(prompts):
-        raise ValueError(f"{who}: generator {type(gen).__name__} returned {len(out) if isinstance(out, (list, tuple)) else type(out).__name__} "
+        raise ValueError(f"{who}: generator {type(gen).__name__} returned "
+                         f"{len(out) if isinstance(out, (list, tuple)) else type(out).__name__} "
                          f"replies for {len(prompts)} prompts; expected one string per prompt")
     return [str(o) for o in out]
 
 class Teacher:
     "The teacher 𝒯: answers a question about an image with Table 6's teacher prompt."
-    def __init__(self, generator: Generator, template: RoleTemplate = TEACHER_TEMPLATE): self.generator, self.template = generator, template
+    def __init__(self, generator: Generator, template: RoleTemplate = TEACHER_TEMPLATE):
+        self.generator, self.template = generator, template
     def prompt(self, question: str) -> list[dict]: return self.template.render({"User Question": question})
     def answer(self, images: list, questions: list[str]) -> list[str]:
         "A_i = 𝒯(V_i, Q_i) for each (image, question)."
         _check_batch("Teacher.answer", images=images, questions=questions)
-        return [a.strip() for a in _replies(self.generator, list(images), [self.prompt(q) for q in questions], "Teacher")]
+        return [a.strip() for a in _replies(self.generator, list(images),
+                                            [self.prompt(q) for q in questions], "Teacher")]
 
 class Student(Teacher):
     "The student 𝒮 as a role: the bare question, no system prompt."
@@ -180,7 +203,8 @@ class Assessor:
         self.generator, self.template, self.max_retries = generator, template, max_retries
 
     def prompt(self, question: str, answer_1: str, answer_2: str) -> list[dict]:
-        return self.template.render({"User Question": question, "Assistant 1 Answer": answer_1, "Assistant 2 Answer": answer_2})
+        return self.template.render({"User Question": question, "Assistant 1 Answer": answer_1,
+                                     "Assistant 2 Answer": answer_2})
 
 # %% ../../nbs/32_mmdc_roles.ipynb #398e9e52
 @patch
@@ -192,23 +216,29 @@ def _scores(self: Assessor, images, prompts, questions) -> list[tuple[float, flo
         failed = []
         for j, rep in zip(pending, replies):
             try: out[j] = parse_judge_scores(rep)
-            except ValueError: failed.append(j); last[j] = rep
+            except ValueError:
+                failed.append(j)
+                last[j] = rep
         if failed and attempt < self.max_retries:
             _log.warning("judge reply did not parse for %d of %d prompt(s) (try %d of %d), asking again; e.g. %r",
                         len(failed), len(pending), attempt + 1, self.max_retries + 1, last[failed[0]][:200])
         pending = failed
         if not pending: return out
     j = pending[0]
-    raise ValueError(f"Assessor: the judge's reply for question {questions[j // 2]!r} did not parse after {self.max_retries + 1} tries; "
-                     f"last reply {last[j]!r:.200}; expected 'The scores for Assistant 1 and 2 are X and Y, respectively.'")
+    raise ValueError(f"Assessor: the judge's reply for question {questions[j // 2]!r} did not parse after "
+                     f"{self.max_retries + 1} tries; last reply {last[j]!r:.200}; "
+                     "expected 'The scores for Assistant 1 and 2 are X and Y, respectively.'")
 
 @patch
-def score_pairs(self: Assessor, images: list, questions: list[str], teacher_answers: list[str], student_answers: list[str]) -> JudgeScores:
+def score_pairs(self: Assessor, images: list, questions: list[str], teacher_answers: list[str],
+                student_answers: list[str]) -> JudgeScores:
     "R^S and R^T (Eq. 5) for each example: judged with the teacher first, then the student first, and averaged."
-    n = _check_batch("Assessor.score_pairs", images=images, questions=questions, teacher_answers=teacher_answers, student_answers=student_answers)
+    n = _check_batch("Assessor.score_pairs", images=images, questions=questions, teacher_answers=teacher_answers,
+                     student_answers=student_answers)
     imgs, prompts = [], []
     for im, q, t, s in zip(images, questions, teacher_answers, student_answers):
-        imgs += [im, im]; prompts += [self.prompt(q, t, s), self.prompt(q, s, t)]  # (teacher, student), then swapped
+        imgs += [im, im]
+        prompts += [self.prompt(q, t, s), self.prompt(q, s, t)]  # (teacher, student), then swapped
     sc = np.array(self._scores(imgs, prompts, questions), dtype=float).reshape(n, 2, 2)  # (B, order, position)
     return JudgeScores(student=(sc[:, 0, 1] + sc[:, 1, 0]) / 2, teacher=(sc[:, 0, 0] + sc[:, 1, 1]) / 2)
 
@@ -230,7 +260,8 @@ def clean_question(reply: str) -> str:
 
 class Augmentor:
     "The augmentor 𝒢: creates new questions like a given one about the same image, with Table 6's prompt."
-    def __init__(self, generator: Generator, template: RoleTemplate = AUGMENTOR_TEMPLATE): self.generator, self.template = generator, template
+    def __init__(self, generator: Generator, template: RoleTemplate = AUGMENTOR_TEMPLATE):
+        self.generator, self.template = generator, template
     def prompt(self, question: str) -> list[dict]: return self.template.render({"User Question": question})
     def create(self, images: list, questions: list[str], n: int = 1) -> list[list[str]]:
         "`n` candidate questions for each (image, question), cleaned with `clean_question`."
@@ -256,25 +287,34 @@ class SceneBook:
         scenes = {}
         for i, r in enumerate(records):
             objs = getattr(r, "meta", {}).get("objects")
-            if not objs or not all(isinstance(o, dict) and {"concept", "colour", "shape", "size", "position", "x", "y", "r"} <= set(o) for o in objs):
-                raise ValueError(f"record {i} (id={getattr(r, 'id', '?')}): meta['objects'] is missing or incomplete; expected the world's scene graph "
+            if not objs or not all(isinstance(o, dict)
+                                   and {"concept", "colour", "shape", "size", "position", "x", "y", "r"} <= set(o)
+                                   for o in objs):
+                raise ValueError(f"record {i} (id={getattr(r, 'id', '?')}): meta['objects'] is missing or incomplete; "
+                                 "expected the world's scene graph "
                                  "(a list of {concept, colour, shape, size, position, x, y, r})")
             k = image_key(r.image)
-            if scenes.get(k, objs) != objs: raise ValueError(f"record {i} (id={getattr(r, 'id', '?')}): same pixels as an earlier record but a different scene graph")
+            if scenes.get(k, objs) != objs:
+                raise ValueError(f"record {i} (id={getattr(r, 'id', '?')}): same pixels as an earlier record "
+                                 "but a different scene graph")
             scenes[k] = objs
         return cls(scenes)
 
     def scene(self, image) -> list[dict]:
         "The objects of `image`; `ValueError` for an image the book does not hold."
         k = image_key(image)
-        if k not in self.scenes: raise ValueError(f"image {k} ({getattr(image, 'size', '?')}) is not in the scene book; the stand-ins only see images of the records they were built from")
+        if k not in self.scenes:
+            raise ValueError(f"image {k} ({getattr(image, 'size', '?')}) is not in the scene book; "
+                             "the stand-ins only see images of the records they were built from")
         return self.scenes[k]
 
 # %% ../../nbs/32_mmdc_roles.ipynb #6bda49de
-QTYPES = ("colour", "shape", "size", "position", "yesno_colour", "yesno_shape", "relation", "compare_size", "same_colour", "same_shape")
+QTYPES = ("colour", "shape", "size", "position", "yesno_colour", "yesno_shape", "relation", "compare_size",
+          "same_colour", "same_shape")
 _WORDS = {"colour": {**{c: c for c in ATTRIBUTES["colour"]}, "grey": "gray"},
           "shape": {s: s for s in ATTRIBUTES["shape"]},
-          "size": {**{s: s for s in ATTRIBUTES["size"]}, "little": "small", "tiny": "small", "big": "large", "huge": "large"},
+          "size": {**{s: s for s in ATTRIBUTES["size"]}, "little": "small", "tiny": "small", "big": "large",
+                   "huge": "large"},
           "position": {**{p: p for p in ATTRIBUTES["position"]}, "center": "centre", "middle": "centre"}}
 _YESNO = {"yes": "yes", "no": "no"}
 
@@ -296,14 +336,17 @@ def read_question(question: str, objects: list[dict]) -> tuple[str, list[dict], 
         if _has(question, r"same\s+shape|share\s+(?:a|the\s+same)\s+shape"): return "same_shape", objs[:2], None
         if _has(question, r"\b(?:bigger|larger)\b"): return "compare_size", objs[:2], "bigger"
         if _has(question, r"\bsmaller\b"): return "compare_size", objs[:2], "smaller"
-        for word, pat in (("above", r"\b(?:above|higher)\b"), ("below", r"\b(?:below|lower|underneath|under)\b"), ("left", r"\bleft\b"), ("right", r"\bright\b")):
+        for word, pat in (("above", r"\b(?:above|higher)\b"), ("below", r"\b(?:below|lower|underneath|under)\b"),
+                          ("left", r"\bleft\b"), ("right", r"\bright\b")):
             if _has(question, pat): return "relation", objs[:2], word
         return None
     if len(objs) != 1: return None
-    if _has(question, r"(?:^|,)\s*(?:is|are|does|do|would|could|can|was)\b"):  # a yes/no question, maybe after a lead-in clause
+    # a yes/no question, maybe after a lead-in clause
+    if _has(question, r"(?:^|,)\s*(?:is|are|does|do|would|could|can|was)\b"):
         if c := _find(question, _WORDS["colour"]): return "yesno_colour", objs, c[0]
         if s := _find(question, _WORDS["shape"]): return "yesno_shape", objs, s[0]
-    for qtype, pat in (("colour", r"\bcolou?r"), ("shape", r"\b(?:shape|form)\b"), ("size", r"\b(?:size|big|large|small)\b"),
+    for qtype, pat in (("colour", r"\bcolou?r"), ("shape", r"\b(?:shape|form)\b"),
+                       ("size", r"\b(?:size|big|large|small)\b"),
                        ("position", r"\b(?:where|part|region|position|located|placed)\b")):
         if _has(question, pat): return qtype, objs, None
     return None
@@ -331,7 +374,8 @@ def question_tier(qtype: str, objects: list[dict]) -> int:
     return 1 if len(objects) == 1 else 2
 
 # %% ../../nbs/32_mmdc_roles.ipynb #1a3072f2
-ANSWER_VALUES = {**{k: v for k, v in ATTRIBUTES.items()}, **{q: ("yes", "no") for q in ("yesno_colour", "yesno_shape", "relation", "same_colour", "same_shape")}}
+ANSWER_VALUES = {**{k: v for k, v in ATTRIBUTES.items()},
+                 **{q: ("yes", "no") for q in ("yesno_colour", "yesno_shape", "relation", "same_colour", "same_shape")}}
 CANNOT_TELL = "I cannot tell from the image."
 
 def question_of(prompt: list[dict]) -> str:
@@ -373,7 +417,9 @@ class NoisyStudent:
         for im, p in zip(images, prompts, strict=True):
             objs, q = self.book.scene(im), question_of(p)
             ans = scene_answer(q, objs)
-            if ans is None: out.append(CANNOT_TELL); continue
+            if ans is None:
+                out.append(CANNOT_TELL)
+                continue
             qtype, truth = ans
             if _unit(self.seed, "err", image_key(im), q) < self.error_rates.get(question_tier(qtype, objs), 0.0):
                 truth = wrong_answer(qtype, truth, objs, _unit(self.seed, "which", image_key(im), q))
@@ -407,30 +453,41 @@ class ReferenceJudge:
             f = ASSESSOR_TEMPLATE.parse(user_text(p))
             objs, q = self.book.scene(im), f["User Question"]
             ans = scene_answer(q, objs)
-            if ans is None: raise ValueError(f"ReferenceJudge: cannot read the question {q!r} against its scene; expected one of the world's question kinds {QTYPES}")
+            if ans is None:
+                raise ValueError(f"ReferenceJudge: cannot read the question {q!r} against its scene; "
+                                 f"expected one of the world's question kinds {QTYPES}")
             qtype, truth = ans
             vals = [o["concept"] for o in objs] if qtype == "compare_size" else ANSWER_VALUES[qtype]
-            out.append(judge_reply(*(reference_score(f[k], truth, vals) for k in ("Assistant 1 Answer", "Assistant 2 Answer"))))
+            out.append(judge_reply(*(reference_score(f[k], truth, vals)
+                                     for k in ("Assistant 1 Answer", "Assistant 2 Answer"))))
         return out
 
 # %% ../../nbs/32_mmdc_roles.ipynb #46148af1
 AUGMENT_PHRASES = {  # qtype -> templates; {a}, {b}: object names, {v}: a value named by a yes/no question
-    "colour": ["Which colour does the {a} have?", "Can you tell me the colour of the {a} in this image?", "Looking at the picture, what color would you say the {a} is?",
-               "The {a} is painted in what colour?"],
-    "shape": ["Which shape does the {a} have?", "Can you name the shape of the {a} in this image?", "Looking closely, what geometric form does the {a} take?",
-              "The {a} is drawn as what kind of shape?"],
-    "size": ["How large is the {a} in this image?", "Can you describe the size of the {a}?", "Judging by the picture, how big does the {a} look?",
+    "colour": ["Which colour does the {a} have?", "Can you tell me the colour of the {a} in this image?",
+               "Looking at the picture, what color would you say the {a} is?", "The {a} is painted in what colour?"],
+    "shape": ["Which shape does the {a} have?", "Can you name the shape of the {a} in this image?",
+              "Looking closely, what geometric form does the {a} take?", "The {a} is drawn as what kind of shape?"],
+    "size": ["How large is the {a} in this image?", "Can you describe the size of the {a}?",
+             "Judging by the picture, how big does the {a} look?",
              "What is the size of the {a} compared with the whole image?"],
-    "position": ["In which region of the image can the {a} be found?", "Where in this picture is the {a} located?", "Can you describe the position of the {a}?",
-                 "Looking at the image, in what part does the {a} sit?"],
-    "yesno_colour": ["Would you describe the colour of the {a} as {v}?", "Does the {a} look {v} to you?", "Is the colour of the {a} {v}?"],
-    "yesno_shape": ["Would you describe the {a} as a {v}?", "Does the {a} have the shape of a {v}?", "Looking at the image, is the {a} a {v}?"],
-    "relation": ["Does the {a} appear {w} the {b} in this image?", "Looking at the picture, is the {a} placed {w} the {b}?", "Would you say that the {a} sits {w} the {b}?"],
-    "compare_size": ["Of the {a} and the {b}, which one is {w}?", "Looking at the picture, which object is {w}: the {a} or the {b}?",
+    "position": ["In which region of the image can the {a} be found?", "Where in this picture is the {a} located?",
+                 "Can you describe the position of the {a}?", "Looking at the image, in what part does the {a} sit?"],
+    "yesno_colour": ["Would you describe the colour of the {a} as {v}?", "Does the {a} look {v} to you?",
+                     "Is the colour of the {a} {v}?"],
+    "yesno_shape": ["Would you describe the {a} as a {v}?", "Does the {a} have the shape of a {v}?",
+                    "Looking at the image, is the {a} a {v}?"],
+    "relation": ["Does the {a} appear {w} the {b} in this image?",
+                 "Looking at the picture, is the {a} placed {w} the {b}?",
+                 "Would you say that the {a} sits {w} the {b}?"],
+    "compare_size": ["Of the {a} and the {b}, which one is {w}?",
+                     "Looking at the picture, which object is {w}: the {a} or the {b}?",
                      "Between the {a} and the {b}, which one looks {w}?"],
-    "same_colour": ["Do the {a} and the {b} share the same colour?", "Looking at the picture, is the {a} the same colour as the {b}?",
+    "same_colour": ["Do the {a} and the {b} share the same colour?",
+                    "Looking at the picture, is the {a} the same colour as the {b}?",
                     "Would you say the {a} and the {b} have the same color?"],
-    "same_shape": ["Do the {a} and the {b} share the same shape?", "Looking at the picture, is the {a} the same shape as the {b}?",
+    "same_shape": ["Do the {a} and the {b} share the same shape?",
+                   "Looking at the picture, is the {a} the same shape as the {b}?",
                    "Would you say the {a} and the {b} have the same shape?"],
 }
 _REL_WORDS = {"vertical": ["above", "below"], "horizontal": ["to the left of", "to the right of"]}
@@ -455,7 +512,8 @@ def augment_candidates(question: str, objects: list[dict], seed=0) -> list[str]:
                     words = (_REL_WORDS["vertical"] if i != k else []) + (_REL_WORDS["horizontal"] if j != l else [])
                     cands += [tpl.format(a=x["concept"], b=y["concept"], w=w) for w in words]
                 elif qtype == "compare_size":
-                    if x["size"] != y["size"]: cands += [tpl.format(a=x["concept"], b=y["concept"], w=w) for w in ("bigger", "smaller")]
+                    if x["size"] != y["size"]:
+                        cands += [tpl.format(a=x["concept"], b=y["concept"], w=w) for w in ("bigger", "smaller")]
                 else: cands.append(tpl.format(a=x["concept"], b=y["concept"]))
     cands = [c for c in dict.fromkeys(cands) if c != question]
     random.Random(f"{seed}/{question}/{qtype}/{len(objects)}").shuffle(cands)
@@ -469,7 +527,9 @@ class TemplateAugmentor:
         for im, p in zip(images, prompts, strict=True):
             q = AUGMENTOR_TEMPLATE.parse(user_text(p))["User Question"].strip()
             objs = self.book.scene(im)
-            k = seen[(image_key(im), q)] = seen.get((image_key(im), q), -1) + 1  # the k-th ask of this prompt in the batch
+            # the k-th ask of this prompt in the batch
+            k = seen[(image_key(im), q)] = seen.get((image_key(im), q), -1) + 1
             cands = augment_candidates(q, objs, f"{self.seed}/{image_key(im)}")
-            out.append(cands[k % len(cands)] if cands else "")  # nothing to write: an empty reply, which the loop rejects
+            # nothing to write: an empty reply, which the loop rejects
+            out.append(cands[k % len(cands)] if cands else "")
         return out
