@@ -32,14 +32,17 @@ def difficulty_score(r_student, # R^S: the judge's score(s) of the student's ans
         rs, rt = torch.as_tensor(r_student).float(), torch.as_tensor(r_teacher).float()
         lo, hi = torch.minimum(rs, rt), torch.maximum(rs, rt)
         if torch.isnan(lo).any() or (lo < 1).any() or (hi > 10).any():
-            raise ValueError(f"difficulty_score: scores {torch.stack(torch.broadcast_tensors(rs, rt)).flatten().tolist()[:8]}... outside 1..10; expected judge scores on the scale 1 to 10")
+            shown = torch.stack(torch.broadcast_tensors(rs, rt)).flatten().tolist()[:8]
+            raise ValueError(f"difficulty_score: scores {shown}... outside 1..10; "
+                             "expected judge scores on the scale 1 to 10")
         return ((rs - rt).abs() + 1) / hi
     rs, rt = np.asarray(r_student, dtype=float), np.asarray(r_teacher, dtype=float)
     bad = ~((np.minimum(rs, rt) >= 1) & (np.maximum(rs, rt) <= 10))
     if bad.any():
         i = np.argwhere(bad)[0] if bad.ndim else ()
-        raise ValueError(f"difficulty_score: scores (R^S={np.broadcast_to(rs, bad.shape)[tuple(i)]:g}, R^T={np.broadcast_to(rt, bad.shape)[tuple(i)]:g}) "
-                         f"at index {tuple(int(x) for x in i)} outside 1..10; expected judge scores on the scale 1 to 10")
+        rs_i, rt_i = np.broadcast_to(rs, bad.shape)[tuple(i)], np.broadcast_to(rt, bad.shape)[tuple(i)]
+        raise ValueError(f"difficulty_score: scores (R^S={rs_i:g}, R^T={rt_i:g}) at index {tuple(int(x) for x in i)} "
+                         "outside 1..10; expected judge scores on the scale 1 to 10")
     s = (np.abs(rs - rt) + 1) / np.maximum(rs, rt)
     return float(s) if s.ndim == 0 else s
 
@@ -71,31 +74,39 @@ class CalibrateConfig(Config):
     "Settings of MmDC's distillation calibration stage (Section 3.3, 4.1.3)."
     tau: float = hfield(0.33, "difficulty threshold τ: S >= τ is difficult; 0 marks every instruction, "
                               "1 none (Table 4's arms); 0.33 is the paper's best")
-    rouge_threshold: float = hfield(0.7, "a new instruction is kept only if its ROUGE-L with every instruction of its image is below this")
+    rouge_threshold: float = hfield(0.7, "a new instruction is kept only if its ROUGE-L with every instruction "
+                                         "of its image is below this")
     iterations: int = hfield(3, "calibration iterations (tune, assess, augment); the paper runs three")
-    easy_ratio: float = hfield(1.0, "easy instructions sampled into the next tuning pool per new instruction: 1.0 balances them (the paper), 0 adds none")
-    n_candidates: int = hfield(3, "new questions asked of the augmentor per difficult instruction; the first that passes the filter is kept")
+    easy_ratio: float = hfield(1.0, "easy instructions sampled into the next tuning pool per new instruction: "
+                                    "1.0 balances them (the paper), 0 adds none")
+    n_candidates: int = hfield(3, "new questions asked of the augmentor per difficult instruction; "
+                                  "the first that passes the filter is kept")
     final_tune: bool = hfield(True, "after the last iteration, train the student once more on the last tuning pool")
-    chunk_size: int = hfield(64, "instructions per journalled part: a killed run redoes at most one part of the phase it was in")
+    chunk_size: int = hfield(64, "instructions per journalled part: a killed run redoes at most one "
+                                 "part of the phase it was in")
     seed: int = hfield(0, "seed of the easy-instruction sampling (and of the plain arm's draws)")
     calibration: bool = hfield(True, "False: plain instruction-tuning distillation, the control of the paper's claim: "
                                      "no assessment, no augmentation; the tuning pool of iteration k >= 1 is "
                                      "plain_sizes[k-1] instructions drawn from D_sin (`plain_step`)")
     plain_sizes: list = hfield([], "calibration=False only: the tuning pool's size in iterations 1, 2, …, the final "
                                    "tuning included (a paired calibrated run's `next_tuning`s); [] = |D_sin| each")
-    _presets = {"tiny": dict(iterations=2, chunk_size=8), "small": dict(iterations=3, chunk_size=32), "paper": dict(iterations=3, chunk_size=512)}
+    _presets = {"tiny": dict(iterations=2, chunk_size=8), "small": dict(iterations=3, chunk_size=32),
+                "paper": dict(iterations=3, chunk_size=512)}
 
     def __post_init__(self):
         for name, lo, hi in (("tau", 0, 1), ("rouge_threshold", 0, 1)):
-            if not lo <= getattr(self, name) <= hi: raise ValueError(f"CalibrateConfig.{name}={getattr(self, name)}; expected {lo} <= {name} <= {hi}")
+            if not lo <= getattr(self, name) <= hi:
+                raise ValueError(f"CalibrateConfig.{name}={getattr(self, name)}; expected {lo} <= {name} <= {hi}")
         for name in ("iterations", "n_candidates", "chunk_size"):
-            if getattr(self, name) < (0 if name == "iterations" else 1): raise ValueError(f"CalibrateConfig.{name}={getattr(self, name)}; expected a positive integer")
+            if getattr(self, name) < (0 if name == "iterations" else 1):
+                raise ValueError(f"CalibrateConfig.{name}={getattr(self, name)}; expected a positive integer")
         if self.easy_ratio < 0: raise ValueError(f"CalibrateConfig.easy_ratio={self.easy_ratio}; expected >= 0")
         self.plain_sizes = [int(n) for n in self.plain_sizes]
         if self.plain_sizes and self.calibration:
             raise ValueError(f"CalibrateConfig.plain_sizes={self.plain_sizes} with calibration=True; "
                              "expected plain_sizes only for the plain arm (calibration=False)")
-        if any(n < 0 for n in self.plain_sizes): raise ValueError(f"CalibrateConfig.plain_sizes={self.plain_sizes}; expected sizes >= 0")
+        if any(n < 0 for n in self.plain_sizes):
+            raise ValueError(f"CalibrateConfig.plain_sizes={self.plain_sizes}; expected sizes >= 0")
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #45a7146a
 @dataclass
@@ -131,15 +142,19 @@ def _read_jsonl(path) -> list[dict]:
     with open(path, encoding="utf-8") as f: return [json.loads(l) for l in f if l.strip()]
 
 def _write_jsonl(rows, path):
-    with atomic_write(path, "w", encoding="utf-8") as f: f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #b0883998
 class Pools:
     "The instruction tuning pool and instruction cache pool of a calibration run, kept in folder `root`."
     def __init__(self, root):
         self.root = Path(root)
-        if not (self.root / "state.json").is_file(): raise FileNotFoundError(f"no calibration run at {self.root} (state.json missing); start one with Pools.create")
-        if is_main_process():  # temp files of writes a kill interrupted: never renamed, never read (only the writer may remove them)
+        if not (self.root / "state.json").is_file():
+            raise FileNotFoundError(f"no calibration run at {self.root} (state.json missing); "
+                                    "start one with Pools.create")
+        # temp files of writes a kill interrupted: never renamed, never read (only the writer may remove them)
+        if is_main_process():
             for tmp in self.root.rglob(".*.tmp"): tmp.unlink()
         self._images = {}
 
@@ -164,15 +179,20 @@ def create(cls: Pools, root, # the run's folder (created if missing)
     ids = []
     for i, r in enumerate(records):
         if not hasattr(r, "image") or not isinstance(getattr(r, "question", None), str) or not r.question.strip():
-            raise ValueError(f"record {i} (id={getattr(r, 'id', '?')}): expected an image and a non-empty question (e.g. a VQARecord)")
+            raise ValueError(f"record {i} (id={getattr(r, 'id', '?')}): expected an image and a non-empty "
+                             "question (e.g. a VQARecord)")
         ids.append(str(getattr(r, "id", "") or f"q{i:06d}"))
     if len(set(ids)) != len(ids):
         dup = next(x for x in ids if ids.count(x) > 1)
-        raise ValueError(f"records {[i for i, x in enumerate(ids) if x == dup]} share the id {dup!r}; expected unique instruction ids")
+        raise ValueError(f"records {[i for i, x in enumerate(ids) if x == dup]} share the id {dup!r}; "
+                         "expected unique instruction ids")
     init = {"n": len(ids), "digest": _ids_digest(ids)}
     if (root / "state.json").is_file():
-        pools = cls(root); st = pools.state
-        if st.init != init: raise ValueError(f"{root} holds a run started from other instructions ({st.init}, given {init}); use a new folder")
+        pools = cls(root)
+        st = pools.state
+        if st.init != init:
+            raise ValueError(f"{root} holds a run started from other instructions ({st.init}, "
+                             f"given {init}); use a new folder")
         pools.check_config(cfg)
         return pools
     instr = []
@@ -185,7 +205,8 @@ def create(cls: Pools, root, # the run's folder (created if missing)
         instr.append(Instruction(rid, key, r.question.strip(), meta=json.loads(json.dumps(meta, default=str))))
     _write_jsonl([asdict(x) for x in instr], root / "pool_00" / "cache.jsonl")
     save_json([x.id for x in instr], root / "pool_00" / "tuning.json")
-    save_json(asdict(CalibrationState(config=cfg.to_dict(), init=init)), root / "state.json")  # last: its presence means the run exists
+    # last: its presence means the run exists
+    save_json(asdict(CalibrationState(config=cfg.to_dict(), init=init)), root / "state.json")
     return cls(root)
 
 @patch
@@ -193,8 +214,11 @@ def check_config(self: Pools, cfg: CalibrateConfig):
     "Raise if `cfg` differs from the run's stored config (other than `iterations`, which may grow)."
     stored = {k: v for k, v in self.state.config.items() if k != "iterations"}
     diff = sorted(k for k, v in cfg.to_dict().items() if k != "iterations" and stored.get(k) != v)
-    if diff: raise ValueError(f"the run in {self.root} was started with {{{', '.join(f'{k}={stored.get(k)!r}' for k in diff)}}}; "
-                              f"given {{{', '.join(f'{k}={getattr(cfg, k)!r}' for k in diff)}}}; resume with the same config or use a new folder")
+    if diff:
+        raise ValueError(f"the run in {self.root} was started with "
+                         f"{{{', '.join(f'{k}={stored.get(k)!r}' for k in diff)}}}; "
+                         f"given {{{', '.join(f'{k}={getattr(cfg, k)!r}' for k in diff)}}}; "
+                         "resume with the same config or use a new folder")
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #56b0a49b
 @patch
@@ -221,7 +245,8 @@ def image(self: Pools, image_id: str):
 # %% ../../nbs/33_mmdc_calibrate.ipynb #f7d702b4
 def _chunks(xs: list, n: int) -> list[list]: return [xs[i:i + n] for i in range(0, len(xs), n)]
 
-def _run_parts(folder: Path, items: list, size: int, compute, hook=None, on_result=None, info: dict | None = None, ext: str = "jsonl") -> list:
+def _run_parts(folder: Path, items: list, size: int, compute, hook=None, on_result=None, info: dict | None = None,
+               ext: str = "jsonl") -> list:
     "Results of `compute(chunk)` for each chunk of `items`, each chunk's stored in its own file under `folder` and read back if present."
     out = []
     for i, chunk in enumerate(_chunks(items, size)):
@@ -240,19 +265,23 @@ def _run_parts(folder: Path, items: list, size: int, compute, hook=None, on_resu
 @patch
 def teacher_answers(self: Pools, iteration: int, phase: str) -> dict:
     "{instruction id: teacher answer} known when `phase` ('tune' or 'assess') of `iteration` starts."
-    if phase not in ("tune", "assess"): raise ValueError(f"teacher_answers: phase {phase!r}; expected 'tune' or 'assess'")
+    if phase not in ("tune", "assess"):
+        raise ValueError(f"teacher_answers: phase {phase!r}; expected 'tune' or 'assess'")
     out = {}
     for k in range(iteration + (phase == "assess")):
         for p in sorted((self.iter_dir(k) / "teach").glob("part_*.json")): out.update(load_json(p))
     for k in range(iteration):
-        for p in sorted((self.iter_dir(k) / "assess").glob("part_*.jsonl")): out.update({r["id"]: r["teacher"] for r in _read_jsonl(p)})
+        for p in sorted((self.iter_dir(k) / "assess").glob("part_*.jsonl")):
+            out.update({r["id"]: r["teacher"] for r in _read_jsonl(p)})
     return out
 
 def to_conversations(instructions: list[Instruction], answers: dict, image_fn) -> list[Conversation]:
     "One `Conversation` per image: its instructions (in pool order) with their answers as turns."
     by_image = {}
     for x in instructions:
-        if x.id not in answers: raise ValueError(f"instruction {x.id!r} has no teacher answer; expected every tuning-pool instruction to be answered first")
+        if x.id not in answers:
+            raise ValueError(f"instruction {x.id!r} has no teacher answer; expected every tuning-pool "
+                             "instruction to be answered first")
         by_image.setdefault(x.image, []).append((x.question, answers[x.id]))
     return [Conversation(image_fn(k), turns, id=k) for k, turns in by_image.items()]
 
@@ -260,7 +289,8 @@ def to_conversations(instructions: list[Instruction], answers: dict, image_fn) -
 def _advance(pools: Pools, phase: str, hook=None):
     "Close the current phase in the journal and move to `phase`."
     st = pools.state
-    st.history.append([st.iteration, st.phase]); st.phase = phase
+    st.history.append([st.iteration, st.phase])
+    st.phase = phase
     pools._save_state(st)
     if hook: hook("phase", iteration=st.iteration, phase=phase)
 
@@ -270,21 +300,27 @@ def tune_phase(pools: Pools, teacher: Teacher, student_train_fn, cfg: CalibrateC
     known = pools.teacher_answers(k, "tune")
     todo = [x for x in tuning if x.id not in known]
     def answer(chunk):
-        return dict(zip([x.id for x in chunk], teacher.answer([pools.image(x.image) for x in chunk], [x.question for x in chunk])))
+        return dict(zip([x.id for x in chunk],
+                        teacher.answer([pools.image(x.image) for x in chunk], [x.question for x in chunk])))
     main = is_main_process()
     if not main: barrier()   # under `accelerate launch` the main process answers; the others read its parts back
-    for res in _run_parts(pools.iter_dir(k) / "teach", todo, cfg.chunk_size, answer, hook, info=dict(iteration=k, phase="tune"), ext="json"):
+    for res in _run_parts(pools.iter_dir(k) / "teach", todo, cfg.chunk_size, answer, hook,
+                          info=dict(iteration=k, phase="tune"), ext="json"):
         known.update(res)
     if main: barrier()
     convs = to_conversations(tuning, known, pools.image)
     if hook: hook("train", iteration=k, phase="tune")
-    out_dir = pools.iter_dir(k) / "student"; out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = pools.iter_dir(k) / "student"
+    out_dir.mkdir(parents=True, exist_ok=True)
     report = student_train_fn(convs, k, out_dir) or {}   # every process (data-parallel); [] leaves the student as is
-    if main: save_json({"conversations": len(convs), "turns": sum(len(c.turns) for c in convs), "report": report}, pools.iter_dir(k) / "tune.json")
+    if main:
+        save_json({"conversations": len(convs), "turns": sum(len(c.turns) for c in convs), "report": report},
+                  pools.iter_dir(k) / "tune.json")
     return report
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #ac5ab571
-def assess_phase(pools: Pools, teacher: Teacher, student: Student, assessor: Assessor, cfg: CalibrateConfig, hook=None) -> list[dict]:
+def assess_phase(pools: Pools, teacher: Teacher, student: Student, assessor: Assessor, cfg: CalibrateConfig,
+                 hook=None) -> list[dict]:
     "Phase 2: R^S, R^T and the difficulty S of every cache-pool instruction."
     k = pools.state.iteration
     known = pools.teacher_answers(k, "assess")
@@ -296,9 +332,11 @@ def assess_phase(pools: Pools, teacher: Teacher, student: Student, assessor: Ass
         s_ans = student.answer(imgs, qs)
         sc = assessor.score_pairs(imgs, qs, t_ans, s_ans)
         S = difficulty_score(sc.student, sc.teacher)
-        return [dict(id=x.id, teacher=t, student=s, r_student=float(rs), r_teacher=float(rt), score=float(d), difficult=bool(is_difficult(d, cfg.tau)))
+        return [dict(id=x.id, teacher=t, student=s, r_student=float(rs), r_teacher=float(rt), score=float(d),
+                     difficult=bool(is_difficult(d, cfg.tau)))
                 for x, t, s, rs, rt, d in zip(chunk, t_ans, s_ans, sc.student, sc.teacher, S)]
-    return sum(_run_parts(pools.iter_dir(k) / "assess", pools.cache(), cfg.chunk_size, assess, hook, info=dict(iteration=k, phase="assess")), [])
+    return sum(_run_parts(pools.iter_dir(k) / "assess", pools.cache(), cfg.chunk_size, assess, hook,
+                          info=dict(iteration=k, phase="assess")), [])
 
 @patch
 def assessments(self: Pools, iteration: int) -> list[dict]:
@@ -306,7 +344,8 @@ def assessments(self: Pools, iteration: int) -> list[dict]:
     return sum((_read_jsonl(p) for p in sorted((self.iter_dir(iteration) / "assess").glob("part_*.jsonl"))), [])
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #26bc19e8
-def augment_phase(pools: Pools, augmentor: Augmentor, assessed: list[dict], cfg: CalibrateConfig, hook=None) -> list[dict]:
+def augment_phase(pools: Pools, augmentor: Augmentor, assessed: list[dict], cfg: CalibrateConfig,
+                  hook=None) -> list[dict]:
     "Phase 3a: a new instruction (or none) for each difficult instruction, filtered by ROUGE-L."
     k, cache = pools.state.iteration, pools.cache()
     by_id = {x.id: x for x in cache}
@@ -325,7 +364,8 @@ def augment_phase(pools: Pools, augmentor: Augmentor, assessed: list[dict], cfg:
                 r = rouge_l_max(c, texts[x.image])
                 row["rouge"] = r if row["rouge"] is None else min(row["rouge"], r)
                 if r < cfg.rouge_threshold:
-                    row["new"] = asdict(Instruction(f"it{k + 1:02d}-{index[x.id]:06d}", x.image, c, parent=x.id, iteration=k + 1))
+                    row["new"] = asdict(Instruction(f"it{k + 1:02d}-{index[x.id]:06d}", x.image, c, parent=x.id,
+                                                    iteration=k + 1))
                     row["rouge"] = r
                     texts[x.image].append(c)  # later candidates for this image must differ from it too
                     break
@@ -333,8 +373,10 @@ def augment_phase(pools: Pools, augmentor: Augmentor, assessed: list[dict], cfg:
         return rows
     def seen(rows):  # parts read back from disk add their kept questions to the filter's texts as well
         for row in rows:
-            if row["new"] and row["new"]["question"] not in texts[row["new"]["image"]]: texts[row["new"]["image"]].append(row["new"]["question"])
-    return sum(_run_parts(pools.iter_dir(k) / "augment", hard, cfg.chunk_size, create, hook, on_result=seen, info=dict(iteration=k, phase="augment")), [])
+            if row["new"] and row["new"]["question"] not in texts[row["new"]["image"]]:
+                texts[row["new"]["image"]].append(row["new"]["question"])
+    return sum(_run_parts(pools.iter_dir(k) / "augment", hard, cfg.chunk_size, create, hook, on_result=seen,
+                          info=dict(iteration=k, phase="augment")), [])
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #ed6961ff
 HIST_BINS = np.linspace(0.1, 1.0, 10)  # S lies in [0.1, 1] for scores in 1..10
@@ -351,8 +393,9 @@ def commit_phase(pools: Pools, assessed: list[dict], augmented: list[dict], cfg:
     _write_jsonl([asdict(x) for x in cache + new], pools.pool_dir(k + 1) / "cache.jsonl")
     save_json([x.id for x in new] + sampled, pools.pool_dir(k + 1) / "tuning.json")
     S = np.array([r["score"] for r in assessed])
-    summary = dict(iteration=k, cache=len(cache), tuning=len(pools.tuning()), assessed=len(assessed), difficult=int(sum(r["difficult"] for r in assessed)),
-                   new=len(new), rejected=sum(r["new"] is None for r in augmented), easy_sampled=len(sampled),
+    summary = dict(iteration=k, cache=len(cache), tuning=len(pools.tuning()), assessed=len(assessed),
+                   difficult=int(sum(r["difficult"] for r in assessed)), new=len(new),
+                   rejected=sum(r["new"] is None for r in augmented), easy_sampled=len(sampled),
                    next_cache=len(cache) + len(new), next_tuning=len(new) + len(sampled),
                    mean_r_student=float(np.mean([r["r_student"] for r in assessed])) if assessed else None,
                    mean_r_teacher=float(np.mean([r["r_teacher"] for r in assessed])) if assessed else None,
@@ -365,7 +408,8 @@ def commit_phase(pools: Pools, assessed: list[dict], augmented: list[dict], cfg:
 def progress(self: Pools) -> dict:
     "Where the run is: the journal's iteration and phase, and how many parts of each phase of that iteration are on disk."
     st, d = self.state, self.iter_dir(self.state.iteration)
-    return dict(iteration=st.iteration, phase=st.phase, parts={ph: len(list((d / ph).glob("part_*"))) for ph in ("teach", "assess", "augment")})
+    return dict(iteration=st.iteration, phase=st.phase,
+                parts={ph: len(list((d / ph).glob("part_*"))) for ph in ("teach", "assess", "augment")})
 
 @patch
 def summaries(self: Pools) -> list[dict]:
@@ -376,7 +420,8 @@ def summaries(self: Pools) -> list[dict]:
 def _as_role(x, cls, name):
     if isinstance(x, cls): return x
     if hasattr(x, "generate"): return cls(x)
-    raise ValueError(f"{name}: expected a {cls.__name__} or a generator with .generate(images, prompts), got {type(x).__name__}")
+    raise ValueError(f"{name}: expected a {cls.__name__} or a generator with .generate(images, "
+                     f"prompts), got {type(x).__name__}")
 
 def _next_iteration(pools: Pools, k: int, cfg: CalibrateConfig, hook=None):
     "Close iteration `k` in the journal: on to k + 1's tuning, or done."
@@ -409,11 +454,14 @@ def calibration_step(pools: Pools, # the run (see `Pools.create`)
         tune_phase(pools, teacher, student_train_fn, cfg, hook)          # every process (the training is data-parallel)
         if k >= cfg.iterations:                                            # the final tuning
             if main: _advance(pools, "done", hook)
-            barrier(); return None
+            barrier()
+            return None
         if main: _advance(pools, "assess", hook)
     elif student_restore_fn is not None: student_restore_fn(k, pools.iter_dir(k) / "student")
-    if not main:                                     # assessment, augmentation and the commit write the pools: the main process only
-        barrier(); return load_json(pools.iter_dir(k) / "summary.json")
+    # assessment, augmentation and the commit write the pools: the main process only
+    if not main:
+        barrier()
+        return load_json(pools.iter_dir(k) / "summary.json")
     assessed = assess_phase(pools, teacher, student, assessor, cfg, hook)
     if pools.state.phase == "assess": _advance(pools, "augment", hook)
     augmented = augment_phase(pools, augmentor, assessed, cfg, hook)
@@ -427,7 +475,8 @@ def run_calibration(pools: Pools, teacher, student, student_train_fn, assessor, 
     "Run (or resume) the loop to the end (`plain_step`s when cfg.calibration is False); every iteration's summary."
     while pools.state.phase != "done":
         if cfg.calibration:
-            calibration_step(pools, teacher, student, student_train_fn, assessor, augmentor, cfg, student_restore_fn, hook)
+            calibration_step(pools, teacher, student, student_train_fn, assessor, augmentor, cfg,
+                             student_restore_fn, hook)
         else: plain_step(pools, teacher, student_train_fn, cfg, student_restore_fn, hook)
     return pools.summaries()
 
@@ -452,13 +501,14 @@ def plain_commit(pools: Pools, cfg: CalibrateConfig, hook=None) -> dict:
     k, cache = pools.state.iteration, pools.cache()
     d_sin = [x.id for x in cache if x.iteration == 0]
     if cfg.plain_sizes and k >= len(cfg.plain_sizes):
-        raise ValueError(f"plain_commit: iteration {k} but plain_sizes={cfg.plain_sizes}; expected one size per iteration")
+        raise ValueError(f"plain_commit: iteration {k} but plain_sizes={cfg.plain_sizes}; "
+                         "expected one size per iteration")
     n = cfg.plain_sizes[k] if cfg.plain_sizes else len(d_sin)
     nxt = plain_tuning(d_sin, n, cfg.seed, k + 1)
     _write_jsonl([asdict(x) for x in cache], pools.pool_dir(k + 1) / "cache.jsonl")
     save_json(nxt, pools.pool_dir(k + 1) / "tuning.json")
-    summary = dict(iteration=k, plain=True, cache=len(cache), tuning=len(pools.tuning()), assessed=0, difficult=0, new=0,
-                   rejected=0, easy_sampled=0, next_cache=len(cache), next_tuning=len(nxt), hist=[])
+    summary = dict(iteration=k, plain=True, cache=len(cache), tuning=len(pools.tuning()), assessed=0,
+                   difficult=0, new=0, rejected=0, easy_sampled=0, next_cache=len(cache), next_tuning=len(nxt), hist=[])
     save_json(summary, pools.iter_dir(k) / "summary.json")
     if hook: hook("commit", iteration=k, phase="commit")
     return summary
@@ -480,11 +530,13 @@ def plain_step(pools: Pools, # the run, started with cfg.calibration=False
         tune_phase(pools, teacher, student_train_fn, cfg, hook)
         if k >= cfg.iterations:
             if main: _advance(pools, "done", hook)
-            barrier(); return None
+            barrier()
+            return None
         if main: _advance(pools, "commit", hook)
     elif student_restore_fn is not None: student_restore_fn(k, pools.iter_dir(k) / "student")
     if not main:
-        barrier(); return load_json(pools.iter_dir(k) / "summary.json")
+        barrier()
+        return load_json(pools.iter_dir(k) / "summary.json")
     summary = plain_commit(pools, cfg, hook)
     _next_iteration(pools, k, cfg, hook)
     return summary
