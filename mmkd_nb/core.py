@@ -85,7 +85,9 @@ class RunConfig(Config):
 def set_seed(seed: int) -> torch.Generator:
     "Seed python, numpy and torch (all devices); return a torch generator seeded the same way."
     import torch
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #84354f42
@@ -97,7 +99,8 @@ def get_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available(): return torch.device("mps")
         return torch.device("cpu")
     try: dev = torch.device(name)
-    except RuntimeError as e: raise ValueError(f"unknown device {name!r}; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {name!r}; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but no CUDA GPU is visible")
     return dev
@@ -130,18 +133,22 @@ def fast_or(fast, full):
 def cache_dir(*parts: str) -> Path:
     "A folder under the cache root (`MMKD_CACHE`, default `~/.cache/mmkd_nb`), created if missing."
     root = Path(os.environ.get("MMKD_CACHE", Path.home() / ".cache" / "mmkd_nb")).expanduser()
-    p = root.joinpath(*parts); p.mkdir(parents=True, exist_ok=True)
+    p = root.joinpath(*parts)
+    p.mkdir(parents=True, exist_ok=True)
     return p
 
 # %% ../nbs/00_core.ipynb #e5a6ca5c
 def _umask() -> int:
     "The process's umask (read by setting and restoring it)."
-    m = os.umask(0); os.umask(m); return m
+    m = os.umask(0)
+    os.umask(m)
+    return m
 
 @contextmanager
 def atomic_write(path, mode: str = "w", fsync: bool = True, **kw):
     "Open a temp file beside `path` for writing; on success (fsync it and) rename it over `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **kw) as f:
@@ -182,8 +189,9 @@ def copy_tensors(own: dict, saved: dict, where="weights"):
     import torch
     for k in sorted(set(own) | set(saved)):
         if k not in own or k not in saved or own[k].shape != saved[k].shape:
-            raise ValueError(f"{where}: key {k!r} has shape {tuple(saved[k].shape) if k in saved else 'missing'} in the file "
-                             f"but {tuple(own[k].shape) if k in own else 'missing'} in the model")
+            in_file = tuple(saved[k].shape) if k in saved else 'missing'
+            in_model = tuple(own[k].shape) if k in own else 'missing'
+            raise ValueError(f"{where}: key {k!r} has shape {in_file} in the file but {in_model} in the model")
     with torch.no_grad():
         for k, v in own.items(): v.copy_(saved[k].to(v.dtype))
 
@@ -242,7 +250,8 @@ def ship_entry(kind: str, key: str, built_by: str, root=None) -> dict:
     root, src = Path(root or SHIPPED), cache_dir(kind) / key
     if not _complete(src): raise FileNotFoundError(f"ship_entry: no cache entry at {src}; build it first")
     dst = root / kind / key
-    shutil.rmtree(dst, ignore_errors=True); dst.mkdir(parents=True)
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
     files = {}
     for p in sorted(src.iterdir()):
         if p.is_file() and not p.name.startswith("."):
