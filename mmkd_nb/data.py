@@ -199,7 +199,9 @@ def _as_record(r, kind: str, where: str, warned: set | None = None):
 
 def image_to_png(im: Image.Image) -> bytes:
     "Encode a PIL image as PNG bytes (lossless, so it loads back pixel-identical)."
-    buf = io.BytesIO(); im.save(buf, format="PNG"); return buf.getvalue()
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
 
 def _key(i: int, rid: str) -> str:
     "A file-name-safe, unique key for the `i`-th record: its position, then its id (no dots: webdataset splits keys at the first dot)."
@@ -210,7 +212,9 @@ def _stored(rec, kind: str, where: str) -> dict:
     "The JSON-able stored form of a record: `id`, the schema's non-image fields, `meta`."
     d = {"id": rec.id, **{k: getattr(rec, k) for k, t in SCHEMAS[kind].items() if t != "image"}, "meta": rec.meta}
     try: json.dumps(d)
-    except (TypeError, ValueError) as e: raise RecordError(f"{where}: cannot be stored as JSON ({e}); expected str/int/float/list/dict values in 'meta'") from None
+    except (TypeError, ValueError) as e:
+        raise RecordError(f"{where}: cannot be stored as JSON ({e}); "
+                          "expected str/int/float/list/dict values in 'meta'") from None
     return d
 
 # %% ../nbs/01_data.ipynb #f5205fb2
@@ -220,7 +224,8 @@ def write_jsonl(records, # records of `kind` (or dicts in their stored form)
                 image_dir=None, # where PNGs go; default `<stem>_images` beside the jsonl
                ) -> Path:
     "Write `records` as a jsonl file (one JSON object a line) with images saved as PNG in `image_dir`."
-    check_kind(kind); path = Path(path)
+    check_kind(kind)
+    path = Path(path)
     has_image = "image" in SCHEMAS[kind]
     image_dir = Path(image_dir) if image_dir is not None else path.parent / f"{path.stem}_images"
     lines, warned = [], set()
@@ -232,7 +237,8 @@ def write_jsonl(records, # records of `kind` (or dicts in their stored form)
             img_path = image_dir / f"{_key(i, rec.id)}.png"
             # renamed into place (never torn), not fsynced one by one: the jsonl written last is the commit point
             with atomic_write(img_path, "wb", fsync=False) as f: f.write(image_to_png(rec.image))
-            d = {"id": d["id"], "image": Path(os.path.relpath(img_path, path.parent)).as_posix(), **{k: v for k, v in d.items() if k != "id"}}
+            d = {"id": d["id"], "image": Path(os.path.relpath(img_path, path.parent)).as_posix(),
+                 **{k: v for k, v in d.items() if k != "id"}}
         lines.append(json.dumps(d, ensure_ascii=False))
     with atomic_write(path, "w", encoding="utf-8") as f: f.write("".join(l + "\n" for l in lines))
     return path
@@ -299,8 +305,10 @@ def write_shards(records, # records of `kind` (or dicts in their stored form)
                 ) -> list:
     "Write `records` as webdataset tar shards (`png` + `json` per sample); return the shard paths."
     import webdataset as wds
-    check_kind(kind); pattern = str(pattern)
-    if not re.search(r"%0?\d*d", pattern): raise ValueError(f"shard pattern {pattern!r} has no shard-number field; expected e.g. 'out/pairs-%05d.tar'")
+    check_kind(kind)
+    pattern = str(pattern)
+    if not re.search(r"%0?\d*d", pattern):
+        raise ValueError(f"shard pattern {pattern!r} has no shard-number field; expected e.g. 'out/pairs-%05d.tar'")
     if maxcount < 1: raise ValueError(f"maxcount={maxcount}; expected at least 1 sample per shard")
     it, i, paths, warned = iter(records), 0, [], set()
     while chunk := list(islice(it, maxcount)):
@@ -309,9 +317,11 @@ def write_shards(records, # records of `kind` (or dicts in their stored form)
             w = wds.TarWriter(f, mtime=0.0)  # a fixed mtime makes shards byte-reproducible
             for r in chunk:
                 rec = _as_record(r, kind, f"record {i}", warned)
-                sample = {"__key__": _key(i, rec.id), "json": json.dumps(_stored(rec, kind, f"record {i}"), ensure_ascii=False).encode()}
+                sample = {"__key__": _key(i, rec.id),
+                          "json": json.dumps(_stored(rec, kind, f"record {i}"), ensure_ascii=False).encode()}
                 if "image" in SCHEMAS[kind]: sample["png"] = image_to_png(rec.image)
-                w.write(sample); i += 1
+                w.write(sample)
+                i += 1
             w.close()  # ends the tar; the file itself is closed and renamed by atomic_write
         paths.append(p)
     return paths
@@ -326,8 +336,11 @@ def expand_shards(urls) -> list:
     if isinstance(urls, (str, Path)): urls = [urls]
     out = []
     for u in map(str, urls):
-        if "://" in u or u.startswith("pipe:"): out += list(braceexpand(u)); continue
-        if re.search(r"%0?\d*d", u): u = re.sub(r"%0?(\d*)d", lambda m: "[0-9]" * int(m.group(1)) if m.group(1) else "*", u)
+        if "://" in u or u.startswith("pipe:"):
+            out += list(braceexpand(u))
+            continue
+        if re.search(r"%0?\d*d", u):
+            u = re.sub(r"%0?(\d*)d", lambda m: "[0-9]" * int(m.group(1)) if m.group(1) else "*", u)
         for v in braceexpand(u):
             if any(c in v for c in "*?["):
                 found = sorted(glob.glob(v))
@@ -454,10 +467,13 @@ def load_shards(urls, kind: str, limit: int | None = None) -> list:
 def _hf_columns(dataset, kind: str, columns: dict | None) -> dict:
     "Field -> column for `kind`, checked against the dataset's columns."
     if type(dataset).__name__ in ("DatasetDict", "IterableDatasetDict"):
-        raise ValueError(f"got a {type(dataset).__name__} with splits {sorted(dataset)}; pick one split, e.g. dataset[{sorted(dataset)[0]!r}]")
-    if not hasattr(dataset, "features"): raise TypeError(f"expected a datasets.Dataset or IterableDataset, got {type(dataset).__name__}")
+        raise ValueError(f"got a {type(dataset).__name__} with splits {sorted(dataset)}; pick one split, "
+                         f"e.g. dataset[{sorted(dataset)[0]!r}]")
+    if not hasattr(dataset, "features"):
+        raise TypeError(f"expected a datasets.Dataset or IterableDataset, got {type(dataset).__name__}")
     columns, fields_ = dict(columns or {}), [*SCHEMAS[kind], "id", "meta"]
-    if bad := sorted(set(columns) - set(fields_)): raise ValueError(f"columns maps unknown field(s) {bad}; a {kind!r} record has fields {fields_}")
+    if bad := sorted(set(columns) - set(fields_)):
+        raise ValueError(f"columns maps unknown field(s) {bad}; a {kind!r} record has fields {fields_}")
     if dataset.column_names is None:  # a stream whose columns are not known before reading: trust the mapping
         return {f: columns.get(f, f) for f in fields_}
     have, out = list(dataset.column_names), {}
@@ -521,7 +537,8 @@ def load_records(source, # a .jsonl path, .tar shard path/pattern/list, or a `da
     if type(source).__module__.split(".")[0] == "datasets": return from_hf(source, kind, **kw)
     if isinstance(source, (str, Path)) and str(source).endswith(".jsonl"): return load_jsonl(source, kind, **kw)
     if _is_shards(source): return load_shards(source, kind, **kw)
-    raise ValueError(f"cannot tell how to load {source!r:.100}; expected a .jsonl path, a .tar shard path/pattern/list, or a datasets.Dataset")
+    raise ValueError(f"cannot tell how to load {source!r:.100}; expected a .jsonl path, "
+                     "a .tar shard path/pattern/list, or a datasets.Dataset")
 
 # %% ../nbs/01_data.ipynb #6f21e0fb
 class RecordDataset(torch.utils.data.Dataset):
@@ -579,7 +596,9 @@ def _tokenize(tokenizer, texts, max_len: int, side: str = "right", pairs=None):
     "Pad to the longest, truncate at `max_len` on `side`; return (input_ids, attention_mask), each (B, T)."
     old = tokenizer.truncation_side
     tokenizer.truncation_side = side
-    try: enc = tokenizer(list(texts), list(pairs) if pairs is not None else None, padding="longest", truncation=True, max_length=max_len, return_tensors="pt")
+    try:
+        enc = tokenizer(list(texts), list(pairs) if pairs is not None else None, padding="longest", truncation=True,
+                        max_length=max_len, return_tensors="pt")
     finally: tokenizer.truncation_side = old
     return enc["input_ids"], enc["attention_mask"]
 
@@ -589,7 +608,8 @@ def _check_batch(batch, kind: str, who: str):
     for i, r in enumerate(batch):
         if not isinstance(r, RECORDS[kind]):
             rid = f" (id={r.id})" if getattr(r, "id", "") else ""
-            raise RecordError(f"{who}: batch item {i}{rid} is a {type(r).__name__}; expected a {RECORDS[kind].__name__}")
+            raise RecordError(f"{who}: batch item {i}{rid} is a {type(r).__name__}; "
+                              f"expected a {RECORDS[kind].__name__}")
 
 # %% ../nbs/01_data.ipynb #e011a4b8
 class PairCollator:
@@ -620,8 +640,9 @@ class VQACollator:
                "questions": [r.question for r in batch], "answers": [r.answer for r in batch],
                "ids": [r.id for r in batch], "meta": [r.meta for r in batch]}
         if self.tokenizer is not None:
-            out["question_ids"], out["question_mask"] = _tokenize(self.tokenizer, out["questions"], self.max_len)  # (B, T)
-            out["answer_ids"], out["answer_mask"] = _tokenize(self.tokenizer, out["answers"], self.max_len)        # (B, T_a)
+            tok, n = self.tokenizer, self.max_len
+            out["question_ids"], out["question_mask"] = _tokenize(tok, out["questions"], n)  # (B, T)
+            out["answer_ids"], out["answer_mask"] = _tokenize(tok, out["answers"], n)        # (B, T_a)
         return out
 
 # %% ../nbs/01_data.ipynb #05790438
@@ -643,8 +664,9 @@ class DialogueCollator:
         out = {"contexts": [self.join(r.context) for r in batch], "responses": [r.response for r in batch],
                "ids": [r.id for r in batch], "meta": [r.meta for r in batch]}
         if self.tokenizer is not None:
-            out["context_ids"], out["context_mask"] = _tokenize(self.tokenizer, out["contexts"], self.max_len, side="left")  # (B, T)
-            out["response_ids"], out["response_mask"] = _tokenize(self.tokenizer, out["responses"], self.max_len)            # (B, T_r)
+            tok, n = self.tokenizer, self.max_len
+            out["context_ids"], out["context_mask"] = _tokenize(tok, out["contexts"], n, side="left")  # (B, T)
+            out["response_ids"], out["response_mask"] = _tokenize(tok, out["responses"], n)            # (B, T_r)
         return out
 
 # %% ../nbs/01_data.ipynb #53b7613c
