@@ -23,7 +23,7 @@ __all__ = ['YES_NO', 'METHODS', 'VERDICTS', 'PROBE_TEMPLATES', 'question_group',
            'baseline_table', 'chance_accuracy', 'attribute_chance', 't_cdf', 't_quantile', 'PairedInterval',
            'paired_differences', 'paired_interval', 'verdict', 'verdict_sentence', 'probe_prefix', 'continuation_batch',
            'continuation_logprobs', 'value_scores', 'attribute_margins', 'summarise_margins', 'linear_probe',
-           'tail_share', 'flattened']
+           'plot_chain', 'tail_share', 'flattened']
 
 # %% ../nbs/09_evidence.ipynb #50e85473
 YES_NO = ("yes", "no")
@@ -440,6 +440,30 @@ def linear_probe(X_train: torch.Tensor, # (N, D) features of the fitting rows
     top = max(set(y_train), key=list(y_train).count)
     return {"accuracy": float(np.mean([classes[p] == y for p, y in zip(pred, y_test)])),
             "majority": float(np.mean([y == top for y in y_test])), "n": len(y_test)}
+
+# %% ../nbs/09_evidence.ipynb #c9cd3094
+def plot_chain(rows: list[dict], # per link: label, arm and control ({seed: value}), chance, interval, verdict
+               guess: float | None = None, # chance of the 'attr_recall' link, when the rows do not carry it
+               title: str = "",
+               names=("arm", "shuffled"), # the two x labels
+              ):
+    "One panel per link: each seed's arm and control (dots joined by seed), chance dashed, the verdict above."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.2))
+    for ax, r in zip(np.atleast_1d(axes), rows):
+        for s in sorted(r["arm"]): ax.plot([0, 1], [r["arm"][s], r["control"][s]], "-o", color="0.6", ms=4)
+        means = [np.mean(list(r["arm"].values())), np.mean(list(r["control"].values()))]
+        ax.plot([0, 1], means, "-o", color="C3", lw=2)
+        ch = guess if r["link"] == "attr_recall" and guess is not None else r["chance"]
+        if ch is not None: ax.axhline(ch, ls="--", color="0.3", lw=1, label="chance")
+        ax.set_xticks([0, 1], list(names))
+        ax.set_xlim(-0.4, 1.4)
+        iv = r["interval"]
+        head = "" if iv is None else f"{iv['mean']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]\n{r['verdict']}"
+        ax.set_title(f"{r['label']}\n{head}", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/09_evidence.ipynb #bc974262
 def tail_share(ys, tail: float = 0.2) -> float | None:

@@ -27,7 +27,7 @@ from .train import VIKDF, VIKDFConfig, ABLATIONS, ablated, build_vikdf, load_vik
 __all__ = ['METHODS', 'NAME_TEXTS', 'CHAIN_LINKS', 'SCORES', 'DialogueConfig', 'dialogue_data', 'named_values',
            'attribute_scores', 'DialogueModel', 'from_vikdf', 'context_text', 'clip_left', 'evaluate_dialogue',
            'lora_model', 'finetune_dialogue', 'textualise', 'name_knowledge', 'tim_retrieval', 'knowledge_chain',
-           'frozen_margins', 'joint_curves', 'chain_rows', 'plot_chain', 'parse_system', 'experiment', 'summarise_runs',
+           'frozen_margins', 'joint_curves', 'chain_rows', 'parse_system', 'experiment', 'summarise_runs',
            'results_table', 'load_results', 'plot_results', 'parse_args', 'dialogue_overrides', 'main', 'demo']
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #1700cd14
@@ -350,25 +350,6 @@ def chain_rows(results: dict, arm: str = "vikdf", control: str = "vikdf/shuffled
         rows.append(dict(link=link, label=label, arm=a, control=b, chance=ch,
                          interval=None if iv is None else iv.to_dict(), verdict=None if iv is None else verdict(iv)))
     return rows
-
-# %% ../../nbs/14_vikdf_dialogue.ipynb #52880dfb
-def plot_chain(rows: list[dict], guess: float | None = None, title: str = ""):
-    "One panel per link: each seed's arm and control (dots joined by seed), chance dashed, the verdict above."
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.2))
-    for ax, r in zip(np.atleast_1d(axes), rows):
-        seeds = sorted(r["arm"])
-        for s in seeds: ax.plot([0, 1], [r["arm"][s], r["control"][s]], "-o", color="0.6", ms=4)
-        ax.plot([0, 1], [np.mean(list(r["arm"].values())), np.mean(list(r["control"].values()))], "-o", color="C3", lw=2)
-        ch = guess if r["link"] == "attr_recall" and guess is not None else r["chance"]
-        if ch is not None: ax.axhline(ch, ls="--", color="0.3", lw=1, label="chance")
-        ax.set_xticks([0, 1], ["VIKDF", "shuffled"]); ax.set_xlim(-0.4, 1.4)
-        iv = r["interval"]
-        head = "" if iv is None else f"{iv['mean']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]\n{r['verdict']}"
-        ax.set_title(f"{r['label']}\n{head}", fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #87a989a4
 def parse_system(name: str) -> dict:
