@@ -54,8 +54,10 @@ def contrastive_logits(a: torch.Tensor,  # (B, D) features of the first view (e.
 # %% ../nbs/05_losses.ipynb #ee3110a0
 def clip_contrastive_loss(a: torch.Tensor,  # (B, D) features of the first view; L2-normalised here
                           b: torch.Tensor,  # (B, D) features of the second view, row i pairs with a[i]
-                          logit_scale,      # the multiplier s = 1/τ, already exponentiated (as open_clip's `ClipLoss` takes it)
-                          gather: bool = False,  # gather negatives from all ranks (gradients flow to the local features)
+                          # the multiplier s = 1/τ, already exponentiated (as open_clip's `ClipLoss` takes it)
+                          logit_scale,
+                          # gather negatives from all ranks (gradients flow to the local features)
+                          gather: bool = False,
                          ) -> torch.Tensor:
     "Symmetric InfoNCE (VIKDF Eq. 2 averaged, MKS2 Eq. 4): mean of the a→b and b→a cross-entropies."
     logits, labels = contrastive_logits(a, b, logit_scale, gather=gather)
@@ -98,7 +100,8 @@ def _pixel_mask(mask, pred):
     if mask.dim() == 3: mask = mask.unsqueeze(1)
     B, C, H, W = pred.shape
     if mask.shape != (B, 1, H, W):
-        raise ValueError(f"mask must be (B, 1, H, W) or (B, H, W) = {(B, 1, H, W)} for images {tuple(pred.shape)}; got {tuple(mask.shape)}")
+        raise ValueError(f"mask must be (B, 1, H, W) or (B, H, W) = {(B, 1, H, W)} for images "
+                         f"{tuple(pred.shape)}; got {tuple(mask.shape)}")
     mask = mask.to(pred.dtype)
     if not ((mask == 0) | (mask == 1)).all(): raise ValueError("mask must hold only 0 and 1 (1 = masked, scored)")
     return mask
@@ -110,7 +113,8 @@ def masked_l1_loss(pred: torch.Tensor,    # (B, C, H, W) reconstructed image Î
                   ) -> torch.Tensor:
     "Mean |Î − I| over masked pixels × channels (VIKDF Eq. 3); exactly 0 (with grad) for an empty mask."
     if pred.dim() != 4 or pred.shape != target.shape:
-        raise ValueError(f"pred and target must be images (B, C, H, W) of one shape; got {tuple(pred.shape)} and {tuple(target.shape)}")
+        raise ValueError("pred and target must be images (B, C, H, W) of one shape; "
+                         f"got {tuple(pred.shape)} and {tuple(target.shape)}")
     mask = _pixel_mask(mask, pred)                                         # (B, 1, H, W)
     l1 = (pred - target).abs()                                             # (B, C, H, W)
     return (l1 * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1)
@@ -118,19 +122,23 @@ def masked_l1_loss(pred: torch.Tensor,    # (B, C, H, W) reconstructed image Î
 # %% ../nbs/05_losses.ipynb #d4eb889d
 def masked_token_ce(logits: torch.Tensor,  # (B, T, V) predictions at every position
                     labels: torch.Tensor,  # (B, T) original token ids (ignore_index where not scored)
-                    mask: torch.Tensor | None = None,  # (B, T) bool: True where the token was masked; default `labels != ignore_index`
+                    # (B, T) bool: True where the token was masked; default `labels != ignore_index`
+                    mask: torch.Tensor | None = None,
                     ignore_index: int = -100,  # label value of unscored positions
                    ) -> torch.Tensor:
     "Mean cross-entropy over masked positions only (VIKDF Eq. 4); 0 (with grad) when none is masked."
     if logits.dim() != 3 or labels.shape != logits.shape[:2]:
-        raise ValueError(f"logits must be (B, T, V) and labels (B, T); got {tuple(logits.shape)} and {tuple(labels.shape)}")
+        raise ValueError(f"logits must be (B, T, V) and labels (B, T); got {tuple(logits.shape)} "
+                         f"and {tuple(labels.shape)}")
     if mask is None: mask = labels != ignore_index
-    elif mask.shape != labels.shape: raise ValueError(f"mask must be (B, T) = {tuple(labels.shape)}; got {tuple(mask.shape)}")
+    elif mask.shape != labels.shape:
+        raise ValueError(f"mask must be (B, T) = {tuple(labels.shape)}; got {tuple(mask.shape)}")
     mask = mask.bool()
     picked = labels[mask]                                                  # (N_t,)
     if ((picked < 0) | (picked >= logits.shape[-1])).any():
         bad = mask & ((labels < 0) | (labels >= logits.shape[-1]))
-        raise ValueError(f"masked positions need a token id in [0, {logits.shape[-1]}); got {labels[bad][:5].tolist()} at (b, t) {bad.nonzero()[:5].tolist()}")
+        raise ValueError(f"masked positions need a token id in [0, {logits.shape[-1]}); got {labels[bad][:5].tolist()} "
+                         f"at (b, t) {bad.nonzero()[:5].tolist()}")
     if picked.numel() == 0: return logits.sum() * 0.
     return F.cross_entropy(logits[mask], picked)                          # logits[mask]: (N_t, V)
 
@@ -140,7 +148,8 @@ def gaussian_nll(pred: torch.Tensor,    # (..., D) predicted mean μ = K̂
                  sigma=1.0,             # fixed standard deviation σ > 0 (a float, or a tensor broadcastable to pred)
                 ) -> torch.Tensor:
     "−log N(K; K̂, σ²I) in nats, summed over the last dim, averaged over the others."
-    if pred.shape != target.shape: raise ValueError(f"pred and target must have one shape; got {tuple(pred.shape)} and {tuple(target.shape)}")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have one shape; got {tuple(pred.shape)} and {tuple(target.shape)}")
     sigma = torch.as_tensor(sigma, dtype=pred.dtype, device=pred.device)
     if not (sigma > 0).all(): raise ValueError(f"sigma must be > 0; got {sigma.min().item()}")
     nll = (target - pred) ** 2 / (2 * sigma**2) + torch.log(sigma) + 0.5 * math.log(2 * math.pi)  # (..., D)
@@ -150,7 +159,8 @@ def gaussian_nll(pred: torch.Tensor,    # (..., D) predicted mean μ = K̂
 def gaussian_entropy(cov: torch.Tensor,  # (D, D) covariance Σ of a Gaussian
                     ) -> torch.Tensor:
     "Differential entropy ½ log det(2πe Σ) of a Gaussian, in nats."
-    if cov.dim() != 2 or cov.shape[0] != cov.shape[1]: raise ValueError(f"cov must be a square (D, D) matrix; got {tuple(cov.shape)}")
+    if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(f"cov must be a square (D, D) matrix; got {tuple(cov.shape)}")
     return 0.5 * torch.logdet(2 * math.pi * math.e * cov)
 
 def variational_mi_lower_bound(pred: torch.Tensor,    # (..., D) q's mean K̂ predicted from T
