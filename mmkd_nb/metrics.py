@@ -33,7 +33,8 @@ def as_refs(hyps, # the hypotheses: a list of strings
         raise ValueError(f"got {len(hyps)} {H} but {len(refs)} {R}; expected one entry of {R} per entry of {H}")
     if not hyps: raise ValueError(f"no {H} to score; expected at least one")
     for i, h in enumerate(hyps):
-        if not isinstance(h, str): raise ValueError(f"{H}[{i}] has type {type(h).__name__}; expected a string (possibly empty)")
+        if not isinstance(h, str):
+            raise ValueError(f"{H}[{i}] has type {type(h).__name__}; expected a string (possibly empty)")
     out = []
     for i, r in enumerate(refs):
         rs = [r] if isinstance(r, str) else list(r) if isinstance(r, (list, tuple)) else None
@@ -88,13 +89,20 @@ def bleu(hyps, # hypotheses (strings, split on whitespace as given)
          n: int = 1, # the order: BLEU-n uses 1..n-grams (1 to 4)
         ) -> float:
     "Corpus BLEU-n, equal to `pycocoevalcap.bleu.Bleu(4)` (closest reference length, its smoothing)."
-    if n not in (1, 2, 3, 4): raise ValueError(f"BLEU order n={n!r} is not supported; expected 1, 2, 3 or 4 (the scorer counts up to 4-grams)")
+    if n not in (1, 2, 3, 4):
+        raise ValueError(f"BLEU order n={n!r} is not supported; "
+                         "expected 1, 2, 3 or 4 (the scorer counts up to 4-grams)")
     hyps, refs = as_refs(hyps, refs)
-    testlen = reflen = 0; guess = [0] * n; correct = [0] * n
+    testlen = reflen = 0
+    guess = [0] * n
+    correct = [0] * n
     for h, rs in zip(hyps, refs):
         s = bleu_stats(h, rs, 4)
-        testlen += s["testlen"]; reflen += s["reflen"]
-        for k in range(n): guess[k] += s["guess"][k]; correct[k] += s["correct"][k]
+        testlen += s["testlen"]
+        reflen += s["reflen"]
+        for k in range(n):
+            guess[k] += s["guess"][k]
+            correct[k] += s["correct"][k]
     p = 1.0
     for k in range(n): p *= (correct[k] + _BLEU_TINY) / (guess[k] + _BLEU_SMALL)
     score = p ** (1.0 / n)
@@ -145,7 +153,8 @@ def distinct(hyps, # hypotheses (list of str)
     if not isinstance(n, int) or n < 1: raise ValueError(f"n={n!r}; expected a positive integer")
     grams = Counter()
     for i, h in enumerate(hyps):
-        if not isinstance(h, str): raise ValueError(f"hyps[{i}] has type {type(h).__name__}; expected a string (possibly empty)")
+        if not isinstance(h, str):
+            raise ValueError(f"hyps[{i}] has type {type(h).__name__}; expected a string (possibly empty)")
         w = (normalize(h) if normalize else h).split()
         grams.update(tuple(w[j:j + n]) for j in range(len(w) - n + 1))
     total = sum(grams.values())
@@ -206,13 +215,17 @@ class SubwordVectors:
         return self.tokenizer.encode(word, add_special_tokens=False).tokens
     def __getitem__(self, word: str) -> np.ndarray:
         if word not in self._cache:
-            ids = self.tokenizer.encode(word, add_special_tokens=False).ids if isinstance(word, str) and word.strip() else []
+            has_text = isinstance(word, str) and word.strip()
+            ids = self.tokenizer.encode(word, add_special_tokens=False).ids if has_text else []
             if not ids: raise KeyError(word)
             self._cache[word] = self.embedding[ids].mean(0)
         return self._cache[word]
     def __contains__(self, word) -> bool:
-        try: self[word]; return True
-        except KeyError: return False
+        try:
+            self[word]
+            return True
+        except KeyError:
+            return False
     @property
     def dim(self) -> int: return self.embedding.shape[1]
     @property
@@ -248,7 +261,9 @@ def _unk_vector(vectors) -> np.ndarray:
     "nlg-eval's OOV vector: the mean of every vector in the table."
     u = getattr(vectors, "unk", None)
     if u is not None: return np.asarray(u, dtype=np.float64)
-    if not hasattr(vectors, "values"): raise ValueError(f"`vectors` ({type(vectors).__name__}) has no `unk` and no `values()`; expected a mapping token -> 1-D array")
+    if not hasattr(vectors, "values"):
+        raise ValueError(f"`vectors` ({type(vectors).__name__}) has no `unk` and no `values()`; "
+                         "expected a mapping token -> 1-D array")
     if not len(vectors): raise ValueError("`vectors` is empty; expected a mapping token -> 1-D array")
     return np.stack([np.asarray(v, dtype=np.float64) for v in vectors.values()]).mean(0)
 
@@ -285,7 +300,8 @@ def greedy_score(eh, er) -> float:
 # %% ../nbs/06_metrics.ipynb #4e733983
 def embedding_scores(hyps, # hypotheses (list of str)
                      refs, # a reference string or a list of them per hypothesis
-                     vectors=None, # token -> 1-D array (a dict, `WordVectors`, `SubwordVectors`); None: `offline_word_vectors()`
+                     # token -> 1-D array (a dict, `WordVectors`, `SubwordVectors`); None: `offline_word_vectors()`
+                     vectors=None,
                      tokenize=word_tokens, # str -> list of tokens
                      oov: str = "unk", # unknown token: "unk" = mean vector of the table (nlg-eval) or "skip"
                      per_sentence: bool = False, # return the (B,) arrays instead of their means
@@ -315,7 +331,8 @@ def perplexity(losses, # per-example mean negative log-likelihoods (nats), one p
     if bad.size: raise ValueError(f"losses[{bad[0]}] = {l[bad[0]]}; expected finite numbers")
     if token_counts is None: return float(np.exp(l.mean()))
     n = np.asarray(token_counts, dtype=np.float64).reshape(-1)
-    if n.shape != l.shape: raise ValueError(f"got {l.size} losses but {n.size} token counts; expected one count per example")
+    if n.shape != l.shape:
+        raise ValueError(f"got {l.size} losses but {n.size} token counts; expected one count per example")
     bad = np.flatnonzero(~(n > 0))
     if bad.size: raise ValueError(f"token_counts[{bad[0]}] = {n[bad[0]]}; expected a positive number of tokens")
     return float(np.exp((l * n).sum() / n.sum()))
@@ -350,7 +367,8 @@ def dialogue_report(hyps, # generated replies (list of str)
         h, r, norm = [tokenized(x) for x in hyps], [[tokenized(x) for x in rs] for rs in refs], normalize_answer
     else: h, r, norm = hyps, refs, None
     if losses is not None and len(np.asarray(losses).reshape(-1)) != len(hyps):
-        raise ValueError(f"got {len(np.asarray(losses).reshape(-1))} losses for {len(hyps)} hypotheses; expected one per example")
+        raise ValueError(f"got {len(np.asarray(losses).reshape(-1))} losses for {len(hyps)} "
+                         "hypotheses; expected one per example")
     emb = embedding_scores(h, r, vectors)
     return {"PPL": None if losses is None else perplexity(losses, token_counts),
             "BLEU-1": bleu(h, r, 1), "ROUGE-L": rouge_l(h, r),
