@@ -68,18 +68,24 @@ class BVIFConfig(Config):
     t2i_prompts: list = hfield(TEXT_TO_IMAGE_PROMPTS, "IAKR text-to-image instructions; one is drawn per sample")
     image_word: str = hfield("Image:", "the text right before the block of K in both layouts")
     max_caption_tokens: int = hfield(48, "captions are cut to this many LLM tokens (the same cut in both pathways)")
-    detach_target: bool = hfield(True, "IAKR treats K as data: no gradient from the MSE into K (False: as the authors' code)")
-    padding_side: str = hfield("right", "padding of the LLM batches ('left' or 'right'; the losses do not depend on it)")
+    detach_target: bool = hfield(True, "IAKR treats K as data: no gradient from the MSE into K "
+                                       "(False: as the authors' code)")
+    padding_side: str = hfield("right", "padding of the LLM batches ('left' or 'right'; "
+                                        "the losses do not depend on it)")
     _presets = {"tiny": dict(d_q=64, max_caption_tokens=24),
                 "small": dict(d_q=384, max_caption_tokens=48),
                 "paper": dict(d_q=768, max_caption_tokens=128)}
 
     def __post_init__(self):
         if self.d_q < 1: raise ValueError(f"BVIFConfig.d_q={self.d_q}; expected >= 1")
-        if min(self.lambda_iaci, self.lambda_iakr) < 0: raise ValueError("BVIFConfig: lambda_iaci and lambda_iakr must be >= 0")
-        if not self.caption_prompts or not self.t2i_prompts: raise ValueError("BVIFConfig: caption_prompts and t2i_prompts need at least one instruction each")
-        if self.max_caption_tokens < 1: raise ValueError(f"BVIFConfig.max_caption_tokens={self.max_caption_tokens}; expected >= 1")
-        if self.padding_side not in ("left", "right"): raise ValueError(f"BVIFConfig.padding_side={self.padding_side!r}; expected 'left' or 'right'")
+        if min(self.lambda_iaci, self.lambda_iakr) < 0:
+            raise ValueError("BVIFConfig: lambda_iaci and lambda_iakr must be >= 0")
+        if not self.caption_prompts or not self.t2i_prompts:
+            raise ValueError("BVIFConfig: caption_prompts and t2i_prompts need at least one instruction each")
+        if self.max_caption_tokens < 1:
+            raise ValueError(f"BVIFConfig.max_caption_tokens={self.max_caption_tokens}; expected >= 1")
+        if self.padding_side not in ("left", "right"):
+            raise ValueError(f"BVIFConfig.padding_side={self.padding_side!r}; expected 'left' or 'right'")
 
 # %% ../../nbs/12_vikdf_bvif.ipynb #dda94922
 def clip_caption(tokenizer, caption: str, n: int) -> str:
@@ -92,7 +98,8 @@ def check_captions(captions, B: int | None = None) -> list:
     if isinstance(captions, str): raise ValueError("captions must be a list of str, got one str")
     captions = list(captions)
     for i, c in enumerate(captions):
-        if not isinstance(c, str) or not c.strip(): raise ValueError(f"captions[{i}] must be a non-empty str, got {c!r}")
+        if not isinstance(c, str) or not c.strip():
+            raise ValueError(f"captions[{i}] must be a non-empty str, got {c!r}")
     if B is not None and len(captions) != B: raise ValueError(f"captions has {len(captions)} items but K has batch {B}")
     return captions
 
@@ -155,10 +162,13 @@ def forward(self: IACI,
             rng=None,                     # `random.Random` for the draw
            ) -> IACIOutput:
     "L_iaci of the captions given K."
-    K = check_knowledge(K, self.cfg.d_q); captions = check_captions(captions, K.shape[0])
-    prompts = draw_prompts(self.cfg.caption_prompts, len(captions), rng) if prompts is None else check_captions(prompts, K.shape[0])
+    K = check_knowledge(K, self.cfg.d_q)
+    captions = check_captions(captions, K.shape[0])
+    prompts = (draw_prompts(self.cfg.caption_prompts, len(captions), rng) if prompts is None
+               else check_captions(prompts, K.shape[0]))
     b = {k: v.to(K.device) for k, v in self.iaci_batch(captions, prompts).items()}
-    s = self.plm.splice_inputs(b["input_ids"], b["attention_mask"], self.proj(K), b["insert_at"], b["labels"])   # block (B, Q, D_llm)
+    prefix = self.proj(K)                                                       # block (B, Q, D_llm)
+    s = self.plm.splice_inputs(b["input_ids"], b["attention_mask"], prefix, b["insert_at"], b["labels"])
     h = llm_last_states(self.plm, s)                                            # (B, T+Q, D_llm)
     return IACIOutput(iaci_loss(h, s["labels"], self.plm.llm.get_output_embeddings()), h, s["labels"],
                       s["attention_mask"], s["prefix_pos"], prompts)
@@ -174,7 +184,8 @@ def iakr_loss(K_hat: torch.Tensor,        # (B, Q, D_q) reconstructed knowledge 
               detach_target: bool = True, # treat K as data (no gradient into K)
              ) -> torch.Tensor:
     "VIKDF Eq. 8: mean squared error between K̂ and K over queries, features and batch."
-    if K_hat.shape != K.shape: raise ValueError(f"K_hat and K must have one shape; got {tuple(K_hat.shape)} and {tuple(K.shape)}")
+    if K_hat.shape != K.shape:
+        raise ValueError(f"K_hat and K must have one shape; got {tuple(K_hat.shape)} and {tuple(K.shape)}")
     return F.mse_loss(K_hat, K.detach() if detach_target else K)
 
 # %% ../../nbs/12_vikdf_bvif.ipynb #78ce07fc
@@ -224,11 +235,14 @@ def forward(self: IAKR,
             rng=None,
            ) -> IAKROutput:
     "L_iakr: how well the LLM, having read the caption, predicts each query of K."
-    K = check_knowledge(K, self.cfg.d_q, min_q=1); captions = check_captions(captions, K.shape[0])
-    prompts = draw_prompts(self.cfg.t2i_prompts, len(captions), rng) if prompts is None else check_captions(prompts, K.shape[0])
+    K = check_knowledge(K, self.cfg.d_q, min_q=1)
+    captions = check_captions(captions, K.shape[0])
+    prompts = (draw_prompts(self.cfg.t2i_prompts, len(captions), rng) if prompts is None
+               else check_captions(prompts, K.shape[0]))
     Kd = K.detach() if self.cfg.detach_target else K                          # K is data for q_φ (see above)
     b = {k: v.to(K.device) for k, v in self.iakr_batch(captions, prompts).items()}
-    O = query_predictor_states(self.plm, b["input_ids"], b["attention_mask"], self.proj(Kd), b["insert_at"])   # (B, Q, D_llm)
+    prefix = self.proj(Kd)
+    O = query_predictor_states(self.plm, b["input_ids"], b["attention_mask"], prefix, b["insert_at"])  # (B, Q, D_llm)
     K_hat = self.back(O)                                                      # (B, Q, D_q)
     return IAKROutput(iakr_loss(K_hat, Kd, detach_target=False), K_hat, prompts)
 
@@ -278,5 +292,7 @@ def caption_nll(bvif: BVIF, K: torch.Tensor, captions: list, prompt: str | None 
     tot, n = 0., 0
     for i in range(0, len(captions), 16):
         o = bvif.iaci(K[i:i + 16], captions[i:i + 16], [prompt] * len(captions[i:i + 16]))
-        k = int(scored_tokens(o.labels).sum()); tot += o.loss.item() * k; n += k
+        k = int(scored_tokens(o.labels).sum())
+        tot += o.loss.item() * k
+        n += k
     return tot / n
