@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 from fastcore.basics import patch
 
-from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors, is_main_process
+from ..core import (Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors,
+                          is_main_process)
 from ..data import ImageTextPair, RecordError, load_records, shuffle_images
 from ..encoders import EncoderConfig, OfflineEncoder, load_encoder
 from ..llm import LLMConfig, PrefixLM, load_llm
@@ -55,15 +56,19 @@ class VIKDFConfig(Config):
     "A whole VIKDF run: frozen encoder, IQ-Former, distillation heads, BVIF, frozen LLM, training loop and data."
     encoder: EncoderConfig = _part("encoder", "the frozen dual encoder (paper: CLIP ViT-L/14)")
     iqformer: IQFormerConfig = _part("iqformer", "the IQ-Former (paper: 12 layers from bert-base-uncased, 32 queries)")
-    distill: DistillConfig = _part("distill", "λ1–λ3, masks and heads of the distillation stage; use_tim/use_tamim/use_iamtm are the ablations")
+    distill: DistillConfig = _part("distill", "λ1–λ3, masks and heads of the distillation stage; "
+                                              "use_tim/use_tamim/use_iamtm are the ablations")
     bvif: BVIFConfig = _part("bvif", "λ4, λ5, prompts and caption length of the integration stage")
     llm: LLMConfig = _part("llm", "the frozen LLM (paper: Llama-2-7b-chat)")
     train: TrainConfig = _part("train", "the training loop (paper: AdamW 1e-4, 10 % warmup, wd 0.05, bf16, 100k steps)")
     use_bvif: bool = hfield(True, "train the integration stage too (False = the ablation −BVIF: distillation only)")
-    train_encoder: bool = hfield(True, "offline encoder: train its image tower first (cached on disk); False = untrained towers, instant (tests)")
+    train_encoder: bool = hfield(True, "offline encoder: train its image tower first (cached on disk); "
+                                       "False = untrained towers, instant (tests)")
     world: str = hfield("small", "preset of the built-in world whose training pairs are used when `data` is empty")
-    data: str = hfield("", "webdataset shards of image–caption pairs (COCO/CC), e.g. 'shards/{00000..01023}.tar'; '' = the built-in world")
-    shuffle_images: bool = hfield(False, "the control: images permuted among the training captions (`shuffle_images`, seed train.seed)")
+    data: str = hfield("", "webdataset shards of image–caption pairs (COCO/CC), "
+                           "e.g. 'shards/{00000..01023}.tar'; '' = the built-in world")
+    shuffle_images: bool = hfield(False, "the control: images permuted among the training captions "
+                                         "(`shuffle_images`, seed train.seed)")
     _presets = {"tiny": dict(world="tiny"), "small": dict(world="small"), "paper": dict(world="paper")}
 
     def __post_init__(self): self.validate()
@@ -75,12 +80,16 @@ def validate(self: VIKDFConfig):
     for name, cls in PARTS.items():
         v = getattr(self, name)
         if isinstance(v, dict): setattr(self, name, cls.from_dict(v))
-        elif not isinstance(v, cls): raise ValueError(f"VIKDFConfig.{name} must be a {cls.__name__} or a dict of its fields; got {type(v).__name__}")
+        elif not isinstance(v, cls):
+            raise ValueError(f"VIKDFConfig.{name} must be a {cls.__name__} or a dict of its "
+                             f"fields; got {type(v).__name__}")
     if self.iqformer.encoder_width != self.encoder.embed_dim:
-        raise ValueError(f"VIKDFConfig: iqformer.encoder_width={self.iqformer.encoder_width} but encoder.embed_dim={self.encoder.embed_dim}; "
+        raise ValueError(f"VIKDFConfig: iqformer.encoder_width={self.iqformer.encoder_width} but "
+                         f"encoder.embed_dim={self.encoder.embed_dim}; "
                          "the IQ-Former reads the encoder's token states, make them equal")
     if self.bvif.d_q != self.iqformer.hidden:
-        raise ValueError(f"VIKDFConfig: bvif.d_q={self.bvif.d_q} but iqformer.hidden={self.iqformer.hidden}; BVIF reads K of width D_q, make them equal")
+        raise ValueError(f"VIKDFConfig: bvif.d_q={self.bvif.d_q} but iqformer.hidden={self.iqformer.hidden}; "
+                         "BVIF reads K of width D_q, make them equal")
 
 @patch(cls_method=True)
 def preset(cls: VIKDFConfig, name: str, **overrides):
@@ -126,7 +135,8 @@ class VIKDF(nn.Module):
 def collate(self: VIKDF, pairs) -> dict:
     "ImageTextPairs -> {'input_ids', 'attention_mask', 'pixels', 'captions'}: the `collate_fn` of `fit`."
     for i, p in enumerate(pairs):
-        if not isinstance(p, ImageTextPair): raise RecordError(f"record {i}: expected an ImageTextPair, got {type(p).__name__}")
+        if not isinstance(p, ImageTextPair):
+            raise RecordError(f"record {i}: expected an ImageTextPair, got {type(p).__name__}")
     return {**self.distiller.collate(pairs), "captions": [p.text for p in pairs]}
 
 # %% ../../nbs/13_vikdf_train.ipynb #5cae105a
@@ -136,7 +146,8 @@ def knowledge(self: VIKDF, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     missing = [k for k in ("input_ids", "attention_mask", "pixels", "captions") if k not in batch]
     if missing: raise ValueError(f"VIKDF: batch lacks {missing}; build it with `VIKDF.collate`")
     d = self.distiller
-    with torch.no_grad(): text = d.encoder._text({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].bool()})
+    with torch.no_grad():
+        text = d.encoder._text({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].bool()})
     return d.iqformer.knowledge_vectors(text.states, text.mask, d.image_states(batch["pixels"]))   # (B, Q, D_q) each
 
 @patch
@@ -155,7 +166,8 @@ def forward(self: VIKDF, batch: dict,
     loss = kd
     if self.bvif is not None:
         b = self.bvif(K_T, batch["captions"], rng=rng)             # BVIF reads K = K_T
-        out.update(ki=b.loss, iaci=b.iaci, iakr=b.iakr); loss = loss + b.loss
+        out.update(ki=b.loss, iaci=b.iaci, iakr=b.iakr)
+        loss = loss + b.loss
     return {"loss": loss, "kd": kd, **out}
 
 # %% ../../nbs/13_vikdf_train.ipynb #64954f58
@@ -176,7 +188,8 @@ def build_vikdf(cfg: VIKDFConfig,
         return VIKDF(encoder, IQFormer.from_config(cfg.iqformer), plm, cfg)
 
 # %% ../../nbs/13_vikdf_train.ipynb #fd401ade
-TRAINABLE_PREFIXES = ("distiller.iqformer.", "distiller.tim.", "distiller.tamim.", "distiller.iamtm.", "bvif.proj.", "bvif.back.")
+TRAINABLE_PREFIXES = ("distiller.iqformer.", "distiller.tim.", "distiller.tamim.", "distiller.iamtm.", "bvif.proj.",
+                      "bvif.back.")
 
 def trainable_parameter_names(model: VIKDF) -> list[str]:
     "Names of the parameters that train; raises if one lies outside the IQ-Former, heads and projections."
@@ -189,7 +202,8 @@ def trainable_parameter_names(model: VIKDF) -> list[str]:
 def save_vikdf(model: VIKDF, folder) -> Path:
     "Write `folder/config.json` and `folder/vikdf.safetensors` (the trainable tensors); returns the folder."
     folder = Path(folder)
-    save_tensors(trainable_state(model), folder / "vikdf.safetensors", metadata={"format": "mmkd_nb.vikdf", "version": 1})
+    save_tensors(trainable_state(model), folder / "vikdf.safetensors",
+                 metadata={"format": "mmkd_nb.vikdf", "version": 1})
     save_json(model.cfg.to_dict(), folder / "config.json")
     return folder
 
@@ -198,7 +212,8 @@ def load_vikdf(folder, encoder=None, plm: PrefixLM | None = None) -> VIKDF:
     folder = Path(folder)
     if not (folder / "config.json").exists(): raise FileNotFoundError(f"no VIKDF config at {folder / 'config.json'}")
     model = build_vikdf(VIKDFConfig.from_dict(load_json(folder / "config.json")), encoder, plm)
-    copy_tensors(trainable_state(model), load_tensors(folder / "vikdf.safetensors"), where=str(folder / "vikdf.safetensors"))
+    copy_tensors(trainable_state(model), load_tensors(folder / "vikdf.safetensors"),
+                 where=str(folder / "vikdf.safetensors"))
     return model
 
 # %% ../../nbs/13_vikdf_train.ipynb #46bb5d11
@@ -212,7 +227,8 @@ def train_vikdf(cfg: VIKDFConfig,
     "Train VIKDF's two stages together with `fit`; returns (model, TrainResult)."
     if not pairs: raise ValueError("train_vikdf: no training pairs")
     bad = [i for i, p in enumerate(pairs[:1000]) if not isinstance(p, ImageTextPair)]
-    if bad: raise RecordError(f"train_vikdf: record {bad[0]} is a {type(pairs[bad[0]]).__name__}; expected ImageTextPair")
+    if bad:
+        raise RecordError(f"train_vikdf: record {bad[0]} is a {type(pairs[bad[0]]).__name__}; expected ImageTextPair")
     model = model if model is not None else build_vikdf(cfg)
     trainable_parameter_names(model)                 # refuse to train a frozen part
     tcfg = cfg.train.replace(out_dir=str(out_dir))
@@ -239,7 +255,8 @@ def _field_overrides(cfg: VIKDFConfig, items: list[str]) -> dict:
         part, _, name = key.rpartition(".")
         owner = getattr(cfg, part, None) if part else cfg
         if not eq or not dataclasses.is_dataclass(owner) or name not in {f.name for f in dataclasses.fields(owner)}:
-            raise ValueError(f"--set {kv!r}: expected PART.FIELD=VALUE with a field of VIKDFConfig, e.g. train.max_steps=2")
+            raise ValueError(f"--set {kv!r}: expected PART.FIELD=VALUE with a field of "
+                             "VIKDFConfig, e.g. train.max_steps=2")
         (over.setdefault(part, {}) if part else over)[name] = arg_type(getattr(owner, name))(text)
     return over
 
@@ -268,9 +285,11 @@ def main(argv=None) -> dict:
     model, res = train_vikdf(cfg, training_pairs(cfg, a.limit), a.out)
     train = [r for r in res.history if r.get("split", "train") == "train"]
     summary = {"steps": res.step, "resumed_from": res.resumed_from, "first_loss": train[0]["loss"] if train else None,
-               "last_loss": train[-1]["loss"] if train else None, "model": str(Path(a.out) / "model"), "seconds": round(res.seconds, 1)}
+               "last_loss": train[-1]["loss"] if train else None, "model": str(Path(a.out) / "model"),
+               "seconds": round(res.seconds, 1)}
     if is_main_process(): print(json.dumps(summary))
     return summary
 
 # %% ../../nbs/13_vikdf_train.ipynb #2faee676
-if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", "") == "mmkd_nb.vikdf.train": main(sys.argv[1:])
+if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", "") == "mmkd_nb.vikdf.train":
+    main(sys.argv[1:])
