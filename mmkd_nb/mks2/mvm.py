@@ -30,8 +30,11 @@ class ModularVisualMemory(nn.Module):
                  init_std: float = 0.02,      # std of the input layers' normal init
                  device=None, dtype=None):
         super().__init__()
-        if d_model < 1 or d_memory < 1: raise ValueError(f"ModularVisualMemory: widths must be >= 1, got d_model={d_model}, d_memory={d_memory}")
-        if act not in ACT2FN: raise ValueError(f"ModularVisualMemory: unknown activation {act!r}; expected a key of transformers.activations.ACT2FN")
+        if d_model < 1 or d_memory < 1:
+            raise ValueError(f"ModularVisualMemory: widths must be >= 1, got d_model={d_model}, d_memory={d_memory}")
+        if act not in ACT2FN:
+            raise ValueError(f"ModularVisualMemory: unknown activation {act!r}; "
+                             "expected a key of transformers.activations.ACT2FN")
         self.d_model, self.d_memory, self.act, self.gated = d_model, d_memory, act, gated
         kw = dict(bias=bias, device=device, dtype=dtype)
         self.gate_proj = nn.Linear(d_model, d_memory, **kw) if gated else None
@@ -54,7 +57,8 @@ class ModularVisualMemory(nn.Module):
         h = self.act_fn(self.gate_proj(x)) * h if self.gated else self.act_fn(h)
         return self.down_proj(h)
 
-    def extra_repr(self) -> str: return f"d_model={self.d_model}, d_memory={self.d_memory}, act={self.act!r}, gated={self.gated}"
+    def extra_repr(self) -> str:
+        return f"d_model={self.d_model}, d_memory={self.d_memory}, act={self.act!r}, gated={self.gated}"
 
 # %% ../../nbs/20_mks2_mvm.ipynb #1e45e2a1
 PLACEMENTS = ("sequential", "parallel")
@@ -62,9 +66,12 @@ PLACEMENTS = ("sequential", "parallel")
 @dataclass
 class MVMConfig(Config):
     "Settings of MKS2's Modular Visual Memory (storage stage)."
-    ratio: float = hfield(0.25, "memory width D_m as a fraction of the LLM's hidden size D (paper: 1/4 → ~410 M on Llama-2-7b; Table 4 also tries 1/2 → ~810 M)")
-    gated: bool = hfield(True, "gated FFN (gate, up, down) like Llama's MLP — the form the paper's 410 M implies — else a plain two-matrix FFN")
-    placement: str = hfield("sequential", "'sequential': Eq. 2 as printed, a residual sub-layer between attention and the FFN; 'parallel': beside the FFN on the same input")
+    ratio: float = hfield(0.25, "memory width D_m as a fraction of the LLM's hidden size D (paper: "
+                                "1/4 → ~410 M on Llama-2-7b; Table 4 also tries 1/2 → ~810 M)")
+    gated: bool = hfield(True, "gated FFN (gate, up, down) like Llama's MLP — the form the paper's 410 M implies — "
+                               "else a plain two-matrix FFN")
+    placement: str = hfield("sequential", "'sequential': Eq. 2 as printed, a residual sub-layer between attention and "
+                                          "the FFN; 'parallel': beside the FFN on the same input")
     bias: bool = hfield(False, "biases in the memory's linear layers (Llama's MLP has none)")
     freeze: bool = hfield(True, "freeze every LLM weight so that only the memory trains (the storage stage)")
     _presets = {"tiny": dict(ratio=0.5), "small": {}, "paper": {}}
@@ -109,7 +116,8 @@ class MemoryMLP(nn.Module):
     def __init__(self, mlp: nn.Module, memory: ModularVisualMemory, placement: str = "sequential",
                  defer: bool = False):   # hand m to the post-FFN norm (MemoryPostNorm), not add it
         super().__init__()
-        if placement not in PLACEMENTS: raise ValueError(f"unknown placement {placement!r}; expected one of {PLACEMENTS}")
+        if placement not in PLACEMENTS:
+            raise ValueError(f"unknown placement {placement!r}; expected one of {PLACEMENTS}")
         self.mlp, self.memory, self.placement, self.defer = mlp, memory, placement, defer
         self._pending = None   # sequential: MVM(LN(h_s)), left here by MemoryNorm
         self._deferred = None  # with `defer`: m, left here for MemoryPostNorm
@@ -130,7 +138,8 @@ class MemoryNorm(nn.Module):
     def __init__(self, norm: nn.Module, owner: MemoryMLP):
         super().__init__()
         self.norm = norm
-        object.__setattr__(self, "owner", owner)   # a plain reference: the memory's weights are registered in `owner` only
+        # a plain reference: the memory's weights are registered in `owner` only
+        object.__setattr__(self, "owner", owner)
 
     def forward(self, h_s: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, T, D)
         m = self.owner.memory(self.norm(h_s))
@@ -177,7 +186,8 @@ def add_visual_memory(model: nn.Module,           # a 🤗 causal LM of a type i
     "Insert a Modular Visual Memory after self-attention in every decoder block (MKS2 Eq. 2); returns `model`."
     blocks, norm_name, mlp_name = decoder_blocks(model)
     post, cfg = post_ffn_norm(model), llm_config(model)
-    if has_visual_memory(model): raise ValueError("the model already has visual memory; call remove_visual_memory first")
+    if has_visual_memory(model):
+        raise ValueError("the model already has visual memory; call remove_visual_memory first")
     if placement not in PLACEMENTS: raise ValueError(f"unknown placement {placement!r}; expected one of {PLACEMENTS}")
     if d_memory is None:
         if not ratio > 0: raise ValueError(f"ratio must be > 0, got {ratio}")
@@ -203,15 +213,18 @@ def visual_memory_state_dict(model: nn.Module) -> dict:
     blocks, _, mlp = decoder_blocks(model)
     out = {}
     for i, b in enumerate(blocks):
-        if not isinstance(getattr(b, mlp), MemoryMLP): raise ValueError(f"decoder block {i} has no visual memory; call add_visual_memory first")
+        if not isinstance(getattr(b, mlp), MemoryMLP):
+            raise ValueError(f"decoder block {i} has no visual memory; call add_visual_memory first")
         out.update({f"layers.{i}.{k}": v for k, v in getattr(b, mlp).memory.state_dict().items()})
     return out
 
 def _mvm_meta(model) -> dict:
     blocks, _, mlp = decoder_blocks(model)
-    wrapped = getattr(blocks[0], mlp); m = wrapped.memory
+    wrapped = getattr(blocks[0], mlp)
+    m = wrapped.memory
     return dict(format=MVM_FORMAT, model_type=model.config.model_type, n_layers=len(blocks), d_model=m.d_model,
-                d_memory=m.d_memory, gated=m.gated, bias=m.up_proj.bias is not None, act=m.act, placement=wrapped.placement)
+                d_memory=m.d_memory, gated=m.gated, bias=m.up_proj.bias is not None, act=m.act,
+                placement=wrapped.placement)
 
 def save_visual_memory(model: nn.Module, path) -> Path:
     "Save the model's visual memories (only them) to a safetensors file, atomically."
@@ -223,7 +236,8 @@ def read_visual_memory_meta(path) -> dict:
     from safetensors import safe_open
     if not Path(path).exists(): raise FileNotFoundError(f"no visual-memory file at {path}")
     with safe_open(str(path), "pt") as f: meta = f.metadata() or {}
-    if meta.get("format") != MVM_FORMAT: raise ValueError(f"{path}: not a visual-memory file (format {meta.get('format')!r}, expected {MVM_FORMAT!r})")
+    if meta.get("format") != MVM_FORMAT:
+        raise ValueError(f"{path}: not a visual-memory file (format {meta.get('format')!r}, expected {MVM_FORMAT!r})")
     conv = dict(n_layers=int, d_model=int, d_memory=int, gated=lambda s: s == "True", bias=lambda s: s == "True")
     return {k: conv.get(k, str)(v) for k, v in meta.items()}
 
@@ -239,7 +253,8 @@ def load_visual_memory(model: nn.Module, path, freeze: bool = True) -> nn.Module
                           d_memory=meta["d_memory"], freeze=freeze)
     placement = getattr(decoder_blocks(model)[0][0], decoder_blocks(model)[2]).placement
     if placement != meta["placement"]:
-        raise ValueError(f"{path}: memory trained with placement {meta['placement']!r}, but the model's memory is {placement!r}")
+        raise ValueError(f"{path}: memory trained with placement {meta['placement']!r}, "
+                         f"but the model's memory is {placement!r}")
     own, saved = visual_memory_state_dict(model), load_tensors(path)
     copy_tensors(own, saved, str(path))
     return model
