@@ -30,16 +30,21 @@ MAPPERS = ("linear", "mlp", "qformer")
 @dataclass
 class StorageConfig(Config):
     "Settings of MKS2's storage stage (Eq. 3–4): models, mapper, visual memory, losses and training."
-    encoder: str = hfield("small", "frozen dual encoder, a name for `load_encoder` ('tiny', 'small', 'paper', 'open_clip:…', 'hf:…')")
+    encoder: str = hfield("small", "frozen dual encoder, a name for `load_encoder` ('tiny', 'small', "
+                                   "'paper', 'open_clip:…', 'hf:…')")
     llm: str = hfield("smollm2-135m-instruct", "frozen causal LM, a name for `load_llm`")
     dtype: str = hfield("float32", "the LLM's dtype (paper: bfloat16; CPUs want float32)")
-    mapper: str = hfield("linear", f"image states → soft tokens: one of {MAPPERS} (paper: BLIP-2's Q-Former + a linear layer)")
-    qformer: str = hfield("tiny", "IQFormerConfig preset of the 'qformer' mapper (its encoder width is set from the encoder)")
+    mapper: str = hfield("linear", f"image states → soft tokens: one of {MAPPERS} (paper: "
+                                   "BLIP-2's Q-Former + a linear layer)")
+    qformer: str = hfield("tiny", "IQFormerConfig preset of the 'qformer' mapper (its encoder "
+                                  "width is set from the encoder)")
     num_queries: int = hfield(32, "soft image tokens Q of the 'qformer' mapper (paper: 32)")
-    freeze_qformer: bool = hfield(False, "keep the Q-Former frozen (paper: BLIP-2's pretrained one); offline it starts random, so it trains")
+    freeze_qformer: bool = hfield(False, "keep the Q-Former frozen (paper: BLIP-2's pretrained one); "
+                                         "offline it starts random, so it trains")
     markers: bool = hfield(True, "learnable <img-start>/<img-end> vectors around the soft image tokens (paper: yes)")
     mvm_ratio: float = hfield(0.25, "visual memory width as a fraction of the LLM's hidden size (paper: 1/4)")
-    placement: str = hfield("sequential", "where the memory sits in each block ('sequential': Eq. 2 as printed; 'parallel')")
+    placement: str = hfield("sequential", "where the memory sits in each block ('sequential': "
+                                          "Eq. 2 as printed; 'parallel')")
     max_len: int = hfield(48, "most caption tokens (BOS and EOS included); longer captions are cut")
     init_temperature: float = hfield(0.07, "starting τ of the t2i InfoNCE (CLIP's); s = 1/τ is learnt as log s")
     max_scale: float = hfield(100.0, "cap on s = 1/τ (open_clip's)")
@@ -52,21 +57,25 @@ class StorageConfig(Config):
     batch_size: int = hfield(8, "pairs per micro-batch, and the InfoNCE's negatives (paper: 32)")
     grad_accum: int = hfield(1, "micro-batches per optimizer step (paper: 4)")
     seed: int = hfield(0, "seed of the new weights' initialisation and of the data order")
-    shuffle_images: bool = hfield(False, "the control: images permuted among the captions (`shuffle_images`, seed `seed`)")
+    shuffle_images: bool = hfield(False, "the control: images permuted among the captions "
+                                         "(`shuffle_images`, seed `seed`)")
     save_every: int = hfield(0, "checkpoint every this many steps, so a killed run resumes there; 0 = only at the end")
     _presets = {
         "tiny": dict(encoder="tiny", llm="tiny-llama", mvm_ratio=0.5, max_len=32, lr=1e-2, max_steps=60, batch_size=16),
         "small": dict(encoder="small", llm="smollm2-135m-instruct", lr=1e-3, max_steps=150, batch_size=8),
         "micro": dict(llm="micro-llama"),
-        "paper": dict(encoder="paper", llm="meta-llama/Llama-2-7b-hf", dtype="bfloat16", mapper="qformer", qformer="paper",
-                      num_queries=32, freeze_qformer=True, max_len=64, lr=1e-4, warmup_steps=5000, max_steps=36_000,
-                      batch_size=32, grad_accum=4),
+        "paper": dict(encoder="paper", llm="meta-llama/Llama-2-7b-hf", dtype="bfloat16", mapper="qformer",
+                      qformer="paper", num_queries=32, freeze_qformer=True, max_len=64, lr=1e-4, warmup_steps=5000,
+                      max_steps=36_000, batch_size=32, grad_accum=4),
     }
 
     def __post_init__(self):
-        if self.mapper not in MAPPERS: raise ValueError(f"StorageConfig.mapper={self.mapper!r}; expected one of {MAPPERS}")
-        if self.max_len < 3: raise ValueError(f"StorageConfig.max_len={self.max_len}; expected at least 3 (BOS, a token, EOS)")
-        if self.init_temperature <= 0: raise ValueError(f"StorageConfig.init_temperature={self.init_temperature}; expected > 0")
+        if self.mapper not in MAPPERS:
+            raise ValueError(f"StorageConfig.mapper={self.mapper!r}; expected one of {MAPPERS}")
+        if self.max_len < 3:
+            raise ValueError(f"StorageConfig.max_len={self.max_len}; expected at least 3 (BOS, a token, EOS)")
+        if self.init_temperature <= 0:
+            raise ValueError(f"StorageConfig.init_temperature={self.init_temperature}; expected > 0")
 
 # %% ../../nbs/21_mks2_storage.ipynb #e7de289b
 @patch
@@ -103,7 +112,7 @@ class VisualStorage(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or StorageConfig()
         llm.requires_grad_(False).eval()
-        with torch.random.fork_rng(devices=[]):                                # every new weight, the memory's too, from cfg.seed
+        with torch.random.fork_rng(devices=[]):  # every new weight, the memory's too, from cfg.seed
             torch.manual_seed(cfg.seed)
             if not has_visual_memory(llm): add_visual_memory(llm, ratio=cfg.mvm_ratio, placement=cfg.placement)
             self.lm, self.encoder, self.tokenizer = PrefixLM(llm, tokenizer), encoder.freeze(), tokenizer
@@ -122,7 +131,7 @@ class VisualStorage(nn.Module):
 @patch
 def image_block(self: VisualStorage, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "The spliced block (B, P'+2, D_llm) — markers around the mapped image tokens — and the pooled image embedding (B, D_e)."
-    feats = self.encoder.encode_image(pixels)                                  # frozen: states (B, 1+P, D_enc), pooled (B, D_e)
+    feats = self.encoder.encode_image(pixels)  # frozen: states (B, 1+P, D_enc), pooled (B, D_e)
     h = self.mapper(feats.states.to(self.text_proj.weight.dtype))              # (B, P', D_llm)
     if self.img_start is not None:
         B = h.shape[0]
@@ -142,7 +151,7 @@ def text_embed(self: VisualStorage, input_ids, attention_mask) -> torch.Tensor:
     "W·h_e: the projected end-token state of captions run through the LLM with its memory, no image (B, D_e)."
     if attention_mask is None: attention_mask = torch.ones_like(input_ids)
     out = self.llm.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
-                              position_ids=position_ids_from_mask(attention_mask))   # no LM head: only states are needed
+                              position_ids=position_ids_from_mask(attention_mask))  # no LM head: only states are needed
     h_e = gather_at(out.last_hidden_state, last_token_index(attention_mask)[:, None])[:, 0]   # (B, D_llm)
     return self.text_proj(h_e)
 
@@ -162,8 +171,9 @@ def caption_loss(self: VisualStorage, batch: dict, block: torch.Tensor) -> tuple
     s = self.lm.splice_inputs(batch["input_ids"], batch["attention_mask"], block, batch["insert_at"], batch["labels"])
     h = self.llm.base_model(inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"],
                             position_ids=s["position_ids"], use_cache=False).last_hidden_state   # (B, L, D_llm)
-    target = s["labels"][:, 1:]; keep = target != -100                         # position t predicts token t+1
-    logits = self.llm.get_output_embeddings()(h[:, :-1][keep])                 # (n, V) only where a caption token follows
+    target = s["labels"][:, 1:]
+    keep = target != -100                         # position t predicts token t+1
+    logits = self.llm.get_output_embeddings()(h[:, :-1][keep])  # (n, V) only where a caption token follows
     return F.cross_entropy(logits.float(), target[keep]), int(keep.sum())
 
 # %% ../../nbs/21_mks2_storage.ipynb #a576ac5b
@@ -173,7 +183,8 @@ def forward(self: VisualStorage, batch: dict) -> dict:
     block, image_emb = self.image_block(batch["pixels"])                       # (B, P'+2, D_llm), (B, D_e)
     l_c, _ = self.caption_loss(batch, block)                                   # Eq. 3
     s = self.logit_scale.clamp(0, math.log(self.cfg.max_scale)).exp()
-    l_t2i = t2i_infonce(self.text_embed(batch["input_ids"], batch["attention_mask"]).float(), image_emb.float(), s)  # Eq. 4
+    # Eq. 4
+    l_t2i = t2i_infonce(self.text_embed(batch["input_ids"], batch["attention_mask"]).float(), image_emb.float(), s)
     loss = self.cfg.caption_weight * l_c + self.cfg.t2i_weight * l_t2i
     return {"loss": loss, "caption": l_c.detach(), "t2i": l_t2i.detach(), "scale": s.detach()}
 
@@ -188,7 +199,8 @@ class StorageCollator:
             if not isinstance(p, ImageTextPair):
                 raise RecordError(f"storage batch item {i} is a {type(p).__name__}; expected an ImageTextPair")
             if not isinstance(p.text, str) or not p.text.strip():
-                raise RecordError(f"storage pair {i} ({p.id or 'no id'}) has caption {p.text!r}; expected a non-empty string")
+                raise RecordError(f"storage pair {i} ({p.id or 'no id'}) has caption {p.text!r}; "
+                                  "expected a non-empty string")
         tok = build_prefix_batch(self.tokenizer, [""] * len(pairs), targets=[p.text for p in pairs], bos=True, eos=True,
                                  max_len=self.max_len, padding_side=self.padding_side)
         return {"pixels": self.encoder.preprocess([p.image for p in pairs]), **tok}
@@ -217,12 +229,16 @@ def storage_report(model: VisualStorage, pairs: list,   # held-out ImageTextPair
     for i in range(0, len(pairs), batch_size):
         b = {k: v.to(dev) for k, v in collate(pairs[i:i + batch_size]).items()}
         block, pooled = model.image_block(b["pixels"])
-        l_c, k = model.caption_loss(b, block); nll += l_c.item() * k; n_tok += k
-        text_emb.append(model.text_embed(b["input_ids"], b["attention_mask"]).float()); image_emb.append(pooled.float())
+        l_c, k = model.caption_loss(b, block)
+        nll += l_c.item() * k
+        n_tok += k
+        text_emb.append(model.text_embed(b["input_ids"], b["attention_mask"]).float())
+        image_emb.append(pooled.float())
     groups = [pair_group(p) for p in pairs]
     shown = pairs[:n_samples]
     model.train(was)
     return {"n_pairs": len(pairs), "caption_nll": nll / n_tok,
             "r_at_1": retrieval_recall(torch.cat(text_emb), torch.cat(image_emb), 1, groups),
             "r_at_1_chance": recall_chance(len(pairs), 1, groups),
-            "samples": list(zip([p.text for p in shown], model.generate_captions([p.image for p in shown], max_new_tokens)))}
+            "samples": list(zip([p.text for p in shown],
+                                model.generate_captions([p.image for p in shown], max_new_tokens)))}
