@@ -93,12 +93,14 @@ def forward(self: SoftMoMEs, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> h
 @dataclass
 class MoMEsConfig(Config):
     "Settings of MKS2's soft mixture of multimodal experts (sharing stage)."
-    rank: int = hfield(16, "LoRA rank r on every linear layer of both experts (paper: r = 16 for its LoRA baselines and best in Table 6)")
+    rank: int = hfield(16, "LoRA rank r on every linear layer of both experts (paper: "
+                           "r = 16 for its LoRA baselines and best in Table 6)")
     lora_alpha: float = hfield(32.0, "LoRA scaling α; the update is scaled by α / r (not stated in the paper; 2r here)")
     lora_dropout: float = hfield(0.05, "dropout on the LoRA branch's input during training")
     textual_prior: float = hfield(0.5, "the textual expert's weight S_2 at every token before training "
                                        "(router weights start at zero); only ½ starts from the stored model")
-    _presets = {"tiny": dict(rank=4, lora_alpha=8.0, lora_dropout=0.0), "small": dict(rank=8, lora_alpha=16.0), "paper": {}}
+    _presets = {"tiny": dict(rank=4, lora_alpha=8.0, lora_dropout=0.0), "small": dict(rank=8, lora_alpha=16.0),
+                "paper": {}}
 
 # %% ../../nbs/22_mks2_momes.ipynb #a45fbe1d
 class PostNormed(nn.Module):
@@ -168,7 +170,8 @@ def force_expert(model: nn.Module, expert: str | None):
     "Within the block, every MoMEs router of `model` picks `expert` ('visual' or 'textual') with weight 1."
     layers = momes_layers(model)
     if not layers: raise ValueError("the model has no MoMEs layers; call add_momes first")
-    if expert is not None and expert not in EXPERTS: raise ValueError(f"unknown expert {expert!r}; expected one of {EXPERTS} or None")
+    if expert is not None and expert not in EXPERTS:
+        raise ValueError(f"unknown expert {expert!r}; expected one of {EXPERTS} or None")
     old = [l.force for l in layers]
     for l in layers: l.force = expert
     try: yield model
@@ -202,6 +205,7 @@ def load_momes(model: nn.Module, path) -> nn.Module:
     own, saved = momes_state_dict(model), load_tensors(path)
     with safe_open(str(path), "pt") as f: fmt = (f.metadata() or {}).get("format")
     if fmt != MOMES_FORMAT:     # the same tensors mean another model under another mixture rule
-        raise ValueError(f"{path}: MoMEs weights of format {fmt!r}; expected {MOMES_FORMAT!r} (retrain the sharing stage)")
+        raise ValueError(f"{path}: MoMEs weights of format {fmt!r}; expected {MOMES_FORMAT!r} "
+                         "(retrain the sharing stage)")
     copy_tensors(own, saved, str(path))
     return model
