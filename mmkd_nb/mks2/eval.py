@@ -30,7 +30,8 @@ INST, END_INST = "[INST]", "[/INST]"    # Llama-2-chat's markers, as MKS2 uses t
 
 def format_instruction(question: str,         # the instruction text T
                        answer: str | None = None,   # the response R; None: the prompt only
-                       choices: list | None = None, # options to list after the question (our wording: "Options: (A) … (B) …")
+                       # options to list after the question (our wording: "Options: (A) … (B) …")
+                       choices: list | None = None,
                       ) -> str:
     "MKS2's instruction format: '[INST] question [/INST]' (+ ' answer')."
     if not isinstance(question, str) or not question.strip():
@@ -54,7 +55,8 @@ def text_instructions(world, split: str = "train") -> list[Instruction]:
     "The world's attribute questions of `split` as text-only instructions (train: seen concepts only)."
     out = []
     for r in world.mcq(split):
-        out.append(Instruction(format_instruction(r.question), r.choices[r.answer], None, r.id, dict(r.meta, kind="text")))
+        out.append(Instruction(format_instruction(r.question), r.choices[r.answer], None, r.id,
+                               dict(r.meta, kind="text")))
     return out
 
 def multimodal_instructions(world, split: str = "train") -> list[Instruction]:
@@ -71,21 +73,26 @@ class InstructionCollator:
     def __call__(self, items: list) -> dict:
         if len(items) == 1 and isinstance(items[0], list): items = items[0]        # a pre-grouped micro-batch
         for i, x in enumerate(items):
-            if not isinstance(x, Instruction): raise RecordError(f"instruction batch item {i} is a {type(x).__name__}; expected an Instruction")
+            if not isinstance(x, Instruction):
+                raise RecordError(f"instruction batch item {i} is a {type(x).__name__}; expected an Instruction")
         kinds = {x.image is None for x in items}
-        if len(kinds) != 1: raise RecordError("an instruction batch mixes text-only and image items; group them by modality")
+        if len(kinds) != 1:
+            raise RecordError("an instruction batch mixes text-only and image items; group them by modality")
         targets = [" " + x.response.strip() for x in items]
         if kinds == {True}:
             return build_prefix_batch(self.tokenizer, [x.prompt for x in items], targets=targets, max_len=self.max_len)
-        if self.encoder is None: raise ValueError("image instructions need an encoder: InstructionCollator(tokenizer, encoder)")
-        b = build_prefix_batch(self.tokenizer, [""] * len(items), after=[x.prompt for x in items], targets=targets, max_len=self.max_len)
+        if self.encoder is None:
+            raise ValueError("image instructions need an encoder: InstructionCollator(tokenizer, encoder)")
+        b = build_prefix_batch(self.tokenizer, [""] * len(items), after=[x.prompt for x in items], targets=targets,
+                               max_len=self.max_len)
         return {"pixels": self.encoder.preprocess([x.image for x in items]), **b}
 
 def modality_batches(items: list, batch_size: int, seed: int = 0) -> list[list]:
     "Shuffle `items` and cut them into micro-batches that hold one modality each."
     rng, out = random.Random(seed), []
     for group in ([x for x in items if x.image is None], [x for x in items if x.image is not None]):
-        group = group[:]; rng.shuffle(group)
+        group = group[:]
+        rng.shuffle(group)
         out += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
     rng.shuffle(out)
     return out
@@ -95,9 +102,11 @@ NORMALIZE = ("mean", "sum")
 
 def _check_mcq(records):
     for i, r in enumerate(records):
-        if not isinstance(r, MCQRecord): raise RecordError(f"mcq item {i} is a {type(r).__name__}; expected an MCQRecord")
+        if not isinstance(r, MCQRecord):
+            raise RecordError(f"mcq item {i} is a {type(r).__name__}; expected an MCQRecord")
         if len(r.choices) < 2 or not 0 <= r.answer < len(r.choices):
-            raise RecordError(f"mcq record {i} ({r.id or 'no id'}) has answer {r.answer} and {len(r.choices)} choices; expected at least 2 choices and 0 <= answer < choices")
+            raise RecordError(f"mcq record {i} ({r.id or 'no id'}) has answer {r.answer} and {len(r.choices)} choices; "
+                              "expected at least 2 choices and 0 <= answer < choices")
 
 def _cache_kwarg(base) -> str:
     "The keyword under which `base.forward` takes a key/value cache: `cache` (transformers >= 5.24) or `past_key_values` (older)."
@@ -106,33 +115,41 @@ def _cache_kwarg(base) -> str:
 def _shared_prompt_scores(model, tokenizer, chunk: list, normalize: str, dev) -> list[float]:
     "Scores of every choice of the records in `chunk`: one pass over the R questions, one over the N choices on their cache."
     p = build_prefix_batch(tokenizer, [format_instruction(r.question) for r in chunk])   # prompts only, right-padded
-    am = p["attention_mask"].to(dev); n_p = am.sum(1)                                     # (R, Tp), (R,) prompt lengths
+    am = p["attention_mask"].to(dev)
+    n_p = am.sum(1)                                     # (R, Tp), (R,) prompt lengths
     base = model.base_model
-    cache = DynamicCache(config=base.config); kw = {_cache_kwarg(base): cache}           # the prompt pass fills it in place
+    cache = DynamicCache(config=base.config)
+    kw = {_cache_kwarg(base): cache}           # the prompt pass fills it in place
     o = base(input_ids=p["input_ids"].to(dev), attention_mask=am, use_cache=True, **kw)
-    last = o.last_hidden_state[torch.arange(len(chunk), device=dev), n_p - 1]            # (R, D): predicts every choice's first token
-    rec = torch.tensor([k for k, r in enumerate(chunk) for _ in r.choices], device=dev)  # (N,) the record of each choice row
+    # (R, D): predicts every choice's first token
+    last = o.last_hidden_state[torch.arange(len(chunk), device=dev), n_p - 1]
+    # (N,) the record of each choice row
+    rec = torch.tensor([k for k, r in enumerate(chunk) for _ in r.choices], device=dev)
     toks = [tokenizer(" " + str(c).strip(), add_special_tokens=False).input_ids for r in chunk for c in r.choices]
-    T = max(map(len, toks)); pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.tensor([t + [pad] * (T - len(t)) for t in toks], device=dev)            # (N, T) choice tokens, right-padded
+    T = max(map(len, toks))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.tensor([t + [pad] * (T - len(t)) for t in toks], device=dev)  # (N, T) choice tokens, right-padded
     keep = torch.arange(T, device=dev)[None] < torch.tensor([len(t) for t in toks], device=dev)[:, None]  # (N, T)
-    cache.reorder_cache(rec)                                                             # (R, ...) -> (N, ...): each row gets its question
+    cache.reorder_cache(rec)  # (R, ...) -> (N, ...): each row gets its question
     h = base(input_ids=ids, attention_mask=torch.cat([am[rec], keep.long()], 1), use_cache=True, **kw,
              position_ids=n_p[rec, None] + torch.arange(T, device=dev)).last_hidden_state   # (N, T, D)
-    pred = torch.cat([last[rec, None], h[:, :-1]], 1)                                    # (N, T, D): the state before each choice token
+    pred = torch.cat([last[rec, None], h[:, :-1]], 1)  # (N, T, D): the state before each choice token
     return _choice_logliks(model, pred, ids, keep, normalize)
 
 def _record_chunks(records: list, rows: int) -> list[list]:
     "Consecutive records whose choices together fit in `rows` (always at least one record per chunk)."
     chunks, cur, n = [], [], 0
     for r in records:
-        if cur and n + len(r.choices) > rows: chunks.append(cur); cur, n = [], 0
-        cur.append(r); n += len(r.choices)
+        if cur and n + len(r.choices) > rows:
+            chunks.append(cur)
+            cur, n = [], 0
+        cur.append(r)
+        n += len(r.choices)
     return chunks + [cur] if cur else chunks
 
 def _choice_logliks(model, pred: torch.Tensor, ids: torch.Tensor, keep: torch.Tensor, normalize: str) -> list[float]:
     "Score choice tokens `ids` (N, T) at `keep` (N, T) from the states `pred` (N, T, D) that predict them."
-    head = model.get_output_embeddings()                                   # run only where a choice token is predicted (V is large)
+    head = model.get_output_embeddings()  # run only where a choice token is predicted (V is large)
     logp = head(pred[keep]).float().log_softmax(-1).gather(-1, ids[keep][:, None])[:, 0]   # (n,)
     s = torch.zeros(len(ids), device=ids.device).index_add_(0, keep.nonzero()[:, 0], logp)  # (N,) summed per row
     return (s / keep.sum(1) if normalize == "mean" else s).tolist()
@@ -143,7 +160,8 @@ def mcq_loglik_scores(model,               # a 🤗 causal LM (frozen, with memo
                       records: list,       # MCQRecords
                       normalize: str = "mean",  # 'mean': per-token average; 'sum': the choice's total log-likelihood
                       batch_size: int = 32,     # (question, choice) rows per forward pass
-                      share_prompt: bool = True,  # run each question once and let its choices read the cached keys/values
+                      # run each question once and let its choices read the cached keys/values
+                      share_prompt: bool = True,
                      ) -> list[list[float]]:
     "Per-choice log-likelihood of each record's options given its question: one list of floats per record."
     # Models whose logits are post-processed after the LM head (soft-capping) would need model(...).logits instead.
@@ -153,17 +171,22 @@ def mcq_loglik_scores(model,               # a 🤗 causal LM (frozen, with memo
     model.eval()                                       # no dropout while scoring
     try:
         if share_prompt:
-            for chunk in _record_chunks(records, batch_size): scores += _shared_prompt_scores(model, tokenizer, chunk, normalize, dev)
+            for chunk in _record_chunks(records, batch_size):
+                scores += _shared_prompt_scores(model, tokenizer, chunk, normalize, dev)
         else:
             rows = [(format_instruction(r.question), " " + str(c).strip()) for r in records for c in r.choices]
             for i in range(0, len(rows), batch_size):
-                b = build_prefix_batch(tokenizer, [p for p, _ in rows[i:i + batch_size]], targets=[c for _, c in rows[i:i + batch_size]], eos=False)
-                h = model.base_model(input_ids=b["input_ids"].to(dev), attention_mask=b["attention_mask"].to(dev)).last_hidden_state  # (B, T, D)
-                target = b["labels"][:, 1:].to(dev)                                 # (B, T-1): position t predicts token t+1
+                b = build_prefix_batch(tokenizer, [p for p, _ in rows[i:i + batch_size]],
+                                       targets=[c for _, c in rows[i:i + batch_size]], eos=False)
+                h = model.base_model(input_ids=b["input_ids"].to(dev),
+                                     attention_mask=b["attention_mask"].to(dev)).last_hidden_state  # (B, T, D)
+                target = b["labels"][:, 1:].to(dev)  # (B, T-1): position t predicts token t+1
                 scores += _choice_logliks(model, h[:, :-1], target.clamp(min=0), target != -100, normalize)
     finally: model.train(was)
     out, j = [], 0
-    for r in records: out.append(scores[j:j + len(r.choices)]); j += len(r.choices)
+    for r in records:
+        out.append(scores[j:j + len(r.choices)])
+        j += len(r.choices)
     return out
 
 # %% ../../nbs/23_mks2_eval.ipynb #1ff88483
@@ -195,12 +218,14 @@ def _storage_of(model):
 def vqa_answers(model, records: list, max_new_tokens: int = 6, batch_size: int = 16) -> list[str]:
     "Greedy answers of a `VisualStorage` / `SharingModel` to VQA records, in the instruction format."
     st = _storage_of(model)
-    was = st.training; st.eval()
+    was = st.training
+    st.eval()
     dev, out = next(st.mapper.parameters()).device, []
     for i in range(0, len(records), batch_size):
         rs = records[i:i + batch_size]
         block, _ = st.image_block(st.encoder.preprocess([r.image for r in rs]).to(dev))
-        p = build_prefix_batch(st.tokenizer, [""] * len(rs), after=[format_instruction(r.question) for r in rs], padding_side="left")
+        p = build_prefix_batch(st.tokenizer, [""] * len(rs), after=[format_instruction(r.question) for r in rs],
+                               padding_side="left")
         new = st.lm.generate(p["input_ids"].to(dev), p["attention_mask"].to(dev), prefix=block,
                              insert_at=p["insert_at"].to(dev), max_new_tokens=max_new_tokens)
         out += [t.strip().split("\n")[0] for t in st.tokenizer.batch_decode(new, skip_special_tokens=True)]
@@ -212,11 +237,13 @@ def vqa_accuracy(model_or_generate_fn,    # a function records -> answers, or a 
                  **kw) -> dict:
     "Exact-match VQA accuracy after `normalize_answer`, overall and by `meta['tier']`, with the answers."
     for i, r in enumerate(records):
-        if not isinstance(r, VQARecord): raise RecordError(f"vqa item {i} is a {type(r).__name__}; expected a VQARecord")
+        if not isinstance(r, VQARecord):
+            raise RecordError(f"vqa item {i} is a {type(r).__name__}; expected a VQARecord")
     if not records: raise ValueError("vqa_accuracy: no records")
     f = model_or_generate_fn
     preds = f(records) if callable(f) and not isinstance(f, nn.Module) else vqa_answers(f, records, **kw)
-    if len(preds) != len(records): raise ValueError(f"the answer function gave {len(preds)} answers for {len(records)} records")
+    if len(preds) != len(records):
+        raise ValueError(f"the answer function gave {len(preds)} answers for {len(records)} records")
     hits = [answer_key(p) == answer_key(r.answer) for p, r in zip(preds, records)]
     out, tiers = dict(accuracy=sum(hits) / len(hits), n=len(hits)), defaultdict(list)
     for h, r in zip(hits, records): tiers[r.meta.get("tier")].append(h)
@@ -232,12 +259,14 @@ class SharingConfig(Config):
     lora_alpha: float = hfield(32.0, "LoRA α (update scaled by α / r; not stated in the paper: 2r)")
     lora_dropout: float = hfield(0.05, "dropout on the LoRA branch")
     textual_prior: float = hfield(0.5, "textual expert's weight S_2 before training")
-    text: bool = hfield(True, "train on the text-only instructions (paper: Flan / WizardLM; here the seen concepts' questions)")
+    text: bool = hfield(True, "train on the text-only instructions (paper: Flan / WizardLM; "
+                              "here the seen concepts' questions)")
     multimodal: bool = hfield(True, "train on the image instructions (paper: LLaVAR; here the world's VQA)")
     max_len: int = hfield(64, "most text tokens per sample (paper: 1024)")
     lr: float = hfield(1e-4, "peak learning rate (paper: 1e-4)")
     optimizer: str = hfield("adam", "'adam' (paper) or 'adamw'")
-    max_steps: int = hfield(300, "optimizer steps (paper: not stated; one epoch of its 1.67 M instructions at batch 3 is ~555k)")
+    max_steps: int = hfield(300, "optimizer steps (paper: not stated; "
+                                 "one epoch of its 1.67 M instructions at batch 3 is ~555k)")
     batch_size: int = hfield(3, "samples per micro-batch, one modality each (paper: 3)")
     grad_accum: int = hfield(1, "micro-batches per optimizer step")
     seed: int = hfield(0, "seed of the grouping into batches and of the data order")
@@ -247,7 +276,8 @@ class SharingConfig(Config):
                 "paper": dict(max_len=1024, batch_size=3, max_steps=555_000)}
 
     def __post_init__(self):
-        if not (self.text or self.multimodal): raise ValueError("SharingConfig: text and multimodal are both False; nothing to train on")
+        if not (self.text or self.multimodal):
+            raise ValueError("SharingConfig: text and multimodal are both False; nothing to train on")
 
 # %% ../../nbs/23_mks2_eval.ipynb #e30eab65
 class SharingModel(nn.Module):
@@ -281,7 +311,8 @@ def train_sharing(storage,                 # a `VisualStorage` after the storage
         p.requires_grad_(".lora_" in n or ".router." in n)
     model = SharingModel(storage)
     batches = modality_batches(sharing_data(world, cfg), cfg.batch_size, cfg.seed)
-    tcfg = TrainConfig(**{**dict(lr=cfg.lr, optimizer=cfg.optimizer, max_steps=cfg.max_steps, batch_size=1,
-                                 grad_accum=cfg.grad_accum, seed=cfg.seed, out_dir=out_dir, weight_decay=0.0), **train_overrides})
+    defaults = dict(lr=cfg.lr, optimizer=cfg.optimizer, max_steps=cfg.max_steps, batch_size=1,
+                    grad_accum=cfg.grad_accum, seed=cfg.seed, out_dir=out_dir, weight_decay=0.0)
+    tcfg = TrainConfig(**{**defaults, **train_overrides})
     result = fit(model, batches, tcfg, collate_fn=InstructionCollator(storage.tokenizer, storage.encoder, cfg.max_len))
     return model.eval(), result
