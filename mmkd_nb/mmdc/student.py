@@ -32,12 +32,15 @@ IMAGE_POSITIONS = ("random", "first", "after")
 @dataclass
 class StudentConfig(Config):
     "The MmDC student: which image tower and LLM, and how dialogues are laid out (Section 3.1)."
-    encoder: str = hfield("small", "image tower: a `load_encoder` name ('tiny', 'small', 'open_clip:ViT-L-14@openai', 'hf:<id>')")
+    encoder: str = hfield("small", "image tower: a `load_encoder` name ('tiny', 'small', "
+                                   "'open_clip:ViT-L-14@openai', 'hf:<id>')")
     llm: str = hfield("smollm2-135m-instruct", "causal LM: a `load_llm` name, a local folder or a 🤗 id")
     dtype: str = hfield("float32", "the LLM's dtype (CPUs want float32)")
     roles: tuple = hfield(("Human", "Assistant"), "speaker names before questions and answers (LLaVA v0's)")
-    bos: bool = hfield(False, "start every sequence with the tokenizer's BOS (Llama/Vicuna: yes; SmolLM2's BOS is a chat marker: no)")
-    image_position: str = hfield("random", "in training: 'random' (Eq. 2: before or after the first question, per example), 'first' or 'after'")
+    bos: bool = hfield(False, "start every sequence with the tokenizer's BOS (Llama/Vicuna: yes; "
+                              "SmolLM2's BOS is a chat marker: no)")
+    image_position: str = hfield("random", "in training: 'random' (Eq. 2: before or after the first question, "
+                                           "per example), 'first' or 'after'")
     infer_position: str = hfield("first", "where the image goes in prompts for generation: 'first' or 'after'")
     max_len: int = hfield(96, "most text tokens per training dialogue (image tokens not counted); later turns are cut")
     max_new_tokens: int = hfield(24, "longest generated answer, <STOP> included")
@@ -55,7 +58,8 @@ class StudentConfig(Config):
             raise ValueError(f"StudentConfig.image_position={self.image_position!r}; expected one of {IMAGE_POSITIONS}")
         if self.infer_position not in ("first", "after"):
             raise ValueError(f"StudentConfig.infer_position={self.infer_position!r}; expected 'first' or 'after'")
-        if len(self.roles) != 2: raise ValueError(f"StudentConfig.roles={self.roles}; expected two names (asker, answerer)")
+        if len(self.roles) != 2:
+            raise ValueError(f"StudentConfig.roles={self.roles}; expected two names (asker, answerer)")
 
 # %% ../../nbs/30_mmdc_student.ipynb #5007a097
 class AddedEmbedding(nn.Module):
@@ -74,7 +78,7 @@ class AddedEmbedding(nn.Module):
 
     def forward(self, input_ids):
         V = self.base.num_embeddings
-        x = self.base(input_ids.clamp(max=V - 1))                          # (B, T, D_llm); added ids read a dummy row...
+        x = self.base(input_ids.clamp(max=V - 1))  # (B, T, D_llm); added ids read a dummy row...
         for j, i in enumerate(self.ids.tolist()):                          # ...that is replaced here
             x = torch.where((input_ids == i)[..., None], self.rows[j].to(x.dtype), x)
         return x
@@ -98,11 +102,13 @@ def add_trainable_tokens(model, tokenizer, tokens: list[str]) -> list[int]:
     tokenizer.add_tokens(list(tokens), special_tokens=True)
     ids = tokenizer.convert_tokens_to_ids(list(tokens))
     emb, head = model.get_input_embeddings(), model.get_output_embeddings()
-    if isinstance(emb, AddedEmbedding): raise ValueError("this model already has added trainable tokens; add them all at once")
+    if isinstance(emb, AddedEmbedding):
+        raise ValueError("this model already has added trainable tokens; add them all at once")
     n_out = max(len(tokenizer), head.weight.shape[0])
     tied = head.weight is emb.weight
-    rows_in = nn.Parameter(emb.weight.detach().float().mean(0, keepdim=True).repeat(len(ids), 1).to(emb.weight.dtype))
-    rows_out = rows_in if tied else nn.Parameter(head.weight.detach().float().mean(0, keepdim=True).repeat(len(ids), 1).to(head.weight.dtype))
+    mean_rows = lambda w: w.detach().float().mean(0, keepdim=True).repeat(len(ids), 1).to(w.dtype)
+    rows_in = nn.Parameter(mean_rows(emb.weight))
+    rows_out = rows_in if tied else nn.Parameter(mean_rows(head.weight))
     model.set_input_embeddings(AddedEmbedding(emb, ids, rows_in))
     model.set_output_embeddings(AddedHead(head, ids, rows_out, n_out))
     return ids
@@ -121,7 +127,7 @@ class MultimodalStudent(nn.Module):
         self.lm = PrefixLM(llm, tokenizer)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
-            self.W = nn.Linear(encoder.dim, self.lm.d_llm)                 # the projection matrix W (LLaVA v0: one linear layer)
+            self.W = nn.Linear(encoder.dim, self.lm.d_llm)  # the projection matrix W (LLaVA v0: one linear layer)
 
     @property
     def tokenizer(self): return self.lm.tokenizer
@@ -130,14 +136,17 @@ class MultimodalStudent(nn.Module):
 
     def train(self, mode: bool = True):
         "Only W and the new rows train; the tower and the LLM stay in eval mode (no dropout)."
-        super().train(mode); self.encoder.train(False); self.lm.llm.eval()
+        super().train(mode)
+        self.encoder.train(False)
+        self.lm.llm.eval()
         return self
 
     @classmethod
     def from_config(cls, cfg: StudentConfig, device="cpu"):
         "Load the image tower and the LLM that `cfg` names and build the student."
         llm, tok = load_llm(cfg.llm, dtype=cfg.dtype)
-        return cls(load_encoder(cfg.encoder, progress=False) if cfg.encoder in ("tiny", "small") else load_encoder(cfg.encoder), llm, tok, cfg).to(device)
+        return cls(load_encoder(cfg.encoder, progress=False) if cfg.encoder in ("tiny", "small")
+                   else load_encoder(cfg.encoder), llm, tok, cfg).to(device)
 
 # %% ../../nbs/30_mmdc_student.ipynb #fb5e3215
 @patch
@@ -159,7 +168,7 @@ def image_tokens(self: MultimodalStudent, pixels: torch.Tensor) -> torch.Tensor:
 def _ids(tokenizer, text: str) -> list[int]: return tokenizer(text, add_special_tokens=False).input_ids
 
 def build_conversation(tokenizer,
-                       turns: list,                 # [(Q^t, A^t), ...]; the last answer may be None (a prompt to generate from)
+                       turns: list,  # [(Q^t, A^t), ...]; the last answer may be None (a prompt to generate from)
                        stop_id: int,                # the id of <STOP>
                        image_first: bool = True,    # Eq. 2: the image before the first question (True) or after it
                        roles: tuple = ("Human", "Assistant"),
@@ -178,7 +187,8 @@ def build_conversation(tokenizer,
         if not isinstance(turn, (list, tuple)) or len(turn) != 2 or not isinstance(turn[0], str) or not turn[0].strip():
             raise ValueError(f"{where}, turn {t}: expected a (question, answer) pair of strings, got {turn!r:.80}")
         q, a = turn
-        if a is None and t != len(turns) - 1: raise ValueError(f"{where}, turn {t}: only the last turn may lack its answer")
+        if a is None and t != len(turns) - 1:
+            raise ValueError(f"{where}, turn {t}: only the last turn may lack its answer")
         ids += _ids(tokenizer, f"{roles[0]}:")
         if t == 0 and image_first: insert_at = len(ids)
         ids += _ids(tokenizer, " " + q.strip())
@@ -186,9 +196,11 @@ def build_conversation(tokenizer,
         ids += [stop_id] + _ids(tokenizer, f"{roles[1]}:")
         labels += [-100] * (len(ids) - len(labels))
         if a is None: break
-        if not isinstance(a, str) or not a.strip(): raise ValueError(f"{where}, turn {t}: the answer must be a non-empty string, got {a!r}")
+        if not isinstance(a, str) or not a.strip():
+            raise ValueError(f"{where}, turn {t}: the answer must be a non-empty string, got {a!r}")
         ans = _ids(tokenizer, " " + a.strip()) + [stop_id]
-        ids += ans; labels += ans
+        ids += ans
+        labels += ans
     if max_len is not None and len(ids) > max_len:
         ids, labels = ids[:max_len], labels[:max_len]
         if turns[-1][1] is None or all(l == -100 for l in labels) or insert_at > max_len:
@@ -199,9 +211,11 @@ def build_conversation(tokenizer,
 def as_conversation(r, where: str = "record") -> Conversation:
     "A `Conversation` from a `Conversation` or a record with `.image`, `.question`, `.answer` (a one-turn dialogue)."
     if isinstance(r, Conversation): conv = r
-    elif hasattr(r, "question") and hasattr(r, "answer"): conv = Conversation(r.image, [(r.question, r.answer)], getattr(r, "id", ""))
+    elif hasattr(r, "question") and hasattr(r, "answer"):
+        conv = Conversation(r.image, [(r.question, r.answer)], getattr(r, "id", ""))
     else: raise ValueError(f"{where}: expected a Conversation or a VQA record, got {type(r).__name__}")
-    if not hasattr(conv.image, "convert"): raise ValueError(f"{where} (id={conv.id!r}): expected a PIL image, got {type(conv.image).__name__}")
+    if not hasattr(conv.image, "convert"):
+        raise ValueError(f"{where} (id={conv.id!r}): expected a PIL image, got {type(conv.image).__name__}")
     return conv
 
 def group_by_image(records) -> list[Conversation]:
@@ -218,7 +232,8 @@ class StudentCollator:
     def __init__(self, student: MultimodalStudent, position: str | None = None):
         self.student, self.cfg = student, student.cfg
         self.position = position or self.cfg.image_position
-        if self.position not in IMAGE_POSITIONS: raise ValueError(f"position={self.position!r}; expected one of {IMAGE_POSITIONS}")
+        if self.position not in IMAGE_POSITIONS:
+            raise ValueError(f"position={self.position!r}; expected one of {IMAGE_POSITIONS}")
 
     def image_first(self, conv: Conversation) -> bool:
         "Where this example's image goes (Eq. 2)."
@@ -228,8 +243,9 @@ class StudentCollator:
     def __call__(self, batch: list) -> dict:
         s, tok = self.student, self.student.tokenizer
         convs = [as_conversation(r, f"batch item {i}") for i, r in enumerate(batch)]
-        rows = [build_conversation(tok, c.turns, s.stop_id, self.image_first(c), self.cfg.roles, bos_id=tok.bos_token_id if self.cfg.bos else None,
-                                   max_len=self.cfg.max_len, where=f"conversation {c.id!r}") for c in convs]
+        rows = [build_conversation(tok, c.turns, s.stop_id, self.image_first(c), self.cfg.roles,
+                                   bos_id=tok.bos_token_id if self.cfg.bos else None, max_len=self.cfg.max_len,
+                                   where=f"conversation {c.id!r}") for c in convs]
         T = max(len(r["input_ids"]) for r in rows)
         pad = lambda x, v: x + [v] * (T - len(x))
         return dict(pixels=s.encoder.preprocess([c.image for c in convs]),
@@ -257,8 +273,11 @@ def prompt_turns(prompt: list[dict], where: str = "prompt") -> tuple[str | None,
         if role == "system" and j == 0: system = m["content"]
         elif role == "user": turns.append([m["content"], None])
         elif role == "assistant" and turns and turns[-1][1] is None: turns[-1][1] = m["content"]
-        else: raise ValueError(f"{where}, message {j}: role {role!r} out of place; expected [system], then user/assistant turns")
-    if not turns or turns[-1][1] is not None: raise ValueError(f"{where}: expected the last message to be the user's question")
+        else:
+            raise ValueError(f"{where}, message {j}: role {role!r} out of place; expected [system], "
+                             "then user/assistant turns")
+    if not turns or turns[-1][1] is not None:
+        raise ValueError(f"{where}: expected the last message to be the user's question")
     return system, [tuple(t) for t in turns]
 
 def cut_at_stop(ids: list[int], stop_id: int) -> list[int]:
@@ -272,11 +291,13 @@ def prompt_batch(self: MultimodalStudent, prompts: list) -> dict:
     tok, rows = self.tokenizer, []
     for i, p in enumerate(prompts):
         system, turns = prompt_turns(p, f"prompt {i}")
-        rows.append(build_conversation(tok, turns, self.stop_id, self.cfg.infer_position == "first", self.cfg.roles, system,
-                                       tok.bos_token_id if self.cfg.bos else None, where=f"prompt {i}"))
+        rows.append(build_conversation(tok, turns, self.stop_id, self.cfg.infer_position == "first",
+                                       self.cfg.roles, system, tok.bos_token_id if self.cfg.bos else None,
+                                       where=f"prompt {i}"))
     T = max(len(r["input_ids"]) for r in rows)
     return dict(input_ids=torch.tensor([[tok.pad_token_id] * (T - len(r["input_ids"])) + r["input_ids"] for r in rows]),
-                attention_mask=torch.tensor([[0] * (T - len(r["input_ids"])) + [1] * len(r["input_ids"]) for r in rows]),
+                attention_mask=torch.tensor([[0] * (T - len(r["input_ids"])) + [1] * len(r["input_ids"])
+                                             for r in rows]),
                 insert_at=torch.tensor([r["insert_at"] for r in rows]))
 
 @patch
@@ -285,12 +306,14 @@ def generate(self: MultimodalStudent,
              images: list,                    # PIL images, one per prompt
              prompts: list,                   # chat-message lists ({'role', 'content'}), one per image
              max_new_tokens: int | None = None,  # default: cfg.max_new_tokens
-             min_new_tokens: int = 1,         # <STOP> is barred before this many tokens: an empty reply is never an answer
+             min_new_tokens: int = 1,  # <STOP> is barred before this many tokens: an empty reply is never an answer
              **kwargs,                        # more options of `PrefixLM.generate` (do_sample, temperature, seed, …)
             ) -> list[str]:
     "One reply per (image, prompt): greedy decoding until <STOP> (never as the first token), the text before it."
-    if len(images) != len(prompts): raise ValueError(f"generate: {len(images)} images but {len(prompts)} prompts; expected one image per prompt")
-    was = self.training; self.eval()
+    if len(images) != len(prompts):
+        raise ValueError(f"generate: {len(images)} images but {len(prompts)} prompts; expected one image per prompt")
+    was = self.training
+    self.eval()
     out, n = [], max_new_tokens or self.cfg.max_new_tokens
     dev = self.W.weight.device
     for i in range(0, len(prompts), self.cfg.gen_batch_size):
@@ -298,7 +321,8 @@ def generate(self: MultimodalStudent,
         pix = self.encoder.preprocess(list(images[i:i + self.cfg.gen_batch_size])).to(dev)
         new = self.lm.generate(b["input_ids"], b["attention_mask"], self.image_tokens(pix), b["insert_at"],
                                max_new_tokens=n, min_new_tokens=min_new_tokens, eos_token_id=self.stop_id, **kwargs)
-        out += [self.tokenizer.decode(cut_at_stop(r.tolist(), self.stop_id), skip_special_tokens=True).strip() for r in new]
+        out += [self.tokenizer.decode(cut_at_stop(r.tolist(), self.stop_id), skip_special_tokens=True).strip()
+                for r in new]
     self.train(was)
     return out
 
@@ -306,24 +330,28 @@ def generate(self: MultimodalStudent,
 @patch
 def trainable_tensors(self: MultimodalStudent) -> dict:
     "W and the added rows, by name: what a trained student adds to its frozen parts."
-    return {"W.weight": self.W.weight, "W.bias": self.W.bias, "stop_in": self.stop_row, "stop_out": self.lm.llm.get_output_embeddings().rows}
+    return {"W.weight": self.W.weight, "W.bias": self.W.bias, "stop_in": self.stop_row,
+            "stop_out": self.lm.llm.get_output_embeddings().rows}
 
 @patch
 def save_trainable(self: MultimodalStudent, path):
     "Write W and the `<STOP>` rows to a safetensors file."
-    save_tensors({k: v.detach().contiguous() for k, v in self.trainable_tensors().items() if not (k == "stop_out" and v is self.stop_row)},
-                 path, metadata={"stop_token": STOP_TOKEN})
+    tensors = {k: v.detach().contiguous() for k, v in self.trainable_tensors().items()
+               if not (k == "stop_out" and v is self.stop_row)}
+    save_tensors(tensors, path, metadata={"stop_token": STOP_TOKEN})
 
 @patch
 def load_trainable(self: MultimodalStudent, path):
     "Read W and the `<STOP>` rows written by `save_trainable`."
     t, own = load_tensors(path), self.trainable_tensors()
     missing = sorted(k for k in own if k not in t and not (k == "stop_out" and own[k] is self.stop_row))
-    if missing: raise ValueError(f"{path}: missing {missing}; expected a file written by MultimodalStudent.save_trainable")
+    if missing:
+        raise ValueError(f"{path}: missing {missing}; expected a file written by MultimodalStudent.save_trainable")
     with torch.no_grad():
         for k, v in t.items():
             if k not in own or own[k].shape != v.shape:
-                raise ValueError(f"{path}: {k} of shape {tuple(v.shape)} does not fit this student ({tuple(own[k].shape) if k in own else 'no such tensor'})")
+                raise ValueError(f"{path}: {k} of shape {tuple(v.shape)} does not fit this student "
+                                 f"({tuple(own[k].shape) if k in own else 'no such tensor'})")
             own[k].copy_(v)
     return self
 
@@ -337,7 +365,8 @@ def train_student(conversations,             # `Conversation`s (or VQA records: 
                  ):
     "Instruction-tune the student on multi-turn dialogues (Eq. 3); returns `fit`'s `TrainResult`."
     data = [as_conversation(c, f"conversation {i}") for i, c in enumerate(conversations)]
-    if len(data) < cfg.batch_size: raise ValueError(f"train_student: {len(data)} conversations, fewer than one batch of {cfg.batch_size}")
+    if len(data) < cfg.batch_size:
+        raise ValueError(f"train_student: {len(data)} conversations, fewer than one batch of {cfg.batch_size}")
     student.set_trainable(stop=train_stop)
     res = fit(student, data, cfg, eval_fn=eval_fn, collate_fn=StudentCollator(student), resume=resume)
     student.eval()
@@ -356,8 +385,9 @@ def student_fns(student: MultimodalStudent, cfg: TrainConfig, train_stop: bool =
             _, loss = res.series("loss")
             report.update(steps=res.step, seconds=round(res.seconds, 2),
                           loss_first=loss[0] if loss else None, loss_last=loss[-1] if loss else None)
-        if is_main_process():   # under `accelerate launch` every process holds the same trained weights; one writes them
-            student.save_trainable(out_dir / "student.safetensors"); save_json(report, out_dir / "student_report.json")
+        if is_main_process():  # under `accelerate launch` every process holds the same trained weights; one writes them
+            student.save_trainable(out_dir / "student.safetensors")
+            save_json(report, out_dir / "student_report.json")
         return report
     def restore_fn(iteration: int, out_dir): student.load_trainable(Path(out_dir) / "student.safetensors")
     return train_fn, restore_fn
