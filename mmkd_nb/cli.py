@@ -144,18 +144,21 @@ def cmd_info(args) -> dict:
 # %% ../nbs/90_cli.ipynb #acaded37
 def _out(args, name: str) -> Path:
     p = Path(args.out) / name if getattr(args, "out", None) else Path("artifacts") / name
-    p.mkdir(parents=True, exist_ok=True); return p
+    p.mkdir(parents=True, exist_ok=True)
+    return p
 
 def _savefig(fig, path: Path):
     import matplotlib.pyplot as plt
-    fig.savefig(path, dpi=110, bbox_inches="tight"); plt.close(fig)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
     print(f"  figure: {path}")
 
 def cmd_world(args) -> dict:
     "Generate the world of a preset, write every task and split to disk, and draw samples."
     from mmkd_nb.world import WorldConfig, make_world, write_world, show_grid
     cfg = config_from_args(args, WorldConfig, "world", args.preset)
-    t = time.time(); w = make_world(cfg)
+    t = time.time()
+    w = make_world(cfg)
     out = _out(args, f"world-{args.preset}")
     paths = write_world(w, out)
     counts = w.counts()
@@ -165,7 +168,8 @@ def cmd_world(args) -> dict:
     rng = random.Random(cfg.seed)  # a random sample shows every kind of caption, not the first concept's
     _savefig(show_grid(rng.sample(w.pairs("train"), 16), n=16, ncols=8), out / "pairs.png")
     _savefig(show_grid(rng.sample(w.vqa("test"), 8), n=8, ncols=8), out / "vqa.png")
-    return {"counts": counts, "heldout": list(w.heldout), "dir": str(out), "files": {k: str(v) for k, v in paths.items()}}
+    return {"counts": counts, "heldout": list(w.heldout), "dir": str(out),
+            "files": {k: str(v) for k, v in paths.items()}}
 
 # %% ../nbs/90_cli.ipynb #e1890ba7
 def cmd_encoder(args) -> dict:
@@ -173,21 +177,26 @@ def cmd_encoder(args) -> dict:
     from mmkd_nb.encoders import EncoderConfig, load_encoder, encoder_report, plot_encoder_report
     from mmkd_nb.world import WorldConfig, make_world
     cfg = config_from_args(args, EncoderConfig, "encoder", args.preset)
-    t = time.time(); enc = load_encoder(cfg)
+    t = time.time()
+    enc = load_encoder(cfg)
     secs = time.time() - t
     world = make_world(WorldConfig.preset(cfg.world))
     rep = encoder_report(enc, world, "test", easy_vqa_limit=getattr(args, "easy_vqa_limit", None))
     print(f"encoder ({args.preset}, {cfg.backend}): ready in {secs:.0f}s")
-    print(f"  text→image R@1 on {rep['n_pairs']} world test pairs: {rep['r_at_1']:.3f} (chance {rep['r_at_1_chance']:.3f})")
-    print(f"  zero-shot on {rep['n_easy_vqa']} easy-vqa images: colour {rep['colour_acc']:.3f} (chance {rep['colour_chance']:.3f}), "
+    print(f"  text→image R@1 on {rep['n_pairs']} world test pairs: "
+          f"{rep['r_at_1']:.3f} (chance {rep['r_at_1_chance']:.3f})")
+    print(f"  zero-shot on {rep['n_easy_vqa']} easy-vqa images: "
+          f"colour {rep['colour_acc']:.3f} (chance {rep['colour_chance']:.3f}), "
           f"shape {rep['shape_acc']:.3f} (chance {rep['shape_chance']:.3f})")
-    _savefig(plot_encoder_report(rep, getattr(enc, "history", None)), _out(args, f"encoder-{args.preset}") / "report.png")
+    _savefig(plot_encoder_report(rep, getattr(enc, "history", None)),
+             _out(args, f"encoder-{args.preset}") / "report.png")
     return {**rep, "seconds": secs}
 
 # %% ../nbs/90_cli.ipynb #1bc563de
 METHOD_STAGES = {   # method -> stage -> (module whose `main(argv)` runs it, arguments put before the user's, help)
     "vikdf": {"train": ("mmkd_nb.vikdf.train", [], "train the distillation stage and BVIF together (Eq. 5 + Eq. 9)"),
-              "dialogue": ("mmkd_nb.vikdf.dialogue", [], "zero-resource dialogue: fine-tune P(R|C,K), evaluate on held-out concepts, textualise K")},
+              "dialogue": ("mmkd_nb.vikdf.dialogue", [],
+                           "zero-resource dialogue: fine-tune P(R|C,K), evaluate on held-out concepts, textualise K")},
     "mks2": {s: ("mmkd_nb.mks2.run", [s], h) for s, h in [
         ("storage", "train the visual memory and the mapper on image-caption pairs (Eq. 3-4)"),
         ("sharing", "instruction-tune MoMEs (LoRA + routers) on the stored model (Eq. 5-6)"),
@@ -203,7 +212,8 @@ METHOD_DEMOS = {"vikdf": "mmkd_nb.vikdf.dialogue", "mks2": "mmkd_nb.mks2.run", "
 def run_stage(method: str, stage: str, argv: list[str]) -> dict:
     "Run `mmkd <method> <stage> argv`: the stage module's own `main(argv)`."
     import importlib
-    if method not in METHOD_STAGES: raise ValueError(f"unknown method {method!r}; expected one of {list(METHOD_STAGES)}")
+    if method not in METHOD_STAGES:
+        raise ValueError(f"unknown method {method!r}; expected one of {list(METHOD_STAGES)}")
     stages = METHOD_STAGES[method]
     if stage not in stages: raise ValueError(f"unknown stage {stage!r} of {method}; expected one of {list(stages)}")
     if "-h" in argv or "--help" in argv: return stage_help(method, stage, argv)  # no torch
@@ -265,9 +275,12 @@ def vikdf_dialogue_parser() -> argparse.ArgumentParser:
                     help="share of the seen-concept dialogues (1, 0.25, 0.125; 0 = zero data)")
     ap.add_argument("--steps", type=int, default=None, help="alias of --dialogue.steps: fine-tuning steps")
     ap.add_argument("--pretrain-steps", type=int, default=None, help="joint VIKDF steps when no --vikdf is given")
-    ap.add_argument("--batch-size", type=int, default=None, help="alias of --dialogue.batch_size: micro-batch per process")
-    ap.add_argument("--grad-accum", type=int, default=None, help="alias of --dialogue.grad_accum: micro-batches per step")
-    ap.add_argument("--eval-limit", type=int, default=None, help="alias of --dialogue.eval_limit: test dialogues scored")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="alias of --dialogue.batch_size: micro-batch per process")
+    ap.add_argument("--grad-accum", type=int, default=None,
+                    help="alias of --dialogue.grad_accum: micro-batches per step")
+    ap.add_argument("--eval-limit", type=int, default=None,
+                    help="alias of --dialogue.eval_limit: test dialogues scored")
     ap.add_argument("--set", action="append", default=[], metavar="dialogue.FIELD=VALUE",
                     help="any DialogueConfig field, the long-hand of --dialogue.FIELD VALUE (repeatable)")
     ap.add_argument("--untrained-encoder", action="store_true", help="offline encoder: random towers (tests)")
@@ -381,7 +394,8 @@ def chosen_preset(argv: list[str], default: str = "small") -> str:
 
 def build_parser(preset: str = "small") -> argparse.ArgumentParser:
     "The `mmkd` argument parser with all subcommands; config options show the values of `preset`."
-    p = argparse.ArgumentParser(prog="mmkd", description="Multimodal knowledge distillation into LLMs: VIKDF, MKS2, MmDC.")
+    p = argparse.ArgumentParser(prog="mmkd",
+                                description="Multimodal knowledge distillation into LLMs: VIKDF, MKS2, MmDC.")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
     sp = sub.add_parser("info", help="versions, device, cache folder")
     sp.set_defaults(fn=cmd_info)
@@ -389,7 +403,8 @@ def build_parser(preset: str = "small") -> argparse.ArgumentParser:
     _common(sp, "artifacts")
     _config_args(sp, preset, "world")
     sp.set_defaults(fn=cmd_world)
-    sp = sub.add_parser("encoder", help="train/load the offline dual encoder and report retrieval and zero-shot accuracy")
+    sp = sub.add_parser("encoder",
+                        help="train/load the offline dual encoder and report retrieval and zero-shot accuracy")
     _common(sp, "artifacts")
     _config_args(sp, preset, "encoder")
     sp.add_argument("--easy-vqa-limit", dest="easy_vqa_limit", type=int, default=None,
@@ -412,7 +427,8 @@ def build_parser(preset: str = "small") -> argparse.ArgumentParser:
                             formatter_class=argparse.RawDescriptionHelpFormatter,
                             epilog="stages:\n" + "\n".join(f"  {k:<10} {h}" for k, (_, _, h) in stages.items()))
         sp.add_argument("stage", choices=list(stages), help="the stage to run")
-        sp.add_argument("args", nargs=argparse.REMAINDER, help="the stage's own options (see `mmkd %s STAGE --help`)" % m)
+        sp.add_argument("args", nargs=argparse.REMAINDER,
+                        help="the stage's own options (see `mmkd %s STAGE --help`)" % m)
         sp.set_defaults(fn=lambda a, m=m: run_stage(m, a.stage, a.args))
     return p
 
