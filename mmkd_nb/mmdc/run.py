@@ -751,7 +751,8 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
                llm=scfg.llm, stand_ins=dict(judge="ReferenceJudge (scene-graph reference answers)", augmentor="TemplateAugmentor (phrase templates)"),
                machine=dict(cpus=os.cpu_count(), threads=1 if workers > 1 else torch.get_num_threads(), workers=workers),
                arms={name: dict(config=base.replace(**over).to_dict(), seeds={}, summary={}) for name, (over, _) in arms.items()})
-    res["baselines"] = baselines(run_data(base))
+    first = base.replace(**next(iter(arms.values()))[0])   # the questions the arms are scored on (n_eval, world)
+    res["baselines"] = baselines(run_data(first))
     jobs = [(name, seed) for name, (_, seeds) in arms.items() for seed in seeds]
     if workers > 1:   # each distinct teacher is trained here first: the parallel runs then load it from the cache
         teachers = {teacher_key(c): c for c in (base.replace(**arms[name][0], seed=seed) for name, seed in jobs)}
