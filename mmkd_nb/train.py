@@ -24,8 +24,8 @@ __all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'PAPER_TRAIN', 'TrainConfig'
            'make_scheduler', 'trainable_names', 'make_optimizer', 'ResumableSampler', 'micro_batches',
            'CheckpointError', 'trainable_state', 'rng_state', 'set_rng_state', 'optimizer_state',
            'load_optimizer_state', 'step_name', 'save_checkpoint', 'prune_checkpoints', 'latest_checkpoint',
-           'load_checkpoint', 'TrainResult', 'curves', 'read_history', 'resolve_mixed_precision', 'make_accelerator',
-           'loss_parts', 'RunState', 'even_indices', 'frozen_fingerprint', 'fit', 'write_history', 'plot_history']
+           'load_checkpoint', 'TrainResult', 'curves', 'resolve_mixed_precision', 'make_accelerator', 'loss_parts',
+           'RunState', 'even_indices', 'frozen_fingerprint', 'fit', 'write_history', 'read_history', 'plot_history']
 
 # %% ../nbs/07_train.ipynb #9d07d03a
 SCHEDULES = ("linear", "cosine", "constant")
@@ -430,10 +430,6 @@ def curves(history: list,              # `fit`'s history rows (or history.jsonl'
         if rows and k in rows[0]:
             out[k] = [round(float(np.mean([r[k] for r in rows[j:j + w]])), 4) for j in range(0, len(rows), w)]
     return out
-
-def read_history(folder) -> list:
-    "The rows of `folder/history.jsonl`."
-    return [json.loads(l) for l in (Path(folder) / "history.jsonl").read_text().splitlines() if l.strip()]
 
 # %% ../nbs/07_train.ipynb #69bb22b9
 def resolve_mixed_precision(name: str) -> str:
