@@ -21,7 +21,7 @@ from .core import (Config, hfield, set_seed, atomic_write, save_json, load_json,
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'PAPER_TRAIN', 'TrainConfig', 'warmup_steps_of', 'lr_factor',
-           'make_scheduler', 'trainable_names', 'make_optimizer', 'ResumableSampler', 'micro_batches',
+           'make_scheduler', 'trainable_names', 'fused_ok', 'make_optimizer', 'ResumableSampler', 'micro_batches',
            'CheckpointError', 'trainable_state', 'rng_state', 'set_rng_state', 'optimizer_state',
            'load_optimizer_state', 'step_name', 'save_checkpoint', 'prune_checkpoints', 'latest_checkpoint',
            'load_checkpoint', 'TrainResult', 'curves', 'resolve_mixed_precision', 'make_accelerator', 'loss_parts',
@@ -143,15 +143,19 @@ def trainable_names(model: nn.Module) -> list[str]:
     "Names of the parameters with `requires_grad=True`, in `named_parameters` order."
     return [n for n, p in model.named_parameters() if p.requires_grad]
 
+def fused_ok(params) -> bool:
+    "torch's fused Adam(W) kernel takes floating-point parameters on the CPU, CUDA and MPS."
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda", "mps") for p in params)
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    "Adam(W) over the trainable parameters: one group with weight decay (ndim >= 2), one without."
+    "Adam(W) over the trainable parameters (fused where torch can): one group with weight decay (ndim >= 2), one without."
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{type(model).__name__} has no parameter with requires_grad=True: nothing to train")
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
     groups = [g for g in groups if g["params"]]
-    kw = dict(lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    kw = dict(lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=fused_ok(params))   # one kernel, not a loop per tensor
     return torch.optim.AdamW(groups, **kw) if cfg.optimizer == "adamw" else torch.optim.Adam(groups, **kw)
 
 # %% ../nbs/07_train.ipynb #9c012ad9
