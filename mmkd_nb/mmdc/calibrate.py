@@ -276,12 +276,13 @@ def teacher_answers(self: Pools, iteration: int, phase: str) -> dict:
     return out
 
 def to_conversations(instructions: list[Instruction], answers: dict, image_fn) -> list[Conversation]:
-    "One `Conversation` per image: its instructions (in pool order) with their answers as turns."
+    "One `Conversation` per image: its instructions (in pool order) with their answers as turns; empty answers left out."
     by_image = {}
     for x in instructions:
         if x.id not in answers:
             raise ValueError(f"instruction {x.id!r} has no teacher answer; expected every tuning-pool "
                              "instruction to be answered first")
+        if not str(answers[x.id]).strip(): continue   # an empty reply teaches nothing (`tune_phase` counts them)
         by_image.setdefault(x.image, []).append((x.question, answers[x.id]))
     return [Conversation(image_fn(k), turns, id=k) for k, turns in by_image.items()]
 
@@ -314,8 +315,9 @@ def tune_phase(pools: Pools, teacher: Teacher, student_train_fn, cfg: CalibrateC
     out_dir.mkdir(parents=True, exist_ok=True)
     report = student_train_fn(convs, k, out_dir) or {}   # every process (data-parallel); [] leaves the student as is
     if main:
-        save_json({"conversations": len(convs), "turns": sum(len(c.turns) for c in convs), "report": report},
-                  pools.iter_dir(k) / "tune.json")
+        empty = sum(not str(known[x.id]).strip() for x in tuning)   # teacher replies with no text: not trained on
+        save_json({"conversations": len(convs), "turns": sum(len(c.turns) for c in convs), "empty_answers": empty,
+                   "report": report}, pools.iter_dir(k) / "tune.json")
     return report
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #ac5ab571
