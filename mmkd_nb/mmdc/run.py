@@ -549,7 +549,7 @@ def _trained(run: Path) -> list[dict]:
     for p in sorted((run / "calib").glob("iter_*/tune.json")):
         t = load_json(p)
         out.append(dict(iteration=int(p.parent.name[5:]), instructions=t["turns"], conversations=t["conversations"],
-                        steps=t["report"].get("steps")))
+                        empty_answers=t.get("empty_answers", 0), steps=t["report"].get("steps")))
     return out
 
 def eval_stage(cfg: MmDCConfig | None, run, data: dict | None = None) -> dict:
