@@ -34,8 +34,8 @@ def check_rows(res: dict, arms: list):
 
 def test_vikdf_benchmark(tmp_path):
     res = run("vikdf.py", tmp_path, "--repeats", "1")
-    rows = check_rows(res, ["llm", "distill", "vikdf"])
-    assert rows["llm"]["trainable_params"] == 0
+    rows = check_rows(res, ["base", "llm", "distill", "vikdf"])
+    assert res["base_arm"] == "base" and rows["base"]["trainable_params"] == rows["llm"]["trainable_params"] == 0
     assert 0 < rows["distill"]["trainable_params"] < rows["vikdf"]["trainable_params"]
     assert rows["vikdf"]["use_bvif"] and not rows["distill"]["use_bvif"]
     assert rows["vikdf"]["encoder"]["trained"] is False and rows["vikdf"]["encoder"]["digest"]
