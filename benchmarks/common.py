@@ -186,10 +186,11 @@ def llm_step(llm, batch: dict):
     The token embeddings are made a leaf that asks for gradients, so the backward pass runs through
     every layer even when nothing in the LLM trains (the frozen baseline) -- as it does in the methods,
     whose trainable input block (soft prompt, image tokens) sits before the first layer."""
-    from mmkd_nb.llm import lm_loss
+    from mmkd_nb.llm import body_states, scored_loss
     emb = llm.get_input_embeddings()(batch["input_ids"]).detach().requires_grad_(True)     # (B, T, D_llm) leaf
-    logits = llm(inputs_embeds=emb, attention_mask=batch["attention_mask"], use_cache=False).logits   # (B, T, V)
-    loss = lm_loss(logits, batch["labels"]); loss.backward()
+    h = body_states(llm, inputs_embeds=emb, attention_mask=batch["attention_mask"])         # (B, T, D_llm)
+    loss = scored_loss(llm, h, batch["labels"])                                              # the head where scored
+    loss.backward()
     return loss
 
 

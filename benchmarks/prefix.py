@@ -23,7 +23,7 @@ def worker(a) -> dict:
     "One arm in this process: load, warm up, time `a.steps` steps, measure peak memory."
     import torch
     from mmkd_nb.core import get_device
-    from mmkd_nb.llm import LLMConfig, PrefixLM, load_llm, lm_loss
+    from mmkd_nb.llm import LLMConfig, PrefixLM, body_states, load_llm, scored_loss
     if a.threads: torch.set_num_threads(a.threads)
     dev = get_device(a.device)
     cfg = LLMConfig.preset(a.preset)
@@ -37,14 +37,14 @@ def worker(a) -> dict:
         plm = PrefixLM(llm, tok).train()
         P = (torch.randn(a.batch, a.prefix, D, generator=g) * 0.02).to(dev, llm.dtype).requires_grad_(True)  # (B, Q, D_llm)
         def step():
-            out = plm(ids, mask, prefix=P, insert_at=1, labels=ids)     # after the first token, as after BOS
+            out = plm(ids, mask, prefix=P, insert_at=1, labels=ids, logits=False)     # after the first token, as after BOS
             out.loss.backward(); P.grad = None
             return out.loss
     else:
         def step():
             emb = llm.get_input_embeddings()(ids).detach().requires_grad_(True)    # (B, T, D_llm) leaf
-            logits = llm(inputs_embeds=emb, attention_mask=mask, use_cache=False).logits
-            loss = lm_loss(logits, ids); loss.backward()
+            loss = scored_loss(llm, body_states(llm, inputs_embeds=emb, attention_mask=mask), ids)
+            loss.backward()
             return loss
     m = measure(step, dev, a.warmup, a.steps)
     return dict(preset=a.preset, model=cfg.name, arm=a.arm, batch=a.batch, tokens=a.tokens,

@@ -44,7 +44,8 @@ def base_step(cfg, pairs, dev, seed: int):
     "The irreducible step (see the module docstring): (step, tokenizer, 0 trainable, frozen params, its losses)."
     import torch
     from mmkd_nb.core import count_params
-    from mmkd_nb.vikdf.bvif import draw_prompts, iaci_loss, llm_last_states, query_predictor_states
+    from mmkd_nb.llm import scored_loss
+    from mmkd_nb.vikdf.bvif import draw_prompts, query_predictor_states, spliced_states
     from mmkd_nb.vikdf.train import build_vikdf
     model = build_vikdf(cfg.replace(use_bvif=True)).to(dev).train()
     d, plm, bv = model.distiller, model.plm, model.bvif
@@ -54,7 +55,6 @@ def base_step(cfg, pairs, dev, seed: int):
     cb = {k: v.to(dev) for k, v in bv.iaci.iaci_batch(captions, draw_prompts(bv.cfg.caption_prompts, B, rng)).items()}
     kb = {k: v.to(dev) for k, v in bv.iakr.iakr_batch(captions, draw_prompts(bv.cfg.t2i_prompts, B, rng)).items()}
     blocks = [torch.randn(B, Q, plm.d_llm, device=dev, requires_grad=True) for _ in range(2)]   # where W_p K enters
-    head = plm.llm.get_output_embeddings()
     n_img = 1 + cfg.distill.use_tamim               # TAMIM re-encodes the masked image, IAMTM the masked text
     n_txt = 1 + cfg.distill.use_iamtm
     losses = []
@@ -64,7 +64,7 @@ def base_step(cfg, pairs, dev, seed: int):
             for _ in range(n_txt): d.text_states(batch["input_ids"], batch["attention_mask"])
         for b in blocks: b.grad = None
         s = plm.splice_inputs(cb["input_ids"], cb["attention_mask"], blocks[0], cb["insert_at"], cb["labels"])
-        loss = iaci_loss(llm_last_states(plm, s), s["labels"], head)
+        loss = scored_loss(plm.llm, spliced_states(plm, s), s["labels"])
         O = query_predictor_states(plm, kb["input_ids"], kb["attention_mask"], blocks[1], kb["insert_at"])
         loss = loss + O.pow(2).mean()
         loss.backward()

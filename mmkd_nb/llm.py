@@ -18,8 +18,8 @@ from .core import Config, hfield, cache_dir, restore_shipped
 # %% auto #0
 __all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_PIP', 'TINY_LLMS', 'MICRO_LLMS', 'LOCAL_LLMS', 'LLMConfig', 'as_dtype',
            'smollm2_folder', 'cached_folder', 'smollm2_tokenizer', 'gemma3_gguf', 'tiny_llm', 'load_llm',
-           'splice_index', 'splice', 'position_ids_from_mask', 'gather_at', 'PrefixLMOutput', 'PrefixLM', 'lm_loss',
-           'build_prefix_batch', 'unpad']
+           'splice_index', 'splice', 'position_ids_from_mask', 'gather_at', 'PrefixLMOutput', 'PrefixLM', 'body_states',
+           'head_logits', 'scored_loss', 'build_prefix_batch', 'unpad']
 
 # %% ../nbs/04_llm.ipynb #a8473d26
 @dataclass
@@ -250,7 +250,7 @@ def gather_at(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
 class PrefixLMOutput:
     "What `PrefixLM.forward` returns; every tensor is laid out on the spliced sequence of length L = T + Q."
     loss: torch.Tensor | None          # mean cross-entropy over scored tokens (Eq. 6 of VIKDF), None without labels
-    logits: torch.Tensor               # (B, L, V)
+    logits: torch.Tensor | None        # (B, L, V), None when forward(logits=False)
     prefix_hidden: torch.Tensor        # (B, Q, D_llm) last-layer states at the inserted vectors
     prefix_pos: torch.Tensor           # (B, Q) where the inserted vectors sit
     last_hidden: torch.Tensor          # (B, L, D_llm) last-layer states (what the LM head reads)
@@ -296,9 +296,22 @@ def splice_inputs(self: PrefixLM, input_ids, attention_mask=None, prefix=None, i
     return out
 
 # %% ../nbs/04_llm.ipynb #0de894eb
-def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    "Mean next-token cross-entropy over labels != -100: logits (B, L, V), labels (B, L)."
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
+def body_states(llm, **inputs) -> torch.Tensor:
+    "Last-layer states (B, L, D_llm) of a 🤗 causal LM's body, after its final norm: what the LM head reads."
+    return llm.base_model(use_cache=False, **inputs).last_hidden_state
+
+def head_logits(llm, h: torch.Tensor) -> torch.Tensor:
+    "The LM head on states h (..., D_llm) → logits (..., V), soft-capped where the model's config asks for it."
+    logits = llm.get_output_embeddings()(h)
+    cap = getattr(llm.config, "final_logit_softcapping", None)
+    return logits if not cap else torch.tanh(logits / cap) * cap
+
+def scored_loss(llm, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    "Mean next-token cross-entropy over labels != -100; hidden (B, L, D_llm), labels (B, L). The head runs only where scored."
+    pred = labels[:, 1:] != -100                          # (B, L-1): the item at j predicts the one at j+1
+    if not pred.any(): raise ValueError(f"labels {tuple(labels.shape)} score no token: every label after the first is -100")
+    logits = head_logits(llm, hidden[:, :-1][pred])       # (N_t, V): only the N_t positions that predict a scored token
+    return F.cross_entropy(logits.float(), labels[:, 1:][pred])
 
 @patch
 def forward(self: PrefixLM,
@@ -308,16 +321,19 @@ def forward(self: PrefixLM,
             insert_at=0,                      # int or (B,): before which token of the unpadded text
             labels=None,                      # (B, T) target ids, -100 where not scored
             output_hidden_states: bool = False,
+            logits: bool = True,              # False: no (B, L, V) logits (training needs only the loss)
            ) -> PrefixLMOutput:
     "Run the LLM on the tokens with the block spliced in; loss over labelled tokens, states at the block."
     s = self.splice_inputs(input_ids, attention_mask, prefix, insert_at, labels)
-    out = self.llm(inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"],
-                   position_ids=s["position_ids"], output_hidden_states=True, use_cache=False)
-    last = out.hidden_states[-1]                                                   # (B, T+Q, D_llm)
-    return PrefixLMOutput(loss=None if labels is None else lm_loss(out.logits, s["labels"]), logits=out.logits,
+    out = self.llm.base_model(inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"],
+                              position_ids=s["position_ids"], output_hidden_states=output_hidden_states, use_cache=False)
+    last = out.last_hidden_state                                                   # (B, T+Q, D_llm)
+    return PrefixLMOutput(loss=None if labels is None else scored_loss(self.llm, last, s["labels"]),
+                          logits=head_logits(self.llm, last) if logits else None,
                           prefix_hidden=gather_at(last, s["prefix_pos"]), prefix_pos=s["prefix_pos"], last_hidden=last,
                           attention_mask=s["attention_mask"], position_ids=s["position_ids"], labels=s["labels"],
                           hidden_states=out.hidden_states if output_hidden_states else None)
+
 
 # %% ../nbs/04_llm.ipynb #c9b79205
 _MARK = "\uE000mmkd-prefix\uE000"   # a private-use marker that no tokenizer or template alters

@@ -15,7 +15,7 @@ from transformers import DynamicCache
 
 from ..core import Config, hfield
 from ..data import MCQRecord, VQARecord, RecordError, shuffle_images
-from ..llm import build_prefix_batch
+from ..llm import build_prefix_batch, head_logits
 from ..metrics import answer_key   # normalize_answer, or a bare lowercase form when that is empty
 from ..train import TrainConfig, fit
 from .momes import add_momes, momes_layers
@@ -149,8 +149,7 @@ def _record_chunks(records: list, rows: int) -> list[list]:
 
 def _choice_logliks(model, pred: torch.Tensor, ids: torch.Tensor, keep: torch.Tensor, normalize: str) -> list[float]:
     "Score choice tokens `ids` (N, T) at `keep` (N, T) from the states `pred` (N, T, D) that predict them."
-    head = model.get_output_embeddings()  # run only where a choice token is predicted (V is large)
-    logp = head(pred[keep]).float().log_softmax(-1).gather(-1, ids[keep][:, None])[:, 0]   # (n,)
+    logp = head_logits(model, pred[keep]).float().log_softmax(-1).gather(-1, ids[keep][:, None])[:, 0]   # (n,)
     s = torch.zeros(len(ids), device=ids.device).index_add_(0, keep.nonzero()[:, 0], logp)  # (N,) summed per row
     return (s / keep.sum(1) if normalize == "mean" else s).tolist()
 
@@ -164,7 +163,6 @@ def mcq_loglik_scores(model,               # a 🤗 causal LM (frozen, with memo
                       share_prompt: bool = True,
                      ) -> list[list[float]]:
     "Per-choice log-likelihood of each record's options given its question: one list of floats per record."
-    # Models whose logits are post-processed after the LM head (soft-capping) would need model(...).logits instead.
     if normalize not in NORMALIZE: raise ValueError(f"normalize must be one of {NORMALIZE}, got {normalize!r}")
     _check_mcq(records)
     dev, scores, was = next(model.parameters()).device, [], model.training

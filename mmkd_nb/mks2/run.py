@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors, count_params, set_seed, is_main_process
-from ..llm import load_llm, build_prefix_batch, position_ids_from_mask
+from ..llm import body_states, build_prefix_batch, load_llm, position_ids_from_mask, scored_loss
 from ..train import fit, curves
 from ..data import shuffle_images
 from ..evidence import chance_accuracy, majority_baseline, constant_baseline
@@ -198,11 +198,8 @@ class TextSFT(nn.Module):
 
     def forward(self, batch: dict) -> dict:
         ids, mask = batch["input_ids"], batch["attention_mask"]                        # (B, T)
-        h = self.llm.base_model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask),
-                                use_cache=False).last_hidden_state                        # (B, T, D_llm)
-        target = batch["labels"][:, 1:]; keep = target != -100                           # position t predicts token t+1
-        logits = self.llm.get_output_embeddings()(h[:, :-1][keep])                       # (n, V) only where the response is
-        return {"loss": F.cross_entropy(logits.float(), target[keep])}
+        h = body_states(self.llm, input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask))  # (B, T, D_llm)
+        return {"loss": scored_loss(self.llm, h, batch["labels"])}                       # CE on the response tokens
 
 # %% ../../nbs/24_mks2_run.ipynb #b83368ab
 ARMS = {

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 from ..core import Config, hfield, count_params
 from ..data import ImageTextPair, RecordError
-from ..llm import PrefixLM, build_prefix_batch, gather_at, position_ids_from_mask
+from ..llm import PrefixLM, body_states, build_prefix_batch, gather_at, position_ids_from_mask, scored_loss
 from ..losses import contrastive_logits
 from .mvm import add_visual_memory, has_visual_memory
 from ..encoders import retrieval_recall, recall_chance, pair_group
@@ -169,12 +169,9 @@ def t2i_infonce(text: torch.Tensor,     # (B, D_e) projected end-token states WÂ
 def caption_loss(self: VisualStorage, batch: dict, block: torch.Tensor) -> tuple[torch.Tensor, int]:
     "l_c of Eq. 3: mean cross-entropy of the caption tokens after the image block, and the number of scored tokens."
     s = self.lm.splice_inputs(batch["input_ids"], batch["attention_mask"], block, batch["insert_at"], batch["labels"])
-    h = self.llm.base_model(inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"],
-                            position_ids=s["position_ids"], use_cache=False).last_hidden_state   # (B, L, D_llm)
-    target = s["labels"][:, 1:]
-    keep = target != -100                         # position t predicts token t+1
-    logits = self.llm.get_output_embeddings()(h[:, :-1][keep])  # (n, V) only where a caption token follows
-    return F.cross_entropy(logits.float(), target[keep]), int(keep.sum())
+    h = body_states(self.llm, inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"],
+                    position_ids=s["position_ids"])                            # (B, L, D_llm)
+    return scored_loss(self.llm, h, s["labels"]), int((s["labels"][:, 1:] != -100).sum())
 
 # %% ../../nbs/21_mks2_storage.ipynb #a576ac5b
 @patch

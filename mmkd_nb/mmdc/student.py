@@ -259,7 +259,7 @@ class StudentCollator:
 def forward(self: MultimodalStudent, batch: dict) -> dict:
     "{'loss': mean cross-entropy of the answers and their <STOP> (Eq. 3)} for a batch from `StudentCollator`."
     prefix = self.image_tokens(batch["pixels"])                            # (B, P, D_llm)
-    out = self.lm(batch["input_ids"], batch["attention_mask"], prefix, batch["insert_at"], batch["labels"])
+    out = self.lm(batch["input_ids"], batch["attention_mask"], prefix, batch["insert_at"], batch["labels"], logits=False)
     return {"loss": out.loss}
 
 # %% ../../nbs/30_mmdc_student.ipynb #1724aae5

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from ..core import Config, hfield
-from ..llm import PrefixLM, build_prefix_batch, gather_at, lm_loss
+from ..llm import PrefixLM, body_states, build_prefix_batch, gather_at, scored_loss
 
 # %% auto #0
 __all__ = ['CAPTION_PROMPTS', 'TEXT_TO_IMAGE_PROMPTS', 'draw_prompts', 'BVIFConfig', 'clip_caption', 'check_captions',
-           'check_knowledge', 'llm_last_states', 'iaci_loss', 'IACIOutput', 'IACI', 'scored_tokens', 'iakr_loss',
+           'check_knowledge', 'spliced_states', 'IACIOutput', 'IACI', 'scored_tokens', 'iakr_loss',
            'query_predictor_states', 'IAKROutput', 'IAKR', 'BVIFOutput', 'BVIF', 'caption_nll']
 
 # %% ../../nbs/12_vikdf_bvif.ipynb #4f533321
@@ -111,19 +111,10 @@ def check_knowledge(K: torch.Tensor, d_q: int, min_q: int = 0) -> torch.Tensor:
     return K
 
 # %% ../../nbs/12_vikdf_bvif.ipynb #59995b69
-def llm_last_states(plm: PrefixLM, spliced: dict) -> torch.Tensor:
+def spliced_states(plm: PrefixLM, spliced: dict) -> torch.Tensor:
     "Last-layer states (B, L, D_llm) of the LLM's body (after its final norm) on a `splice_inputs` result; no LM head."
-    return plm.llm.base_model(inputs_embeds=spliced["inputs_embeds"], attention_mask=spliced["attention_mask"],
-                              position_ids=spliced["position_ids"], use_cache=False).last_hidden_state
-
-def iaci_loss(hidden: torch.Tensor,  # (B, L, D_llm) last-layer states on the spliced sequence
-              labels: torch.Tensor,  # (B, L) caption ids (+ end token), -100 elsewhere
-              lm_head: nn.Module,    # the LLM's output layer, D_llm → V
-             ) -> torch.Tensor:
-    "VIKDF Eq. 6: mean −log P(T_i | K, P, T_<i) over the scored caption tokens of the batch."
-    pred = labels[:, 1:] != -100                         # (B, L-1): the item at j predicts the one at j+1
-    logits = lm_head(hidden[:, :-1][pred]).float()       # (N_t, V): the head only where a caption token is predicted
-    return F.cross_entropy(logits, labels[:, 1:][pred])
+    return body_states(plm.llm, inputs_embeds=spliced["inputs_embeds"], attention_mask=spliced["attention_mask"],
+                       position_ids=spliced["position_ids"])
 
 # %% ../../nbs/12_vikdf_bvif.ipynb #513c4a5d
 @dataclass
@@ -169,8 +160,8 @@ def forward(self: IACI,
     b = {k: v.to(K.device) for k, v in self.iaci_batch(captions, prompts).items()}
     prefix = self.proj(K)                                                       # block (B, Q, D_llm)
     s = self.plm.splice_inputs(b["input_ids"], b["attention_mask"], prefix, b["insert_at"], b["labels"])
-    h = llm_last_states(self.plm, s)                                            # (B, T+Q, D_llm)
-    return IACIOutput(iaci_loss(h, s["labels"], self.plm.llm.get_output_embeddings()), h, s["labels"],
+    h = spliced_states(self.plm, s)                                             # (B, T+Q, D_llm)
+    return IACIOutput(scored_loss(self.plm.llm, h, s["labels"]), h, s["labels"],
                       s["attention_mask"], s["prefix_pos"], prompts)
 
 # %% ../../nbs/12_vikdf_bvif.ipynb #cf534ce9
@@ -197,7 +188,7 @@ def query_predictor_states(plm: PrefixLM,
                           ) -> torch.Tensor:
     "Last-layer states (B, Q, D_llm) at the items that predict each inserted vector: O_K of VIKDF §3.3.2."
     s = plm.splice_inputs(input_ids, attention_mask, prefix, insert_at)
-    return gather_at(llm_last_states(plm, s), s["prefix_pos"] - 1)          # (B, Q, D_llm)
+    return gather_at(spliced_states(plm, s), s["prefix_pos"] - 1)          # (B, Q, D_llm)
 
 # %% ../../nbs/12_vikdf_bvif.ipynb #b5888cbf
 @dataclass

@@ -189,7 +189,8 @@ def prefix(self: DialogueModel, batch: dict):
 @patch
 def forward(self: DialogueModel, batch: dict) -> dict:
     "{'loss': mean NLL of the reply tokens given C (and K)}."
-    out = self.plm(batch["input_ids"], batch["attention_mask"], self.prefix(batch), batch["insert_at"], batch["labels"])
+    out = self.plm(batch["input_ids"], batch["attention_mask"], self.prefix(batch), batch["insert_at"], batch["labels"],
+                   logits=False)
     return {"loss": out.loss}
 
 @patch
