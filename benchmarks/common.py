@@ -29,7 +29,25 @@ class RSSPeak:
         self._stop.set(); self._t.join(); self.peak = max(self.peak, self.rss())
 
 
-def measure(step, dev, warmup: int, steps: int) -> dict:
+def profile_step(step, steps: int = 2, top: int = 12) -> dict:
+    """`steps` more calls of `step()` under the torch profiler (CPU): the split of CPU time into forward, backward and
+    optimizer, and the `top` operators by self CPU time. Backward is every autograd engine node (their totals do not
+    nest), optimizer every `Optimizer.step` / `zero_grad` region, forward the rest; times are ms per step."""
+    from torch.profiler import profile, ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps): step()
+    ev = prof.key_averages()
+    wrap = ("autograd::engine::evaluate_function", "Optimizer.", "ProfilerStep")
+    total = sum(e.self_cpu_time_total for e in ev) / 1e3 / steps
+    bwd = sum(e.cpu_time_total for e in ev if e.key.startswith(wrap[0])) / 1e3 / steps
+    opt = sum(e.cpu_time_total for e in ev if e.key.startswith(wrap[1])) / 1e3 / steps
+    ops = sorted((e for e in ev if not e.key.startswith(wrap)), key=lambda e: -e.self_cpu_time_total)[:top]
+    return dict(total_ms=total, forward_ms=total - bwd - opt, backward_ms=bwd, optimizer_ms=opt,
+                top=[dict(op=e.key, self_ms=e.self_cpu_time_total / 1e3 / steps, calls=e.count / steps,
+                          share=e.self_cpu_time_total / 1e3 / steps / max(total, 1e-9)) for e in ops])
+
+
+def measure(step, dev, warmup: int, steps: int, profile: bool = False) -> dict:
     """Run `step()` `warmup` untimed then `steps` timed times on device `dev`; step times and peak memory.
 
     Each step's wall-clock time is kept, and on a CPU also the CPU time of this thread (where torch runs
@@ -51,7 +69,8 @@ def measure(step, dev, warmup: int, steps: int) -> dict:
             sync(); t, c = time.perf_counter(), time.thread_time(); step(); sync()
             if i >= warmup: times.append(time.perf_counter() - t); cpu.append(time.thread_time() - c)
     peak = (torch.cuda.max_memory_allocated() - base) if cuda else (rss.peak - base_rss)
-    return dict(device=str(dev), threads=torch.get_num_threads(), step_s_median=statistics.median(times), step_s_all=times,
+    prof = profile_step(step) if profile and not cuda else None
+    return dict(profile=prof, device=str(dev), threads=torch.get_num_threads(), step_s_median=statistics.median(times), step_s_all=times,
                 cpu_s_median=statistics.median(cpu), cpu_s_all=cpu,
                 peak_mem_mb=peak / 2**20,
                 peak_mem_kind="cuda max_memory_allocated increase" if cuda
@@ -62,7 +81,9 @@ def measure(step, dev, warmup: int, steps: int) -> dict:
 
 def add_common_args(ap, steps: int = 4, warmup: int = 1, repeats: int = 2):
     "The flags every benchmark script takes: presets, device, steps, repeats, threads, output folder, seed."
-    ap.add_argument("--presets", nargs="+", default=["tiny", "small"], choices=["tiny", "small", "paper"], help="presets to measure")
+    ap.add_argument("--presets", nargs="+", default=["tiny", "small"], choices=["tiny", "micro", "small", "paper"], help="presets to measure")
+    ap.add_argument("--profile", action="store_true", help="after the timed steps, two steps under the torch profiler (CPU): "
+                                                            "forward / backward / optimizer split and top operators")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     ap.add_argument("--steps", type=int, default=steps, help="timed steps per process")
     ap.add_argument("--warmup", type=int, default=warmup, help="untimed steps first, in each process")

@@ -20,6 +20,16 @@ experts cost inside the LLM.
 Writes benchmarks/results/mks2-<device>.json and prints a markdown table; the ratios to `llm` and, for `mvm` and
 `momes`, to `lora` are tracked (on a shared CPU, the ratios of the steps' CPU times: the wall clock there also counts
 the time other processes held the core).
+
+The storage stage as it trains (`mmkd_nb.mks2.storage.VisualStorage`), against its irreducible cost:
+  storage       the whole step: the frozen image tower, the mapper, the captioning pass (Eq. 3: the spliced block of
+                image tokens between the markers, the head only on caption tokens) and the text-to-image pass (Eq. 4:
+                the caption alone through the LLM to its end-token state), memory in every block, Adam update
+  storage-base  the frozen parts on exactly those sequences and nothing else: the tower's forward on the images, the
+                memory-free LLM's forward + backward over the captioning sequence (a leaf block of the same shape in
+                place of the mapped image tokens, the head only where a caption token is scored) and over the caption
+                alone (embeddings a leaf, the end-token state as its loss); no trainable part
+The goal is storage <= 1.10 x storage-base: what the method adds (mapper, memory, markers, projection, update) is small.
 """
 from __future__ import annotations
 import argparse, json, sys, time
@@ -27,9 +37,10 @@ from pathlib import Path
 
 from common import bench_main, add_common_args, caption_batch, llm_step, measure, training_captions
 
-ARMS = ["llm", "mvm", "momes", "lora"]
-REF = {"mvm": "lora", "momes": "lora"}
-LABELS = {"llm": "frozen LLM", "mvm": "+ MVM (storage stage)", "momes": "+ MoMEs (sharing stage)", "lora": "+ LoRA"}
+ARMS = ["llm", "mvm", "momes", "lora", "storage-base", "storage"]
+REF = {"mvm": "lora", "momes": "lora", "storage": "storage-base"}
+LABELS = {"llm": "frozen LLM", "mvm": "+ MVM (memory only)", "momes": "+ MoMEs (sharing stage)", "lora": "+ LoRA",
+          "storage-base": "irreducible: frozen parts on the storage step's sequences", "storage": "storage step (Eq. 3 + 4)"}
 
 
 def linear_names(llm, where: str = "mlp") -> list[str]:
@@ -63,8 +74,61 @@ def expected_trainable(arm: str, llm, d_memory: int, gated: bool, rank: int, whe
     return {"llm": 0, "mvm": mem, "lora": lora_base, "momes": lora_mlp + lora_mem + L * (2 * D + 2)}[arm]
 
 
+def storage_worker(a) -> dict:
+    "The `storage` and `storage-base` arms (see the module docstring) in this process."
+    import torch
+    from mmkd_nb.core import get_device, count_params
+    from mmkd_nb.encoders import load_encoder
+    from mmkd_nb.llm import load_llm, body_states, gather_at, scored_loss
+    from mmkd_nb.train import make_optimizer
+    from mmkd_nb.mks2.storage import StorageConfig, StorageCollator, VisualStorage, last_token_index
+    if a.threads: torch.set_num_threads(a.threads)
+    dev = get_device(a.device)
+    cfg = StorageConfig.preset(a.preset, **({"batch_size": a.batch} if a.batch else {}))
+    enc = load_encoder(cfg.encoder, progress=False)
+    llm, tok = load_llm(cfg.llm, dtype=cfg.dtype)
+    pairs = training_captions(a.preset, cfg.batch_size, a.seed)
+    model = VisualStorage(llm, tok, enc, cfg).to(dev).train()   # adds the memory to `llm`
+    batch = {k: v.to(dev) for k, v in StorageCollator(tok, enc, cfg.max_len)(pairs).items()}
+    losses = []
+    if a.arm == "storage":
+        trainable, total = count_params(model)
+        opt = make_optimizer(model, cfg.train_config())
+        def step():
+            out = model(batch)
+            out["loss"].backward(); opt.step(); opt.zero_grad(set_to_none=True)
+            losses.append(float(out["loss"]))
+    else:
+        with torch.no_grad(): shape = model.image_block(batch["pixels"])[0].shape     # (B, P'+2, D_llm)
+        del model, llm
+        plain, _ = load_llm(cfg.llm, dtype=cfg.dtype)                                  # memory-free, frozen
+        plain.to(dev).requires_grad_(False).eval()
+        from mmkd_nb.llm import PrefixLM
+        plm, trainable = PrefixLM(plain, tok), 0
+        total = sum(p.numel() for p in list(enc.parameters()) + list(plain.parameters()))
+        block = torch.randn(shape, device=dev).requires_grad_(True)                      # where the mapped image enters
+        end = last_token_index(batch["attention_mask"])[:, None]                          # (B, 1)
+        def step():
+            with torch.no_grad(): enc.encode_image(batch["pixels"])
+            block.grad = None
+            s = plm.splice_inputs(batch["input_ids"], batch["attention_mask"], block, batch["insert_at"], batch["labels"])
+            loss = scored_loss(plain, body_states(plain, inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"],
+                                                  position_ids=s["position_ids"]), s["labels"])
+            emb = plain.get_input_embeddings()(batch["input_ids"]).detach().requires_grad_(True)   # (B, T, D_llm) leaf
+            h = body_states(plain, inputs_embeds=emb, attention_mask=batch["attention_mask"])
+            loss = loss + gather_at(h, end).pow(2).mean()                                 # stands in for Eq. 4's InfoNCE
+            loss.backward()
+            losses.append(float(loss))
+    m = measure(step, dev, a.warmup, a.steps, profile=a.profile)
+    if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
+    return dict(preset=a.preset, arm=a.arm, model=cfg.llm, batch=cfg.batch_size, tokens=batch["input_ids"].shape[1],
+                image_tokens=int(shape[1]) if a.arm == "storage-base" else None, mapper=cfg.mapper, mvm_ratio=cfg.mvm_ratio,
+                trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
+
+
 def worker(a) -> dict:
     "One arm in this process: build, warm up, time the steps, measure peak memory."
+    if a.arm.startswith("storage"): return storage_worker(a)
     import torch
     from mmkd_nb.core import get_device, count_params
     from mmkd_nb.llm import LLMConfig, load_llm
@@ -95,7 +159,7 @@ def worker(a) -> dict:
     def step():
         losses.append(float(llm_step(llm, batch)))
         if opt is not None: opt.step(); opt.zero_grad(set_to_none=True)
-    m = measure(step, dev, a.warmup, a.steps)
+    m = measure(step, dev, a.warmup, a.steps, profile=a.profile)
     if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
     return dict(preset=a.preset, arm=a.arm, model=lcfg.name, batch=B, tokens=batch["input_ids"].shape[1],
                 layers=llm.config.num_hidden_layers, d_model=llm.config.hidden_size, d_memory=d_memory if a.arm in ("mvm", "momes") else 0,
@@ -116,7 +180,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     "Measure every arm on every preset; write the JSON, print the table, return the result."
-    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "lora_targets"], "mks2", ref_arms=REF)
+    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "lora_targets", "profile"], "mks2", ref_arms=REF)
 
 
 if __name__ == "__main__":

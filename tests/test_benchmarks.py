@@ -43,13 +43,44 @@ def test_vikdf_benchmark(tmp_path):
 
 def test_mks2_benchmark(tmp_path):
     res = run("mks2.py", tmp_path, "--repeats", "1")
-    rows = check_rows(res, ["llm", "mvm", "momes", "lora"])
+    rows = check_rows(res, ["llm", "mvm", "momes", "lora", "storage-base", "storage"])
+    assert rows["storage-base"]["trainable_params"] == 0 < rows["storage"]["trainable_params"]
+    assert rows["storage"]["ref_arm"] == "storage-base" and rows["storage"]["tokens"] == rows["storage-base"]["tokens"]
     L, D = rows["mvm"]["layers"], rows["mvm"]["d_model"]
     assert rows["mvm"]["trainable_params"] == 3 * L * D * rows["mvm"]["d_memory"]        # gated memory D -> D_m -> D per block
     for arm in ("mvm", "momes"):
         r = rows[arm]
         assert r["ref_arm"] == "lora" and r["time_ratio_ref"] == pytest.approx(r["step_s_median"] / rows["lora"]["step_s_median"])
     assert rows["momes"]["rank"] == rows["lora"]["rank"] > 0
+
+
+def test_mmdc_benchmark(tmp_path):
+    res = run("mmdc.py", tmp_path, "--repeats", "1", "--profile")
+    rows = check_rows(res, ["base", "student"])
+    assert rows["base"]["trainable_params"] == 0 < rows["student"]["trainable_params"]
+    assert rows["base"]["tokens"] == rows["student"]["tokens"] and rows["base"]["image_tokens"] > 0
+    for r in rows.values():                     # the profile splits the step and names its top operators
+        p = r["profile"]
+        assert p["total_ms"] > 0 and p["forward_ms"] > 0 and p["backward_ms"] > 0 and p["top"]
+        assert p["forward_ms"] + p["backward_ms"] + p["optimizer_ms"] == pytest.approx(p["total_ms"])
+    assert rows["student"]["profile"]["optimizer_ms"] > 0 == rows["base"]["profile"]["optimizer_ms"]
+
+
+def test_activation_measure():
+    "What benchmarks/memory.py extrapolates from: a block's saved values per token and unit width do not change with width or length."
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import memory
+    w = [memory.words_per_token("plain", width=d, T=t) for d, t in ((128, 32), (256, 64), (512, 32))]
+    assert max(w) - min(w) < 0.02 * min(w) and 10 < w[0] < 20
+    assert memory.words_per_token("mvm", width=128, T=32) > w[0]                 # the memory keeps its own activations
+    assert memory.words_per_token("plain", width=128, T=32, checkpointing=True) == pytest.approx(1.0)   # only the input
+    # the estimate: weights 2 bytes, trainable 16 bytes per parameter, activations linear in the batch
+    run = dict(batch=2, passes=[100], scored=10, variant="plain", trainable=10**6, frozen_llm=10**9, frozen_other=0)
+    words = {"plain": w[1]}
+    e, e2 = memory.estimate(run, words, {"plain": 1.0}), memory.estimate({**run, "batch": 4}, words, {"plain": 1.0})
+    assert e["frozen"] == pytest.approx(2e9 / 2**30) and e["trainable"] == pytest.approx(16e6 / 2**30)
+    assert e2["activations"] == pytest.approx(2 * e["activations"])
+    assert memory.estimate(run, words, {"plain": 1.0}, checkpointing=True)["activations"] < e["activations"]
 
 
 def test_prefix_benchmark(tmp_path):

@@ -1,0 +1,93 @@
+"""What MmDC's student costs: one instruction-tuning step of `mmkd_nb.mmdc.student.MultimodalStudent` (frozen image
+tower -> trained projection W -> frozen LLM with a trained `<STOP>` row; Eq. 3) against its irreducible cost.
+
+Arms, each in a fresh process, on the same B one-turn dialogues (questions of the built-in world with their answers,
+the image first, as the student's collator lays them out):
+  base     the irreducible cost, the ratio's base: the frozen tower's forward on the images and the frozen LLM's
+           forward + backward over exactly the student's spliced sequences (a leaf block of the image tokens' shape
+           where W's output enters, the head only where an answer token or `<STOP>` is scored); nothing to update
+  student  the whole training step: tower, W, the LLM with the `<STOP>` rows, the loss of Eq. 3, backward, AdamW
+The goal is student <= 1.10 x base: W (one linear layer) and the `<STOP>` rows cost next to nothing.
+
+    python benchmarks/mmdc.py --threads 1                   # tiny, micro and small presets on the CPU
+    python benchmarks/mmdc.py --device cuda --repeats 3     # on a GPU
+
+Writes benchmarks/results/mmdc-<device>.json and prints a markdown table; the ratio to `base` is tracked (on a shared
+CPU, the ratio of the steps' CPU times: the wall clock there also counts the time other processes held the core).
+"""
+from __future__ import annotations
+import argparse, random
+
+from common import bench_main, add_common_args, measure
+
+ARMS = ["base", "student"]
+LABELS = {"base": "irreducible: frozen tower + LLM on the student's sequences", "student": "student step (Eq. 3)"}
+
+
+def dialogues(preset: str, batch: int, seed: int) -> list:
+    "`batch` training questions of the built-in world `preset` with their answers, drawn with `seed`."
+    from mmkd_nb.world import WorldConfig, make_world
+    recs = make_world(WorldConfig.preset(preset)).vqa("train")
+    if batch > len(recs): raise ValueError(f"--batch {batch} but world {preset!r} has only {len(recs)} training questions")
+    return random.Random(seed).sample(recs, batch)
+
+
+def worker(a) -> dict:
+    "One arm in this process: build, warm up, time the steps, measure peak memory."
+    import torch
+    from mmkd_nb.core import get_device, count_params
+    from mmkd_nb.mmdc.run import MmDCConfig
+    from mmkd_nb.mmdc.student import MultimodalStudent, StudentCollator, StudentConfig
+    from mmkd_nb.train import TrainConfig, make_optimizer
+    if a.threads: torch.set_num_threads(a.threads)
+    dev = get_device(a.device)
+    scfg = StudentConfig.preset(a.preset)
+    B = a.batch or MmDCConfig.preset(a.preset).batch_size
+    student = MultimodalStudent.from_config(scfg, dev)
+    batch = {k: v.to(dev) for k, v in StudentCollator(student, position="first")(dialogues(a.preset, B, a.seed)).items()}
+    losses = []
+    if a.arm == "student":
+        student.set_trainable(stop=True).train()
+        trainable, total = count_params(student)
+        opt = make_optimizer(student, TrainConfig.preset("tiny" if a.preset == "tiny" else "small"))
+        def step():
+            loss = student(batch)["loss"]
+            loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+            losses.append(float(loss))
+    else:
+        student.requires_grad_(False).eval()
+        trainable, total = 0, sum(p.numel() for p in student.parameters())
+        with torch.no_grad(): shape = student.image_tokens(batch["pixels"]).shape          # (B, P, D_llm)
+        block = torch.randn(shape, device=dev).requires_grad_(True)                        # where W's output enters
+        def step():
+            with torch.no_grad(): student.encoder.encode_image(batch["pixels"])
+            block.grad = None
+            out = student.lm(batch["input_ids"], batch["attention_mask"], block, batch["insert_at"], batch["labels"],
+                             logits=False)
+            out.loss.backward()
+            losses.append(float(out.loss))
+    m = measure(step, dev, a.warmup, a.steps, profile=a.profile)
+    if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
+    P = student.encoder.encode_image(batch["pixels"][:1]).states.shape[1] - 1
+    return dict(preset=a.preset, arm=a.arm, model=scfg.llm, encoder=scfg.encoder, batch=B, tokens=batch["input_ids"].shape[1],
+                image_tokens=P, trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    "The flags of `python benchmarks/mmdc.py`."
+    ap = argparse.ArgumentParser(prog="python benchmarks/mmdc.py", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    add_common_args(ap, steps=3, warmup=1, repeats=2)
+    ap.set_defaults(presets=["tiny", "micro", "small"])
+    ap.add_argument("--batch", type=int, default=0, help="B, dialogues per step (0: the preset's MmDCConfig.batch_size)")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    "Measure every arm on every preset; write the JSON, print the table, return the result."
+    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "profile"],
+                      "mmdc", base_arm="base")
+
+
+if __name__ == "__main__":
+    main()
