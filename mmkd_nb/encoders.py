@@ -27,6 +27,7 @@ from .core import (Config, hfield, PRESETS, set_seed, get_device, is_fast, fast_
                           cache_dir, save_json, load_json, save_tensors, load_tensors, count_params,
                           restore_shipped)
 from .data import ImageTextPair
+from .losses import clamped_scale, log_scale_parameter
 
 # %% auto #0
 __all__ = ['OPENAI_MEAN', 'OPENAI_STD', 'image_shows', 'RECIPE_VERSION', 'ENCODER_NAMES', 'EASY_VQA_COLOURS', 'EASY_VQA_SHAPES',
@@ -388,7 +389,7 @@ class OfflineEncoder(DualEncoder):
                                             mlp_ratio=4.0, output_dim=cfg.embed_dim)
             if cfg.stem == "conv": self.visual.conv1 = conv_stem(cfg.vit_width, cfg.patch_size)
             elif cfg.stem != "patch": raise ValueError(f"EncoderConfig.stem={cfg.stem!r}; expected 'patch' or 'conv'")
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))   # CLIP's initial temperature, as a log
+        self.logit_scale = log_scale_parameter(0.07)                        # CLIP's initial temperature, as a log
         self.image_size, self.dim, self.embed_dim = cfg.image_size, cfg.embed_dim, cfg.embed_dim
         grid = cfg.image_size // cfg.patch_size
         if cfg.token_pool < 1 or grid % cfg.token_pool:
@@ -615,7 +616,7 @@ def train_offline_tower(pairs: list,                      # ImageTextPair traini
                 ks = torch.randperm(len(swaps[i]), generator=g)[:cfg.shape_negatives].tolist()
                 hard += [neg_index[swaps[i][k]] for k in ks]
                 owner += [r] * len(ks)
-        loss = multi_positive_infonce(img, enc.text_head(text_feats[cid]), enc.logit_scale.exp().clamp(max=100),
+        loss = multi_positive_infonce(img, enc.text_head(text_feats[cid]), clamped_scale(enc.logit_scale, 100.0),
                                       positives=positives, hard_text=enc.text_head(neg_feats[hard]) if hard else None,
                                       hard_owner=torch.tensor(owner, device=device) if hard else None)
         opt.zero_grad(set_to_none=True)

@@ -14,9 +14,9 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 
 # %% auto #0
-__all__ = ['gather_with_grad', 'contrastive_logits', 'clip_contrastive_loss', 'ContrastiveOutput', 'ClipContrastiveLoss',
-           'patch_mask_to_pixels', 'masked_l1_loss', 'masked_token_ce', 'gaussian_nll', 'gaussian_entropy',
-           'variational_mi_lower_bound']
+__all__ = ['gather_with_grad', 'contrastive_logits', 'clip_contrastive_loss', 'ContrastiveOutput', 'log_scale_parameter',
+           'clamped_scale', 'ClipContrastiveLoss', 'patch_mask_to_pixels', 'masked_l1_loss', 'masked_token_ce',
+           'gaussian_nll', 'gaussian_entropy', 'variational_mi_lower_bound']
 
 # %% ../nbs/05_losses.ipynb #26d40537
 def _check_pair(a, b):
@@ -69,6 +69,19 @@ class ContrastiveOutput(NamedTuple):
     loss: torch.Tensor
     logit_scale: torch.Tensor
 
+def log_scale_parameter(init_temperature: float = 0.07,  # starting τ (CLIP's and VIKDF's 0.07: log s ≈ 2.659)
+                       ) -> nn.Parameter:
+    "The learnable temperature as every module here holds it: log s = log(1/τ), a scalar parameter."
+    if not 0 < init_temperature: raise ValueError(f"init_temperature must be > 0; got {init_temperature}")
+    return nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
+
+def clamped_scale(log_scale: torch.Tensor,  # the parameter log s
+                  max_scale: float = 100.0,  # open_clip's cap on s
+                 ) -> torch.Tensor:
+    "s = exp(clamp(log s, 0, ln max_scale)): the one clamp rule (beyond the cap s stays there and gets no gradient)."
+    if not max_scale >= 1: raise ValueError(f"max_scale must be >= 1; got {max_scale}")
+    return log_scale.clamp(0, math.log(max_scale)).exp()
+
 class ClipContrastiveLoss(nn.Module):
     "Symmetric InfoNCE with a learnable temperature τ, stored as log(1/τ) and capped at `max_scale`."
     def __init__(self,
@@ -77,14 +90,16 @@ class ClipContrastiveLoss(nn.Module):
                  gather: bool = False,            # gather negatives from all ranks
                 ):
         super().__init__()
-        if not 0 < init_temperature: raise ValueError(f"init_temperature must be > 0; got {init_temperature}")
         if not max_scale >= 1: raise ValueError(f"max_scale must be >= 1; got {max_scale}")
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
-        self.max_log_scale, self.gather = math.log(max_scale), gather
+        self.logit_scale = log_scale_parameter(init_temperature)
+        self.max_scale, self.gather = max_scale, gather
+
+    @property
+    def scale(self) -> torch.Tensor: return clamped_scale(self.logit_scale, self.max_scale)   # s = 1/τ in use
 
     def forward(self, a, b) -> ContrastiveOutput:
         "Loss for paired features `a`, `b` (B, D), and the scale s = exp(clamped log-scale)."
-        s = self.logit_scale.clamp(0, self.max_log_scale).exp()
+        s = self.scale
         return ContrastiveOutput(clip_contrastive_loss(a, b, s, gather=self.gather), s.detach())
 
 # %% ../nbs/05_losses.ipynb #f00500d2

@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from ..core import Config, hfield, count_params
 from ..data import ImageTextPair, RecordError
 from ..llm import PrefixLM, body_states, build_prefix_batch, gather_at, position_ids_from_mask, scored_loss
-from ..losses import contrastive_logits
+from ..losses import clamped_scale, contrastive_logits, log_scale_parameter
 from .mvm import add_visual_memory, has_visual_memory
 from ..encoders import retrieval_recall, recall_chance, pair_group
 from ..train import TrainConfig
@@ -122,7 +122,7 @@ class VisualStorage(nn.Module):
             self.img_start = nn.Parameter((torch.randn(D) * emb_std).to(dt)) if cfg.markers else None
             self.img_end = nn.Parameter((torch.randn(D) * emb_std).to(dt)) if cfg.markers else None
             self.text_proj = nn.Linear(D, encoder.embed_dim).to(dt)             # W: h_e → the image's global width
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.init_temperature)))
+        self.logit_scale = log_scale_parameter(cfg.init_temperature)
 
     @property
     def llm(self): return self.lm.llm
@@ -179,7 +179,7 @@ def forward(self: VisualStorage, batch: dict) -> dict:
     "Losses of one batch: {'loss': L_Stage1, 'caption': L_c, 't2i': L_t2i, 'scale': s}."
     block, image_emb = self.image_block(batch["pixels"])                       # (B, P'+2, D_llm), (B, D_e)
     l_c, _ = self.caption_loss(batch, block)                                   # Eq. 3
-    s = self.logit_scale.clamp(0, math.log(self.cfg.max_scale)).exp()
+    s = clamped_scale(self.logit_scale, self.cfg.max_scale)
     # Eq. 4
     l_t2i = t2i_infonce(self.text_embed(batch["input_ids"], batch["attention_mask"]).float(), image_emb.float(), s)
     loss = self.cfg.caption_weight * l_c + self.cfg.t2i_weight * l_t2i

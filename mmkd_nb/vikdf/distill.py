@@ -103,7 +103,7 @@ def forward(self: TIM,
         out = self.contrast(t, v)
         return {"loss": out.loss, "logit_scale": out.logit_scale, "sim": (t @ v.T).detach()}
     sim = torch.einsum("id,jqd->ijq", t, v).amax(-1)                     # (B, B): best image query for each text
-    s = self.contrast.logit_scale.clamp(0, self.contrast.max_log_scale).exp()
+    s = self.contrast.scale                                             # 1/τ, clamped as in ClipContrastiveLoss
     labels = torch.arange(len(sim), device=sim.device)
     loss = (F.cross_entropy(s * sim, labels) + F.cross_entropy(s * sim.T, labels)) / 2
     return {"loss": loss, "logit_scale": s.detach(), "sim": sim.detach()}
