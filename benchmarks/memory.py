@@ -86,7 +86,7 @@ def meta_params(build) -> int:
 def counts() -> dict:
     "Parameter counts of the paper models' parts, from their architectures."
     from transformers import LlamaConfig, LlamaForCausalLM
-    from mmkd_nb.vikdf.iqformer import IQFormer, IQFormerConfig
+    from mmkd_nb.qformer import IQFormer, IQFormerConfig
     import open_clip
     L, D = LLAMA_7B["num_hidden_layers"], LLAMA_7B["hidden_size"]
     llm = meta_params(lambda: LlamaForCausalLM(LlamaConfig(**LLAMA_7B)))

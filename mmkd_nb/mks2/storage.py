@@ -16,6 +16,7 @@ from ..core import Config, hfield, count_params
 from ..data import ImageTextPair, RecordError
 from ..llm import PrefixLM, body_states, build_prefix_batch, gather_at, position_ids_from_mask, scored_loss
 from ..losses import clamped_scale, contrastive_logits, log_scale_parameter
+from ..qformer import IQFormer, IQFormerConfig
 from .mvm import add_visual_memory, has_visual_memory
 from ..encoders import retrieval_recall, recall_chance, pair_group
 from ..train import TrainConfig
@@ -101,7 +102,6 @@ def make_mapper(cfg: StorageConfig, d_enc: int, d_llm: int) -> nn.Module:
     "The image → soft-token mapper that `cfg.mapper` names."
     if cfg.mapper == "linear": return nn.Linear(d_enc, d_llm)
     if cfg.mapper == "mlp": return nn.Sequential(nn.Linear(d_enc, d_llm), nn.GELU(), nn.Linear(d_llm, d_llm))
-    from mmkd_nb.vikdf.iqformer import IQFormer, IQFormerConfig
     qc = IQFormerConfig.preset(cfg.qformer, encoder_width=d_enc, num_queries=cfg.num_queries)
     return QFormerMapper(IQFormer.from_config(qc), qc.hidden, d_llm, frozen=cfg.freeze_qformer)
 

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 from ..core import Config, hfield
 from ..losses import ClipContrastiveLoss, masked_l1_loss, patch_mask_to_pixels, masked_token_ce
-from .iqformer import IQFormer
+from ..qformer import IQFormer
 
 # %% auto #0
 __all__ = ['TIM_POOLING', 'KNOWLEDGE_CHOICES', 'DistillConfig', 'TIM', 'scaled_mask_patch', 'simmim_mask', 'FusionBlock',

@@ -18,7 +18,7 @@ from ..data import ImageTextPair, RecordError, load_records, shuffle_images
 from ..encoders import EncoderConfig, OfflineEncoder, load_encoder
 from ..llm import LLMConfig, PrefixLM, load_llm
 from ..train import TrainConfig, fit, trainable_state
-from .iqformer import IQFormer, IQFormerConfig
+from ..qformer import IQFormer, IQFormerConfig
 from .distill import DistillConfig, KnowledgeDistiller
 from .bvif import BVIF, BVIFConfig
 
