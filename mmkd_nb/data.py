@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #caf82a7d
 from __future__ import annotations
-import io, json, os, random, re, tarfile, warnings
+import hashlib, io, json, os, random, re, tarfile, warnings
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from itertools import islice
@@ -17,9 +17,9 @@ from .core import atomic_write
 
 # %% auto #0
 __all__ = ['RECORDS', 'SCHEMAS', 'IMAGE_EXTS', 'CLIP_MEAN', 'CLIP_STD', 'RecordError', 'ImageTextPair', 'Dialogue', 'VQARecord',
-           'MCQRecord', 'check_kind', 'load_image', 'UnknownFieldWarning', 'make_record', 'image_to_png', 'write_jsonl',
-           'iter_jsonl', 'load_jsonl', 'write_shards', 'expand_shards', 'iter_shards', 'load_shards', 'iter_hf',
-           'from_hf', 'load_records', 'RecordDataset', 'random_cycle', 'shuffle_images', 'image_transform',
+           'MCQRecord', 'check_kind', 'load_image', 'UnknownFieldWarning', 'make_record', 'image_to_png', 'image_key',
+           'write_jsonl', 'iter_jsonl', 'load_jsonl', 'write_shards', 'expand_shards', 'iter_shards', 'load_shards',
+           'iter_hf', 'from_hf', 'load_records', 'RecordDataset', 'random_cycle', 'shuffle_images', 'image_transform',
            'PairCollator', 'VQACollator', 'DialogueCollator', 'MCQCollator']
 
 # %% ../nbs/01_data.ipynb #cf9c2371
@@ -202,6 +202,11 @@ def image_to_png(im: Image.Image) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
+
+def image_key(image) -> str:
+    "A short hash of a PIL image's mode, size and pixels: the same picture gets the same key, wherever it came from."
+    if not hasattr(image, "tobytes"): raise ValueError(f"expected a PIL image, got {type(image).__name__}")
+    return hashlib.sha1(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()[:16]
 
 def _key(i: int, rid: str) -> str:
     "A file-name-safe, unique key for the `i`-th record: its position, then its id (no dots: webdataset splits keys at the first dot)."

@@ -14,7 +14,7 @@ from transformers.activations import ACT2FN
 from ..core import Config, hfield, save_tensors, load_tensors, copy_tensors, count_params
 
 # %% auto #0
-__all__ = ['PLACEMENTS', 'BLOCK_LAYOUTS', 'POST_FFN_NORMS', 'MVM_FORMAT', 'ModularVisualMemory', 'MVMConfig', 'decoder_blocks',
+__all__ = ['PLACEMENTS', 'BLOCK_LAYOUTS', 'POST_FFN_NORMS', 'MVM_FORMAT', 'ModularVisualMemory', 'decoder_blocks',
            'post_ffn_norm', 'llm_config', 'MemoryMLP', 'MemoryNorm', 'MemoryPostNorm', 'visual_memories',
            'has_visual_memory', 'add_visual_memory', 'visual_memory_state_dict', 'save_visual_memory',
            'read_visual_memory_meta', 'load_visual_memory', 'remove_visual_memory']
@@ -61,20 +61,7 @@ class ModularVisualMemory(nn.Module):
         return f"d_model={self.d_model}, d_memory={self.d_memory}, act={self.act!r}, gated={self.gated}"
 
 # %% ../../nbs/20_mks2_mvm.ipynb #1e45e2a1
-PLACEMENTS = ("sequential", "parallel")
-
-@dataclass
-class MVMConfig(Config):
-    "Settings of MKS2's Modular Visual Memory (storage stage)."
-    ratio: float = hfield(0.25, "memory width D_m as a fraction of the LLM's hidden size D (paper: "
-                                "1/4 → ~410 M on Llama-2-7b; Table 4 also tries 1/2 → ~810 M)")
-    gated: bool = hfield(True, "gated FFN (gate, up, down) like Llama's MLP — the form the paper's 410 M implies — "
-                               "else a plain two-matrix FFN")
-    placement: str = hfield("sequential", "'sequential': Eq. 2 as printed, a residual sub-layer between attention and "
-                                          "the FFN; 'parallel': beside the FFN on the same input")
-    bias: bool = hfield(False, "biases in the memory's linear layers (Llama's MLP has none)")
-    freeze: bool = hfield(True, "freeze every LLM weight so that only the memory trains (the storage stage)")
-    _presets = {"tiny": dict(ratio=0.5), "small": {}, "paper": {}}
+PLACEMENTS = ("sequential", "parallel")   # Eq. 2 as printed (between attention and FFN), or beside the FFN
 
 # %% ../../nbs/20_mks2_mvm.ipynb #01c3c910
 BLOCK_LAYOUTS = {  # model_type -> (dotted path to the list of decoder blocks, pre-FFN norm, FFN)

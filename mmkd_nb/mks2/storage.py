@@ -43,7 +43,8 @@ class StorageConfig(Config):
     freeze_qformer: bool = hfield(False, "keep the Q-Former frozen (paper: BLIP-2's pretrained one); "
                                          "offline it starts random, so it trains")
     markers: bool = hfield(True, "learnable <img-start>/<img-end> vectors around the soft image tokens (paper: yes)")
-    mvm_ratio: float = hfield(0.25, "visual memory width as a fraction of the LLM's hidden size (paper: 1/4)")
+    mvm_ratio: float = hfield(0.25, "visual memory width as a fraction of the LLM's hidden size (paper: 1/4 → "
+                                      "~410 M on Llama-2-7b; Table 4 also tries 1/2)")
     placement: str = hfield("sequential", "where the memory sits in each block ('sequential': "
                                           "Eq. 2 as printed; 'parallel')")
     max_len: int = hfield(48, "most caption tokens (BOS and EOS included); longer captions are cut")

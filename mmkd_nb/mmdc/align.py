@@ -13,7 +13,7 @@ import torch
 
 from ..core import Config, hfield
 from ..train import TrainConfig
-from .calibrate import Conversation
+from .student import Conversation
 from .student import MultimodalStudent, StudentCollator, train_student
 
 # %% auto #0

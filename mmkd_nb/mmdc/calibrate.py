@@ -15,11 +15,13 @@ from fastcore.basics import patch
 from ..core import Config, hfield, atomic_write, save_json, load_json, is_main_process, barrier
 from ..data import load_image, image_to_png
 from ..metrics import rouge_l_scores
-from .roles import Teacher, Student, Assessor, Augmentor, image_key
+from ..data import image_key
+from .roles import Teacher, Student, Assessor, Augmentor
+from .student import Conversation
 
 # %% auto #0
 __all__ = ['PHASES', 'HIST_BINS', 'difficulty_score', 'is_difficult', 'rouge_tokens', 'rouge_l_max', 'CalibrateConfig',
-           'Instruction', 'Conversation', 'CalibrationState', 'Pools', 'to_conversations', 'tune_phase', 'assess_phase',
+           'Instruction', 'CalibrationState', 'Pools', 'to_conversations', 'tune_phase', 'assess_phase',
            'augment_phase', 'commit_phase', 'calibration_step', 'run_calibration', 'plain_tuning', 'plain_commit',
            'plain_step']
 
@@ -119,12 +121,6 @@ class Instruction:
     iteration: int = 0  # 0 for D_sin; k + 1 for one created in iteration k
     meta: dict = field(default_factory=dict)
 
-@dataclass
-class Conversation:
-    "(V_i, C_i) of Eq. 1: the tuning pool's instructions about one image with the teacher's answers, as one multi-turn dialogue."
-    image: object  # a PIL image
-    turns: list  # [(Q^t, A^t), ...]
-    id: str = ""  # the image id
 
 # %% ../../nbs/33_mmdc_calibrate.ipynb #41cda1a4
 PHASES = ("tune", "assess", "augment", "commit", "done")

@@ -11,16 +11,16 @@ from typing import NamedTuple, Protocol, runtime_checkable
 import numpy as np
 from fastcore.basics import patch
 
+from ..data import image_key
 from ..metrics import answer_key
 from ..world import ATTRIBUTES, POSITIONS
 
 # %% auto #0
 __all__ = ['TABLE6', 'TEACHER_TEMPLATE', 'ASSESSOR_TEMPLATE', 'AUGMENTOR_TEMPLATE', 'QTYPES', 'ANSWER_VALUES', 'CANNOT_TELL',
            'AUGMENT_PHRASES', 'Generator', 'chat', 'user_text', 'RoleTemplate', 'parse_judge_scores', 'Teacher',
-           'Student', 'JudgeScores', 'Assessor', 'clean_question', 'Augmentor', 'image_key', 'SceneBook',
-           'read_question', 'scene_answer', 'question_tier', 'question_of', 'SceneOracle', 'wrong_answer',
-           'NoisyStudent', 'reference_score', 'judge_reply', 'ReferenceJudge', 'augment_candidates',
-           'TemplateAugmentor']
+           'Student', 'JudgeScores', 'Assessor', 'clean_question', 'Augmentor', 'SceneBook', 'read_question',
+           'scene_answer', 'question_tier', 'question_of', 'SceneOracle', 'wrong_answer', 'NoisyStudent',
+           'reference_score', 'judge_reply', 'ReferenceJudge', 'augment_candidates', 'TemplateAugmentor']
 
 # %% ../../nbs/32_mmdc_roles.ipynb #86833a5c
 @runtime_checkable
@@ -272,11 +272,6 @@ class Augmentor:
         return [[clean_question(r) for r in reps[i * n:(i + 1) * n]] for i in range(len(questions))]
 
 # %% ../../nbs/32_mmdc_roles.ipynb #396618e9
-def image_key(image) -> str:
-    "A short hash of an image's mode, size and pixels."
-    if not hasattr(image, "tobytes"): raise ValueError(f"expected a PIL image, got {type(image).__name__}")
-    return hashlib.sha1(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()[:16]
-
 class SceneBook:
     "Image (by pixel hash) -> its scene graph: the list of objects in the record's `meta['objects']`."
     def __init__(self, scenes: dict | None = None): self.scenes = dict(scenes or {})

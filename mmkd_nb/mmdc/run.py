@@ -18,7 +18,7 @@ from fastcore.basics import patch
 
 from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, restore_shipped, PRESETS, is_main_process, barrier,
                           map_processes, process_state)
-from ..data import shuffle_images
+from ..data import image_key, shuffle_images
 from ..evidence import majority_baseline, constant_baseline, question_group, paired_interval, verdict
 from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
 from ..llm import load_llm
@@ -28,7 +28,7 @@ from ..world import make_world, WorldConfig, load_easy_vqa
 from .student import MultimodalStudent, StudentConfig, train_student, student_fns, group_by_image
 from .align import AlignConfig, balance_pairs, align
 from .roles import (question_of, Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor,
-                                TEACHER_TEMPLATE, chat, user_text, image_key)
+                                TEACHER_TEMPLATE, chat, user_text)
 from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 
 # %% auto #0

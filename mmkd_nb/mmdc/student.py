@@ -17,13 +17,12 @@ from ..core import Config, hfield, save_tensors, load_tensors, save_json, is_mai
 from ..llm import PrefixLM, load_llm
 from ..encoders import load_encoder
 from ..train import TrainConfig, fit
-from .roles import image_key
-from .calibrate import Conversation
+from ..data import image_key
 
 # %% auto #0
 __all__ = ['STOP_TOKEN', 'IMAGE_POSITIONS', 'StudentConfig', 'AddedEmbedding', 'AddedHead', 'add_trainable_tokens',
-           'MultimodalStudent', 'build_conversation', 'as_conversation', 'group_by_image', 'StudentCollator',
-           'prompt_turns', 'cut_at_stop', 'train_student', 'student_fns']
+           'MultimodalStudent', 'build_conversation', 'Conversation', 'as_conversation', 'group_by_image',
+           'StudentCollator', 'prompt_turns', 'cut_at_stop', 'train_student', 'student_fns']
 
 # %% ../../nbs/30_mmdc_student.ipynb #3f70510b
 STOP_TOKEN = "<STOP>"
@@ -208,6 +207,13 @@ def build_conversation(tokenizer,
     return dict(input_ids=ids, labels=labels, insert_at=insert_at)
 
 # %% ../../nbs/30_mmdc_student.ipynb #63950015
+@dataclass
+class Conversation:
+    "(V_i, C_i) of Eq. 1: questions about one image with their answers, as one multi-turn dialogue."
+    image: object  # a PIL image
+    turns: list  # [(Q^t, A^t), ...]
+    id: str = ""  # the image id
+
 def as_conversation(r, where: str = "record") -> Conversation:
     "A `Conversation` from a `Conversation` or a record with `.image`, `.question`, `.answer` (a one-turn dialogue)."
     if isinstance(r, Conversation): conv = r
