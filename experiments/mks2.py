@@ -5,6 +5,7 @@ Runs `mmkd_nb.mks2.run.run_grid` and writes one results file per group:
     python experiments/mks2.py --group table1 --seeds 0 1 2     # frozen, INST-LoRA, w/o (MM-SFT & MoMEs), storage only, w/o MM-SFT, MKS2
     python experiments/mks2.py --group table4 --seeds 0         # memory size (D/4, D/2) x image pairs seen (20, 40 storage steps), MKS2 w/o MM-SFT
     python experiments/mks2.py --group table4 --seeds 0 1 2 --paired-storage   # ... each seed on its own storage run
+    python experiments/mks2.py --preset micro --group table4 --storage-steps 900 450 --seeds 0 1 2 --paired-storage   # micro's budget
     python experiments/mks2.py --group table6 --seeds 0         # LoRA rank of MoMEs
     python experiments/mks2.py --preset tiny --group table1 --seeds 0 1   # seconds, the notebook's fast check
     python experiments/mks2.py --preset micro --group control --seeds 0 1 2 --paired-storage --workers 2   # vs shuffled images
@@ -27,7 +28,7 @@ GROUPS = {
     # Table 4 trains on more or fewer image-text pairs. A step budget far below one epoch (the small runs) sees steps x batch
     # pairs whatever the pool, so the pairs axis is the number of storage steps; `pairs_frac` shrinks the pool itself.
     "table4": [(f"D/{4 if r == 0.25 else 2}, {n} storage steps", {"storage.mvm_ratio": r, "storage.max_steps": n}, ["mks2-text"])
-               for n in (20, 40) for r in (0.25, 0.5)],
+               for n in (20, 40) for r in (0.25, 0.5)],   # the pairs axis: --storage-steps (run in the order given)
     "table6": [(f"r={r}", {"sharing.rank": r, "sharing.lora_alpha": 2.0 * r}, ["mks2"]) for r in (4, 8, 16)],
     # the control: the same storage and sharing runs with images permuted among their texts (paired with "real" by seed)
     "control": [("real", {}, ["frozen", "inst-lora", "no-momes", "storage", "mks2-text", "mks2"]),
@@ -103,6 +104,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--name", default=None, help="results file name part (default: <group>-<preset>)")
     ap.add_argument("--router", action="store_true", help="instead of training: write the router profile of table1's MKS2 (seed 0) "
                     "to mks2-router-<preset>.json")
+    ap.add_argument("--storage-steps", type=int, nargs="+", default=None,
+                    help="table4's pairs axis: these storage step counts, in this order (default 20 40)")
     ap.add_argument("--parse-only", action="store_true", help="check the command line and stop (experiments/gpu.py --check)")
     a = ap.parse_args(argv)
     if a.parse_only: return {}
@@ -120,7 +123,12 @@ def main(argv=None) -> dict:
                **router_doc(Path(a.cache), a.preset, a.seeds[0])}
         save_json(doc, Path(a.out) / f"mks2-router-{a.preset}.json"); print(f"wrote {Path(a.out) / f'mks2-router-{a.preset}.json'}")
         return doc
-    variants = [v for v in GROUPS[a.group] if a.variants is None or v[0] in a.variants]
+    group = GROUPS[a.group]
+    if a.storage_steps:
+        if a.group != "table4": ap.error("--storage-steps belongs to --group table4")
+        group = [(f"D/{4 if r == 0.25 else 2}, {n} storage steps", {"storage.mvm_ratio": r, "storage.max_steps": n}, ["mks2-text"])
+                 for n in a.storage_steps for r in (0.25, 0.5)]
+    variants = [v for v in group if a.variants is None or v[0] in a.variants]
     base = MKS2RunConfig.preset(a.preset).with_(**_parse_set(a.set))
     path = Path(a.out) / f"mks2-{a.name or f'{a.group}-{a.preset}'}.json"
     doc = {"method": "mks2", "experiment": a.group, "command": "python experiments/mks2.py " + " ".join(argv if argv is not None else sys.argv[1:]),
