@@ -4,7 +4,7 @@ plain LoRA of the same rank, all on the same caption tokens.
 
 Arms, each in a fresh process, on the same B training captions of the built-in world (`BOS caption EOS`):
   llm    the frozen LLM, forward + backward (the baseline of benchmarks/prefix.py and benchmarks/vikdf.py)
-  mvm    + `add_visual_memory` (the preset's `MVMConfig`): only the memories train
+  mvm    + `add_visual_memory` (the preset's `StorageConfig`: mvm_ratio, placement; gated): only the memories train
   momes  + visual memory, then `add_momes` (the preset's `MoMEsConfig`): LoRA on both experts and the routers train
   lora   + peft LoRA of MoMEs' rank, alpha and dropout on the plain LLM (`--lora-targets mlp`: the MLP's linear
          layers, the ones the textual expert's LoRA sits on; `all`: every linear layer of the decoder blocks)
@@ -133,20 +133,20 @@ def worker(a) -> dict:
     from mmkd_nb.core import get_device, count_params
     from mmkd_nb.llm import LLMConfig, load_llm
     from mmkd_nb.train import TrainConfig, make_optimizer
-    from mmkd_nb.mks2.mvm import MVMConfig, add_visual_memory
+    from mmkd_nb.mks2.mvm import add_visual_memory
     from mmkd_nb.mks2.momes import MoMEsConfig, add_momes
     from mmkd_nb.mks2.storage import StorageConfig
     from mmkd_nb.mks2.eval import SharingConfig
     if a.threads: torch.set_num_threads(a.threads)
     dev = get_device(a.device)
-    lcfg, mcfg, ecfg = LLMConfig.preset(a.preset), MVMConfig.preset(a.preset), MoMEsConfig.preset(a.preset)
+    lcfg, scfg, ecfg = LLMConfig.preset(a.preset), StorageConfig.preset(a.preset), MoMEsConfig.preset(a.preset)
     B = a.batch or SharingConfig.preset(a.preset).batch_size
-    max_tokens = StorageConfig.preset(a.preset).max_len - 2          # BOS and EOS are counted in max_len
+    max_tokens = scfg.max_len - 2                                     # BOS and EOS are counted in max_len
     llm, tok = load_llm(lcfg)
-    d_memory = max(1, round(mcfg.ratio * llm.config.hidden_size))  # as add_visual_memory computes it
-    want = expected_trainable(a.arm, llm, d_memory, mcfg.gated, ecfg.rank, a.lora_targets)
-    if a.arm in ("mvm", "momes"):
-        add_visual_memory(llm, ratio=mcfg.ratio, gated=mcfg.gated, placement=mcfg.placement, bias=mcfg.bias, freeze=True)
+    d_memory = max(1, round(scfg.mvm_ratio * llm.config.hidden_size))  # as add_visual_memory computes it
+    want = expected_trainable(a.arm, llm, d_memory, True, ecfg.rank, a.lora_targets)
+    if a.arm in ("mvm", "momes"):                                     # as VisualStorage adds it: gated, no biases
+        add_visual_memory(llm, ratio=scfg.mvm_ratio, placement=scfg.placement, freeze=True)
     if a.arm == "momes": add_momes(llm, ecfg.rank, ecfg.lora_alpha, ecfg.lora_dropout, ecfg.textual_prior)
     if a.arm == "lora": add_lora(llm, ecfg.rank, ecfg.lora_alpha, ecfg.lora_dropout, a.lora_targets)
     trainable, total = count_params(llm)
@@ -163,7 +163,7 @@ def worker(a) -> dict:
     if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
     return dict(preset=a.preset, arm=a.arm, model=lcfg.name, batch=B, tokens=batch["input_ids"].shape[1],
                 layers=llm.config.num_hidden_layers, d_model=llm.config.hidden_size, d_memory=d_memory if a.arm in ("mvm", "momes") else 0,
-                mvm=mcfg.to_dict(), rank=ecfg.rank if a.arm in ("momes", "lora") else 0, lora_alpha=ecfg.lora_alpha,
+                mvm=dict(ratio=scfg.mvm_ratio, placement=scfg.placement, gated=True), rank=ecfg.rank if a.arm in ("momes", "lora") else 0, lora_alpha=ecfg.lora_alpha,
                 lora_dropout=ecfg.lora_dropout, lora_targets=a.lora_targets if a.arm == "lora" else None,
                 trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
 

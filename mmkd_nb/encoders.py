@@ -81,10 +81,10 @@ class DualEncoder(nn.Module):
     def tokenize(self, texts: list[str]) -> dict:
         "`input_ids` (B, T) and bool `attention_mask` (B, T) for the text tower."
         raise NotImplementedError(f"{type(self).__name__} must implement tokenize")
-    def _text(self, tokens: dict) -> TextFeatures:
-        raise NotImplementedError(f"{type(self).__name__} must implement _text")
-    def _image(self, pixels: torch.Tensor) -> ImageFeatures:
-        raise NotImplementedError(f"{type(self).__name__} must implement _image")
+    def encode_tokens(self, tokens: dict) -> TextFeatures:
+        raise NotImplementedError(f"{type(self).__name__} must implement encode_tokens")
+    def encode_pixels(self, pixels: torch.Tensor) -> ImageFeatures:
+        raise NotImplementedError(f"{type(self).__name__} must implement encode_pixels")
 
     def __repr__(self):
         return (f"{type(self).__name__}(dim={self.dim}, embed_dim={self.embed_dim}, image_size={self.image_size}, "
@@ -132,7 +132,7 @@ def encode_text(self: DualEncoder, texts: list[str]) -> TextFeatures:
             raise ValueError(f"encode_text: text {i} is {t!r}; expected a non-empty string")
     with torch.no_grad():
         tok = {k: v.to(self.device) for k, v in self.tokenize(list(texts)).items()}
-        return self._text(tok)
+        return self.encode_tokens(tok)
 
 @patch
 def encode_image(self: DualEncoder, images) -> ImageFeatures:
@@ -144,7 +144,7 @@ def encode_image(self: DualEncoder, images) -> ImageFeatures:
                              f"expected normalised pixels (B, 3, {s}, {s})")
         x = images
     else: x = self.preprocess(images)
-    with torch.no_grad(): return self._image(x.to(self.device, next(self.parameters()).dtype))
+    with torch.no_grad(): return self.encode_pixels(x.to(self.device, next(self.parameters()).dtype))
 
 # %% ../nbs/03_encoders.ipynb #4636899f
 def project(x: torch.Tensor, proj) -> torch.Tensor:
@@ -208,7 +208,7 @@ def tokenize(self: OpenCLIPEncoder, texts: list[str]) -> dict:
     return {"input_ids": ids, "attention_mask": mask}
 
 @patch
-def _text(self: OpenCLIPEncoder, tok: dict) -> TextFeatures:
+def encode_tokens(self: OpenCLIPEncoder, tok: dict) -> TextFeatures:
     ids, mask = tok["input_ids"], tok["attention_mask"]
     t = _text_tower(self.model)
     if isinstance(t, HFTextEncoder):
@@ -229,7 +229,7 @@ def _text(self: OpenCLIPEncoder, tok: dict) -> TextFeatures:
     return TextFeatures(states[:, :n], mask[:, :n], pooled)
 
 @patch
-def _image(self: OpenCLIPEncoder, pixels: torch.Tensor) -> ImageFeatures:
+def encode_pixels(self: OpenCLIPEncoder, pixels: torch.Tensor) -> ImageFeatures:
     return ImageFeatures(*vit_token_states(self.model.visual, pixels))
 
 # %% ../nbs/03_encoders.ipynb #ab20aea1
@@ -272,14 +272,14 @@ def tokenize(self: HFCLIPEncoder, texts: list[str]) -> dict:
     return {"input_ids": tok["input_ids"], "attention_mask": tok["attention_mask"].bool()}
 
 @patch
-def _text(self: HFCLIPEncoder, tok: dict) -> TextFeatures:
+def encode_tokens(self: HFCLIPEncoder, tok: dict) -> TextFeatures:
     m = self.model
     out = m.text_model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"].long())
     return TextFeatures(m.text_projection(out.last_hidden_state), tok["attention_mask"],
                         m.text_projection(out.pooler_output))
 
 @patch
-def _image(self: HFCLIPEncoder, pixels: torch.Tensor) -> ImageFeatures:
+def encode_pixels(self: HFCLIPEncoder, pixels: torch.Tensor) -> ImageFeatures:
     vm, proj = self.model.vision_model, self.model.visual_projection
     out = vm(pixel_values=pixels)
     return ImageFeatures(proj(vm.post_layernorm(out.last_hidden_state)), proj(out.pooler_output))
@@ -411,7 +411,7 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum(1) / m.sum(1).clamp(min=1)
 
 @patch
-def _text(self: OfflineEncoder, tok: dict) -> TextFeatures:
+def encode_tokens(self: OfflineEncoder, tok: dict) -> TextFeatures:
     h = self.text(input_ids=tok["input_ids"],
                   attention_mask=tok["attention_mask"].long()).last_hidden_state  # (B, T, W)
     states = self.text_head(h)                                                                              # (B, T, D)
@@ -429,7 +429,7 @@ def pool_patch_tokens(states: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat([states[:, :1], z.flatten(2).transpose(1, 2)], 1)
 
 @patch
-def _image(self: OfflineEncoder, pixels: torch.Tensor) -> ImageFeatures:
+def encode_pixels(self: OfflineEncoder, pixels: torch.Tensor) -> ImageFeatures:
     states, pooled = vit_token_states(self.visual, pixels)                    # (B, 1+P, D), (B, D_e)
     return ImageFeatures(pool_patch_tokens(states, self.cfg.token_pool), pooled)
 

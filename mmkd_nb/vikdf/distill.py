@@ -325,12 +325,12 @@ class KnowledgeDistiller(nn.Module):
 def text_states(self: KnowledgeDistiller, input_ids, attention_mask) -> torch.Tensor:
     "H_T of the frozen text tower: (B, T', D_enc), no gradient."
     with torch.no_grad():
-        return self.encoder._text({"input_ids": input_ids, "attention_mask": attention_mask.bool()}).states
+        return self.encoder.encode_tokens({"input_ids": input_ids, "attention_mask": attention_mask.bool()}).states
 
 @patch
 def image_states(self: KnowledgeDistiller, pixels) -> torch.Tensor:
     "H_I of the frozen image tower: (B, 1+P, D_enc), no gradient."
-    with torch.no_grad(): return self.encoder._image(pixels).states
+    with torch.no_grad(): return self.encoder.encode_pixels(pixels).states
 
 @patch
 def collate(self: KnowledgeDistiller, pairs) -> dict:
@@ -348,7 +348,7 @@ def forward(self: KnowledgeDistiller,
     missing = [k for k in ("input_ids", "attention_mask", "pixels") if k not in batch]
     if missing: raise ValueError(f"KnowledgeDistiller: batch lacks {missing}; build it with `collate`")
     ids, am, px = batch["input_ids"], batch["attention_mask"].bool(), batch["pixels"]
-    with torch.no_grad(): text = self.encoder._text({"input_ids": ids, "attention_mask": am})            # H_T, M_T
+    with torch.no_grad(): text = self.encoder.encode_tokens({"input_ids": ids, "attention_mask": am})            # H_T, M_T
     K_T, K_I = self.iqformer.knowledge_vectors(text.states, text.mask, self.image_states(px))   # (B, Q, D_q) each
     loss, out = self.losses(batch, K_T, K_I, generator)
     return {"loss": loss, **out}
@@ -386,7 +386,7 @@ def reconstruct(self: KnowledgeDistiller,
     was = self.training
     self.eval()
     with torch.no_grad():
-        text = self.encoder._text({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].bool()})
+        text = self.encoder.encode_tokens({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].bool()})
         K_T = self.iqformer(text.states, text.mask)                                      # (B, Q, D_q)
         K_T = {"own": K_T, "other": K_T.roll(1, 0), "zeros": torch.zeros_like(K_T)}[knowledge]
         out = self.tamim(batch["pixels"], K_T, self.image_states, mask=mask, generator=generator)

@@ -147,7 +147,7 @@ def knowledge(self: VIKDF, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     if missing: raise ValueError(f"VIKDF: batch lacks {missing}; build it with `VIKDF.collate`")
     d = self.distiller
     with torch.no_grad():
-        text = d.encoder._text({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].bool()})
+        text = d.encoder.encode_tokens({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].bool()})
     return d.iqformer.knowledge_vectors(text.states, text.mask, d.image_states(batch["pixels"]))   # (B, Q, D_q) each
 
 @patch
