@@ -52,3 +52,13 @@ def test_quarto_sidebar_lists_parts():
     assert q["format"]["html"]["html-math-method"]
     assert q["website"]["repo-url"].startswith("https://")
     assert (ROOT / "nbs" / "_quarto.yml").resolve() == (ROOT / "_quarto.yml").resolve()
+    # every notebook is on the sidebar: named there, or matched by one of its `auto` globs
+    import fnmatch
+    def entries(items):
+        for s in items:
+            if isinstance(s, str): yield s
+            elif "auto" in s: yield s["auto"]
+            elif "contents" in s: yield from entries(s["contents"])
+    pats = list(entries(q["website"]["sidebar"]["contents"]))
+    missing = [p.name for p in (ROOT / "nbs").glob("*.ipynb") if not any(fnmatch.fnmatch(p.name, x) for x in pats)]
+    assert not missing, f"notebooks missing from the sidebar: {missing}"
