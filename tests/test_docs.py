@@ -44,6 +44,19 @@ def test_pages_have_titles_and_no_errors(site):
         assert m and m.group(1).strip() and m.group(1).strip() != "Notebook", f"{nb.name}: page has no title"
         assert len(html) > 5000, f"{nb.name}: page is suspiciously small"
 
+# pages whose committed notebook keeps its teaching outputs (figures), and how many figures each must show
+FIGURE_PAGES = {"benchmarks": 3}
+
+def test_pages_show_their_figures(site):
+    "A page that should show figures has them: committed outputs survive nbdev's processing and reach the HTML."
+    proc, out = site
+    for name, n in FIGURE_PAGES.items():
+        cells = json.loads((proc / f"{name}.ipynb").read_text())["cells"]
+        pngs = sum("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
+        assert pngs >= n, f"{name}: {pngs} figures in the processed notebook, expected at least {n} (run it and commit its outputs)"
+        html = (out / f"{name}.html").read_text()
+        assert html.count("data:image/png;base64") >= n, f"{name}: the page shows fewer than {n} figures"
+
 def test_quarto_sidebar_lists_parts():
     import yaml
     q = yaml.safe_load((ROOT / "_quarto.yml").read_text())
