@@ -62,7 +62,8 @@ class MCQRecord:
 
 # %% ../nbs/01_data.ipynb #8cefb96d
 RECORDS = {"pair": ImageTextPair, "dialogue": Dialogue, "vqa": VQARecord, "mcq": MCQRecord}
-# field -> expected type on disk: "image" (a path or bytes), "text" (non-empty str), "texts" (non-empty list of non-empty str), "int"
+# field -> expected type on disk: "image" (a path or bytes), "text" (non-empty str),
+# "texts" (non-empty list of non-empty str), "int"
 SCHEMAS = {
     "pair":     {"image": "image", "text": "text"},
     "dialogue": {"context": "texts", "response": "text"},
@@ -209,7 +210,8 @@ def image_key(image) -> str:
     return hashlib.sha1(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()[:16]
 
 def _key(i: int, rid: str) -> str:
-    "A file-name-safe, unique key for the `i`-th record: its position, then its id (no dots: webdataset splits keys at the first dot)."
+    ("A file-name-safe, unique key for the `i`-th record: its position, "
+     "then its id (no dots: webdataset splits keys at the first dot).")
     safe = re.sub(r"[^A-Za-z0-9_-]+", "_", rid)[:80]
     return f"{i:06d}_{safe}" if safe else f"{i:06d}"
 

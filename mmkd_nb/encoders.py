@@ -59,7 +59,8 @@ OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's pixel statistics, us
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 class DualEncoder(nn.Module):
-    "A frozen text tower and image tower giving token states of one width `dim` and pooled embeddings of width `embed_dim`."
+    ("A frozen text tower and image tower giving token states of one width `dim` and pooled "
+     "embeddings of width `embed_dim`.")
     dim: int
     embed_dim: int
     image_size: int
@@ -358,7 +359,8 @@ def load_text_tower(cfg: EncoderConfig) -> tuple[nn.Module, object]:
 
 # %% ../nbs/03_encoders.ipynb #860f3a57
 def conv_stem(width: int, patch: int) -> nn.Sequential:
-    "3×3 stride-2 convolutions (GELU between) from 3 channels to `width`, each halving the side, then a 1×1 mixing: (B, 3, S, S) -> (B, width, S/patch, S/patch)."
+    ("3×3 stride-2 convolutions (GELU between) from 3 channels to `width`, each halving the side, then a 1×1 mixing: "
+     "(B, 3, S, S) -> (B, width, S/patch, S/patch).")
     n = int(math.log2(patch))
     if 2 ** n != patch or n < 1: raise ValueError(f"a conv stem needs a power-of-two patch_size, got {patch}")
     # e.g. 128 wide, patch 8: 3 -> 32 -> 64 -> 128
@@ -457,7 +459,8 @@ def multi_positive_infonce(image_emb: torch.Tensor,  # (B, D_e) pooled image emb
                            # (M,) the image (row) each hard negative competes in
                            hard_owner: torch.Tensor | None = None,
                           ) -> torch.Tensor:
-    "Symmetric InfoNCE on L2-normalised embeddings; every positive of a row shares its target evenly; hard negatives join their owner's image -> text row."
+    ("Symmetric InfoNCE on L2-normalised embeddings; every positive of a row shares its target evenly; "
+     "hard negatives join their owner's image -> text row.")
     i, t = F.normalize(image_emb, dim=-1), F.normalize(text_emb, dim=-1)
     logits = logit_scale * i @ t.T                                    # (B, B) image -> text
     if positives is None and caption_ids is None: positives = torch.eye(len(i), dtype=torch.bool, device=i.device)
@@ -492,7 +495,8 @@ def caption_claims(p: ImageTextPair) -> tuple:
 image_shows = caption_claims  # a world pair's full caption states everything its image shows
 
 def claim_true_of(claim: tuple, shown: tuple) -> bool:
-    "Whether an image that shows `shown` makes `claim` true: named concepts all there, or each claimed object matched by a shown one."
+    ("Whether an image that shows `shown` makes `claim` true: named concepts all there, "
+     "or each claimed object matched by a shown one.")
     (kind, what), (skind, swhat) = claim, shown
     if kind != skind: return False
     if kind == "concepts": return what <= swhat
@@ -509,7 +513,8 @@ def _short_one(o: dict) -> list:
             (f"a {o['size']} {o['shape']}", {"size", "shape"})]
 
 def shape_swaps(p: ImageTextPair) -> list[str]:
-    "A description pair's caption with one object's shape word replaced by each other shape: captions false of its image."
+    ("A description pair's caption with one object's shape word replaced by each other shape: "
+     "captions false of its image.")
     from mmkd_nb.world import SHAPES
     if (p.meta or {}).get("kind") != "description": return []
     out = []
@@ -520,7 +525,8 @@ def shape_swaps(p: ImageTextPair) -> list[str]:
     return out
 
 def short_captions(p: ImageTextPair) -> list[tuple[str, tuple]]:
-    "Short captions about a description pair's anonymous objects ('a circle', 'a red circle and a blue triangle' …) with their claims; [] for other pairs."
+    ("Short captions about a description pair's anonymous objects ('a circle', 'a red circle and a blue triangle' …) "
+     "with their claims; [] for other pairs.")
     objs = (p.meta or {}).get("objects") or []
     if (p.meta or {}).get("kind") != "description" or not 1 <= len(objs) <= 2: return []
     claim = lambda o, keys: frozenset((k, o[k]) for k in keys)
@@ -566,7 +572,8 @@ def train_offline_tower(pairs: list,                      # ImageTextPair traini
                         progress: bool = True,             # show a tqdm bar
                         device="cpu",
                        ) -> tuple[OfflineEncoder, list[float]]:
-    "Train the offline ViT (and text head) against the locked text tower; return the frozen encoder and the loss per step."
+    ("Train the offline ViT (and text head) against the locked text tower; "
+     "return the frozen encoder and the loss per step.")
     cfg = cfg or EncoderConfig.preset("small")
     if cfg.positives not in ("claims", "caption"):
         raise ValueError(f"EncoderConfig.positives={cfg.positives!r}; expected 'claims' or 'caption'")
@@ -668,7 +675,8 @@ def default_training_pairs(cfg: EncoderConfig) -> list:
 RECIPE_VERSION = 1  # bump when training changes in a way the config does not show
 
 def offline_cache_key(cfg: EncoderConfig, pairs: list | None = None) -> str:
-    "Cache key of the tower for `cfg`: the config's digest, the world config's (or the `pairs`' fingerprint) and the recipe version."
+    ("Cache key of the tower for `cfg`: the config's digest, the world config's "
+     "(or the `pairs`' fingerprint) and the recipe version.")
     from mmkd_nb.world import WorldConfig
     data = f"w{WorldConfig.preset(cfg.world).digest()[:6]}" if pairs is None else pairs_fingerprint(_check_pairs(pairs))
     return f"{cfg.digest()}-{data}-r{RECIPE_VERSION}"
@@ -694,7 +702,8 @@ ENCODER_NAMES = ("tiny", "small", "paper", "open_clip:<model>[@<pretrained tag>]
 
 def load_encoder(name_or_cfg: str | EncoderConfig = "small",  # a preset, 'open_clip:...', 'hf:...', or an EncoderConfig
                  **kw) -> DualEncoder:
-    "The frozen dual encoder named by `name_or_cfg`; `kw`: `EncoderConfig` fields to override, or `pairs=`, `progress=`, `device=`."
+    ("The frozen dual encoder named by `name_or_cfg`; `kw`: `EncoderConfig` fields to override, "
+     "or `pairs=`, `progress=`, `device=`.")
     cfg, over = name_or_cfg, {k: kw.pop(k) for k in list(kw) if k in EncoderConfig.help()}
     if isinstance(cfg, EncoderConfig) and over: cfg = cfg.replace(**over)
     if isinstance(cfg, str):

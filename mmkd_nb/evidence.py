@@ -420,7 +420,8 @@ def linear_probe(X_train: torch.Tensor, # (N, D) features of the fitting rows
     "Logistic-regression probe: {'accuracy' on the test rows, 'majority' (the commonest fitting label), 'n'}."
     if len(X_train) != len(y_train) or len(X_test) != len(y_test) or not len(X_train) or not len(X_test):
         raise ValueError(f"linear_probe: {len(X_train)} fitting rows with {len(y_train)} labels, "
-                         f"{len(X_test)} test rows with {len(y_test)} labels; expected one label per row, both non-empty")
+                         f"{len(X_test)} test rows with {len(y_test)} labels; "
+                         "expected one label per row, both non-empty")
     classes = sorted(set(y_train) | set(y_test), key=str)
     idx = {c: i for i, c in enumerate(classes)}
     Xtr, Xte = X_train.detach().double(), X_test.detach().double()

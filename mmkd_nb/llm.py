@@ -201,7 +201,8 @@ def splice_index(attention_mask: torch.Tensor, # (B, T) 1 on real tokens, padded
                  n_prefix: int,                 # Q, the number of inserted vectors
                  side: str = "right",           # padding side of the output
                 ):
-    "Source index (B, T+Q) into `cat([tokens, prefix])`, the output attention mask (B, T+Q), and the block's positions (B, Q)."
+    ("Source index (B, T+Q) into `cat([tokens, prefix])`, the output attention mask (B, T+Q), "
+     "and the block's positions (B, Q).")
     if side not in ("left", "right"): raise ValueError(f"side must be 'left' or 'right', got {side!r}")
     m = attention_mask.bool()
     B, T = m.shape
@@ -307,9 +308,11 @@ def head_logits(llm, h: torch.Tensor) -> torch.Tensor:
     return logits if not cap else torch.tanh(logits / cap) * cap
 
 def scored_loss(llm, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    "Mean next-token cross-entropy over labels != -100; hidden (B, L, D_llm), labels (B, L). The head runs only where scored."
+    ("Mean next-token cross-entropy over labels != -100; hidden (B, L, D_llm), "
+     "labels (B, L). The head runs only where scored.")
     pred = labels[:, 1:] != -100                          # (B, L-1): the item at j predicts the one at j+1
-    if not pred.any(): raise ValueError(f"labels {tuple(labels.shape)} score no token: every label after the first is -100")
+    if not pred.any():
+        raise ValueError(f"labels {tuple(labels.shape)} score no token: every label after the first is -100")
     logits = head_logits(llm, hidden[:, :-1][pred])       # (N_t, V): only the N_t positions that predict a scored token
     return F.cross_entropy(logits.float(), labels[:, 1:][pred])
 
@@ -326,7 +329,8 @@ def forward(self: PrefixLM,
     "Run the LLM on the tokens with the block spliced in; loss over labelled tokens, states at the block."
     s = self.splice_inputs(input_ids, attention_mask, prefix, insert_at, labels)
     out = self.llm.base_model(inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"],
-                              position_ids=s["position_ids"], output_hidden_states=output_hidden_states, use_cache=False)
+                              position_ids=s["position_ids"], output_hidden_states=output_hidden_states,
+                              use_cache=False)
     last = out.last_hidden_state                                                   # (B, T+Q, D_llm)
     return PrefixLMOutput(loss=None if labels is None else scored_loss(self.llm, last, s["labels"]),
                           logits=head_logits(self.llm, last) if logits else None,

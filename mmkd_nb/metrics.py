@@ -235,7 +235,8 @@ class SubwordVectors:
 # %% ../nbs/06_metrics.ipynb #5df15306
 @lru_cache(maxsize=None)
 def offline_word_vectors() -> SubwordVectors:
-    "The default word vectors: wordllama's 256-d static token embeddings, loaded from the installed package (no download)."
+    ("The default word vectors: wordllama's 256-d static token embeddings, "
+     "loaded from the installed package (no download).")
     try:
         import wordllama
         from wordllama import WordLlama
@@ -279,7 +280,8 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
 
 def extrema_vector(e: np.ndarray) -> np.ndarray:
-    "Per dimension, the max if it is larger in magnitude than the min, else the min (nlg-eval's rule, 0 if min == 0): (L, D) -> (D,)."
+    ("Per dimension, the max if it is larger in magnitude than the min, "
+     "else the min (nlg-eval's rule, 0 if min == 0): (L, D) -> (D,).")
     mx, mn = e.max(0), e.min(0)
     return np.where(mn > 0, mx, np.where((mn < 0) & (mx > -mn), mx, mn))
 

@@ -296,7 +296,8 @@ def from_bert(cls: IQFormer,
               bert,  # a 🤗 BertModel (or BertFor…), or a name for `bert_path` ('minilm', 'bert-base-uncased', a folder)
               cfg: IQFormerConfig | None = None # None: BERT's shape, with the other fields at their defaults
               ) -> IQFormer:
-    "An IQ-Former whose self-attention, embedding LayerNorm (and FFN if `cfg.ffn_from_bert`) come from BERT; queries and cross-attention random."
+    ("An IQ-Former whose self-attention, embedding LayerNorm (and FFN if `cfg.ffn_from_bert`) come from BERT; "
+     "queries and cross-attention random.")
     sd, bc = _bert_state(bert)
     arch = dict(hidden=bc.hidden_size, heads=bc.num_attention_heads, intermediate=bc.intermediate_size,
                 act=bc.hidden_act, layer_norm_eps=bc.layer_norm_eps)

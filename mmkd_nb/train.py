@@ -99,12 +99,12 @@ PAPER_TRAIN = {
     # on the paper's four GPUs set grad_accum=8 (the authors' code: 4 per GPU x 16 accumulated).
     "vikdf": dict(optimizer="adamw", lr=1e-4, weight_decay=0.05, warmup_ratio=0.1, schedule="linear",
                   max_steps=100_000, batch_size=4, grad_accum=4, mixed_precision="bf16"),
-    # MKS2 §6.3 (Implementation Details; storage stage): Adam, lr 1e-4, 5000 warmup steps, batch 32 x 4 accumulated per GPU,
-    # about 2 epochs, bf16; the decay is not stated (linear, our default).
+    # MKS2 §6.3 (Implementation Details; storage stage): Adam, lr 1e-4, 5000 warmup steps,
+    # batch 32 x 4 accumulated per GPU, about 2 epochs, bf16; the decay is not stated (linear, our default).
     "mks2": dict(optimizer="adam", lr=1e-4, weight_decay=0.0, warmup_steps=5000, schedule="linear",
                  batch_size=32, grad_accum=4, mixed_precision="bf16"),
-    # MmDC §4.1.3 (Implementation Details): AdamW, batch 16, warmup ratio 0.03; lr 2e-3 (alignment) and 2e-5 (instruction tuning);
-    # LLaVA's recipe it follows decays with a cosine and no weight decay.
+    # MmDC §4.1.3 (Implementation Details): AdamW, batch 16, warmup ratio 0.03; lr 2e-3 (alignment)
+    # and 2e-5 (instruction tuning); LLaVA's recipe it follows decays with a cosine and no weight decay.
     "mmdc_align": dict(optimizer="adamw", lr=2e-3, weight_decay=0.0, warmup_ratio=0.03, schedule="cosine",
                        batch_size=16, mixed_precision="bf16"),
     "mmdc_tune": dict(optimizer="adamw", lr=2e-5, weight_decay=0.0, warmup_ratio=0.03, schedule="cosine",
@@ -148,7 +148,8 @@ def fused_ok(params) -> bool:
     return all(p.is_floating_point() and p.device.type in ("cpu", "cuda", "mps") for p in params)
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    "Adam(W) over the trainable parameters (fused where torch can): one group with weight decay (ndim >= 2), one without."
+    ("Adam(W) over the trainable parameters (fused where torch can): "
+     "one group with weight decay (ndim >= 2), one without.")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{type(model).__name__} has no parameter with requires_grad=True: nothing to train")
@@ -372,7 +373,8 @@ def _verified_state(path: Path) -> dict:
 # %% ../nbs/07_train.ipynb #a0b8694a
 def load_checkpoint(path, model: nn.Module, optimizer=None, scheduler=None, accelerator=None,
                     restore_rng: bool = True) -> dict:
-    "Restore a checkpoint (a `step_*` folder, or a root with `latest`) into model, optimizer, scheduler and RNGs; return its state."
+    ("Restore a checkpoint (a `step_*` folder, or a root with `latest`) into model, optimizer, "
+     "scheduler and RNGs; return its state.")
     acc = accelerator or _OneProcess()
     path = Path(path)
     if (path / "latest").exists(): path = latest_checkpoint(path)
@@ -503,12 +505,14 @@ def _check_resumable(state: dict, cfg: TrainConfig, world_size: int):
 
 # %% ../nbs/07_train.ipynb #490fa272
 def even_indices(n: int, k: int) -> torch.Tensor:
-    "min(k, n) indices spread evenly over range(n), first and last included; exact integers (a float linspace rounds past n - 1 for n > 2**24)."
+    ("min(k, n) indices spread evenly over range(n), first and last included; "
+     "exact integers (a float linspace rounds past n - 1 for n > 2**24).")
     k = min(k, n)
     return torch.arange(k, dtype=torch.int64) * (n - 1) // max(k - 1, 1)
 
 def frozen_fingerprint(model: nn.Module, n_values: int = 64) -> dict:
-    "{top-level submodule: digest} of the frozen parameters (name, shape, dtype and `n_values` evenly sampled values of each)."
+    ("{top-level submodule: digest} of the frozen parameters (name, shape, "
+     "dtype and `n_values` evenly sampled values of each).")
     groups = {}
     for name, p in model.named_parameters():
         if p.requires_grad or p.device.type == "meta": continue

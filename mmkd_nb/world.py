@@ -506,7 +506,8 @@ def find_leaks(records, # any records of `mmkd_nb.data`
                concepts, # names of all concepts (to find captions that name one)
                words=ATTRIBUTE_WORDS, # the attribute words to look for
               ) -> list[tuple[str, str]]:
-    "(record id, reason) for every record that states an attribute of a held-out concept, or a caption naming a concept with an attribute word."
+    ("(record id, reason) for every record that states an attribute of a held-out concept, "
+     "or a caption naming a concept with an attribute word.")
     attr, held, named = attribute_pattern(words), _names_pattern(heldout) if heldout else None, _names_pattern(concepts)
     out = []
     for r in records:

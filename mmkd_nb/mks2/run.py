@@ -13,7 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors, count_params, set_seed, is_main_process
+from ..core import (Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors,
+                          count_params, set_seed, is_main_process)
 from ..llm import body_states, build_prefix_batch, load_llm, position_ids_from_mask, scored_loss
 from ..train import fit, curves
 from ..data import shuffle_images
@@ -35,7 +36,8 @@ __all__ = ['RUN_FILES', 'INST_ADAPTER', 'ARMS', 'VISUAL_SENTENCE', 'ABSTRACT_SEN
 
 # %% ../../nbs/24_mks2_run.ipynb #8764b116
 def _stage(cls, preset: str):
-    return field(default_factory=lambda: cls.preset(preset), metadata={"help": f"the {cls.__name__} (its presets are {PRESETS})"})
+    return field(default_factory=lambda: cls.preset(preset),
+                 metadata={"help": f"the {cls.__name__} (its presets are {PRESETS})"})
 
 @dataclass
 class MKS2RunConfig(Config):
@@ -43,20 +45,26 @@ class MKS2RunConfig(Config):
     world: str = hfield("small", "preset of the built-in world (image pairs, instructions, questions)")
     storage: StorageConfig = _stage(StorageConfig, "small")
     sharing: SharingConfig = _stage(SharingConfig, "small")
-    pairs_frac: float = hfield(1.0, "fraction of the world's training image pairs the storage stage draws from (Table 4's data size when storage covers the pool)")
-    mcq_splits: tuple = hfield(("val", "test"), "world splits whose MCQs are scored (held-out concepts' questions live only there)")
+    pairs_frac: float = hfield(1.0, "fraction of the world's training image pairs the storage stage draws from "
+                                    "(Table 4's data size when storage covers the pool)")
+    mcq_splits: tuple = hfield(("val", "test"),
+                               "world splits whose MCQs are scored (held-out concepts' questions live only there)")
     n_vqa: int = hfield(96, "world VQA records scored (val + test, first n; 0 = all)")
     n_easy_vqa: int = hfield(96, "easy-VQA test questions scored (0 = none)")
     vqa_tokens: int = hfield(6, "greedy tokens generated per VQA answer")
-    _presets = {"tiny": dict(world="tiny", n_vqa=12, n_easy_vqa=8), "small": {}, "paper": dict(world="paper", n_vqa=0, n_easy_vqa=0)}
+    _presets = {"tiny": dict(world="tiny", n_vqa=12, n_easy_vqa=8), "small": {},
+                "paper": dict(world="paper", n_vqa=0, n_easy_vqa=0)}
 
     def __post_init__(self):
         for name, cls in (("storage", StorageConfig), ("sharing", SharingConfig)):
             v = getattr(self, name)
             if isinstance(v, dict): setattr(self, name, cls.from_dict(v))
-            elif not isinstance(v, cls): raise ValueError(f"MKS2RunConfig.{name} must be a {cls.__name__} or a dict of its fields; got {type(v).__name__}")
+            elif not isinstance(v, cls):
+                raise ValueError(f"MKS2RunConfig.{name} must be a {cls.__name__} or a dict of its fields; "
+                                 f"got {type(v).__name__}")
         self.mcq_splits = tuple(self.mcq_splits)
-        if not 0 < self.pairs_frac <= 1: raise ValueError(f"MKS2RunConfig.pairs_frac={self.pairs_frac}; expected 0 < pairs_frac <= 1")
+        if not 0 < self.pairs_frac <= 1:
+            raise ValueError(f"MKS2RunConfig.pairs_frac={self.pairs_frac}; expected 0 < pairs_frac <= 1")
 
 # %% ../../nbs/24_mks2_run.ipynb #98f82a99
 @classmethod
@@ -72,7 +80,8 @@ def _with(self, **kw):
     for k, v in kw.items():
         head, _, tail = k.partition(".")
         if tail:
-            if head not in ("storage", "sharing"): raise ValueError(f"unknown stage {head!r} in {k!r}; expected 'storage.…' or 'sharing.…'")
+            if head not in ("storage", "sharing"):
+                raise ValueError(f"unknown stage {head!r} in {k!r}; expected 'storage.…' or 'sharing.…'")
             d[head] = {**d[head], tail: v}
         else: d[k] = v
     return type(self).from_dict(d)
@@ -81,7 +90,8 @@ MKS2RunConfig.preset, MKS2RunConfig.with_ = _preset, _with
 
 # %% ../../nbs/24_mks2_run.ipynb #8058e4c9
 RUN_FILES = {"config": "config.json", "mvm": "storage/mvm.safetensors", "mapper": "storage/mapper.safetensors",
-             "encoder": "storage/encoder.json", "report": "storage/report.json", "momes": "sharing/momes.safetensors", "eval": "eval.json"}
+             "encoder": "storage/encoder.json", "report": "storage/report.json", "momes": "sharing/momes.safetensors",
+             "eval": "eval.json"}
 
 def encoder_key(cfg: MKS2RunConfig) -> str:
     "Which encoder a run used: the offline encoder's cache key, or the encoder's name."
@@ -121,8 +131,10 @@ def load_storage(folder, cfg: MKS2RunConfig, encoder, llm, tokenizer) -> VisualS
         if not (folder / RUN_FILES[k]).exists():
             raise FileNotFoundError(f"{folder / RUN_FILES[k]} is missing: run the storage stage into {folder} first")
     stored = _stored_encoder(folder)
-    if stored is not None and stored != encoder_key(cfg):   # a mapper trained on another tower's features means nothing here
-        raise ValueError(f"{folder}: its storage stage was trained with encoder {stored}, but this run's encoder is {encoder_key(cfg)}; "
+    # a mapper trained on another tower's features means nothing here
+    if stored is not None and stored != encoder_key(cfg):
+        raise ValueError(f"{folder}: its storage stage was trained with encoder {stored}, "
+                         f"but this run's encoder is {encoder_key(cfg)}; "
                          f"train the storage stage again for this encoder")
     load_visual_memory(llm, folder / RUN_FILES["mvm"])
     st = VisualStorage(llm, tokenizer, encoder, cfg.storage)
@@ -140,12 +152,14 @@ def storage_pairs(world, frac: float = 1.0) -> list:
 def train_storage(cfg: MKS2RunConfig, out, world=None, models=None, **train_overrides) -> tuple[VisualStorage, dict]:
     "Storage stage: train memory + mapper on image pairs with `fit` and save them into the run folder `out`."
     from mmkd_nb.world import make_world, WorldConfig
-    out = Path(out); world = world or make_world(WorldConfig.preset(cfg.world))
+    out = Path(out)
+    world = world or make_world(WorldConfig.preset(cfg.world))
     enc, llm, tok = models or load_models(cfg)
     st = VisualStorage(llm, tok, enc, cfg.storage)
     pairs = storage_pairs(world, cfg.pairs_frac)
     if cfg.storage.shuffle_images: pairs = shuffle_images(pairs, cfg.storage.seed)
-    tcfg = cfg.storage.train_config(out_dir=str(out / "storage"), **{"progress": False, "log_every": 5, **train_overrides})
+    tcfg = cfg.storage.train_config(out_dir=str(out / "storage"),
+                                    **{"progress": False, "log_every": 5, **train_overrides})
     res = fit(st, pairs, tcfg, collate_fn=StorageCollator(tok, enc, cfg.storage.max_len))
     _, loss = res.series("loss")
     summary = dict(stage="storage", steps=res.step, pairs=len(pairs), seconds=round(res.seconds, 1),
@@ -161,7 +175,8 @@ def train_storage(cfg: MKS2RunConfig, out, world=None, models=None, **train_over
 def mlp_linears(llm: nn.Module) -> list[tuple[str, nn.Linear]]:
     "(name, layer) of every linear layer inside the decoder blocks' MLPs of a plain causal LM."
     blocks, _, mlp = decoder_blocks(llm)
-    return [(f"{i}.{n}", m) for i, b in enumerate(blocks) for n, m in getattr(b, mlp).named_modules() if isinstance(m, nn.Linear)]
+    return [(f"{i}.{n}", m) for i, b in enumerate(blocks) for n, m in getattr(b, mlp).named_modules()
+            if isinstance(m, nn.Linear)]
 
 def momes_trainable(llm: nn.Module, rank: int, mvm_ratio: float, gated: bool = True) -> int:
     "N_MKS2(r): LoRA parameters of both experts plus the routers, for a plain LLM before memory is added."
@@ -198,7 +213,8 @@ class TextSFT(nn.Module):
 
     def forward(self, batch: dict) -> dict:
         ids, mask = batch["input_ids"], batch["attention_mask"]                        # (B, T)
-        h = body_states(self.llm, input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask))  # (B, T, D_llm)
+        h = body_states(self.llm, input_ids=ids, attention_mask=mask,
+                        position_ids=position_ids_from_mask(mask))                     # (B, T, D_llm)
         return {"loss": scored_loss(self.llm, h, batch["labels"])}                       # CE on the response tokens
 
 # %% ../../nbs/24_mks2_run.ipynb #b83368ab
@@ -226,7 +242,8 @@ def train_arm(arm: str, cfg: MKS2RunConfig, world, models, storage_dir=None, see
     out = Path(out or tempfile.mkdtemp())
     kw = {"progress": False, "log_every": 5, "save_every": 0, **train_overrides}
     summary = dict(arm=arm, seed=seed, steps=0, seconds=0.0)
-    set_seed(seed)      # adapters are initialised from the global RNG: without this an arm's result depends on what ran before it
+    # adapters are initialised from the global RNG: without this an arm's result depends on what ran before it
+    set_seed(seed)
     if spec["memory"]:
         if storage_dir is None: raise ValueError(f"arm {arm!r} needs a storage run folder (storage_dir)")
         model = load_storage(storage_dir, cfg, enc, llm, tok)
@@ -240,8 +257,8 @@ def train_arm(arm: str, cfg: MKS2RunConfig, world, models, storage_dir=None, see
         rank = matched_lora_rank(frozen, sh.rank, cfg.storage.mvm_ratio) if spec["rank"] == "matched" else sh.rank
         add_text_lora(llm, rank, 2.0 * rank, sh.lora_dropout)
         from mmkd_nb.train import TrainConfig
-        tcfg = TrainConfig(**{**dict(lr=sh.lr, optimizer=sh.optimizer, max_steps=sh.max_steps, batch_size=1, grad_accum=sh.grad_accum,
-                                     seed=seed, out_dir=str(out), weight_decay=0.0), **kw})
+        tcfg = TrainConfig(**{**dict(lr=sh.lr, optimizer=sh.optimizer, max_steps=sh.max_steps, batch_size=1,
+                                     grad_accum=sh.grad_accum, seed=seed, out_dir=str(out), weight_decay=0.0), **kw})
         batches = modality_batches(text_instructions(world), sh.batch_size, seed)
         res = fit(TextSFT(llm), batches, tcfg, collate_fn=InstructionCollator(tok, None, sh.max_len))
         summary.update(steps=res.step, seconds=round(res.seconds, 1), rank=rank, last_loss=res.series("loss")[1][-1])
@@ -249,7 +266,9 @@ def train_arm(arm: str, cfg: MKS2RunConfig, world, models, storage_dir=None, see
     return llm.eval(), summary
 
 # %% ../../nbs/24_mks2_run.ipynb #ddf8a36b
-def _llm_of(model): return model.storage.llm if isinstance(model, SharingModel) else model.llm if isinstance(model, VisualStorage) else model
+def _llm_of(model):
+    return (model.storage.llm if isinstance(model, SharingModel)
+            else model.llm if isinstance(model, VisualStorage) else model)
 
 @torch.no_grad()
 def text_vqa_answers(llm, tok, records, max_new_tokens: int = 6, batch_size: int = 16) -> list[str]:
@@ -259,8 +278,9 @@ def text_vqa_answers(llm, tok, records, max_new_tokens: int = 6, batch_size: int
     for i in range(0, len(records), batch_size):
         rs = records[i:i + batch_size]
         p = build_prefix_batch(tok, [format_instruction(r.question) for r in rs], padding_side="left")
-        new = llm.generate(input_ids=p["input_ids"].to(dev), attention_mask=p["attention_mask"].to(dev), max_new_tokens=max_new_tokens,
-                           do_sample=False, pad_token_id=tok.pad_token_id)[:, p["input_ids"].shape[1]:]
+        new = llm.generate(input_ids=p["input_ids"].to(dev), attention_mask=p["attention_mask"].to(dev),
+                           max_new_tokens=max_new_tokens, do_sample=False,
+                           pad_token_id=tok.pad_token_id)[:, p["input_ids"].shape[1]:]
         out += [t.strip().split("\n")[0] for t in tok.batch_decode(new, skip_special_tokens=True)]
     llm.train(was)
     return out
@@ -276,17 +296,21 @@ def evaluate(model, tok, records: dict, vqa_tokens: int = 6) -> dict:
     "MCQ accuracy (all / seen / held-out, chance) and VQA accuracy (world, easy-VQA) of one arm's model."
     llm = _llm_of(model)
     m = mcq_accuracy(llm, tok, records["mcq"])
-    out = {"mcq_seen": m["seen"]["accuracy"], "mcq_heldout": m["heldout"]["accuracy"], "mcq_all": m["accuracy"], "mcq_chance": m["chance"],
-           "n_mcq_seen": m["seen"]["n"], "n_mcq_heldout": m["heldout"]["n"]}
-    answer = model if isinstance(model, (SharingModel, VisualStorage)) else (lambda rs: text_vqa_answers(llm, tok, rs, vqa_tokens))
+    out = {"mcq_seen": m["seen"]["accuracy"], "mcq_heldout": m["heldout"]["accuracy"], "mcq_all": m["accuracy"],
+           "mcq_chance": m["chance"], "n_mcq_seen": m["seen"]["n"], "n_mcq_heldout": m["heldout"]["n"]}
+    answer = (model if isinstance(model, (SharingModel, VisualStorage))
+              else (lambda rs: text_vqa_answers(llm, tok, rs, vqa_tokens)))
     for key in ("vqa", "easy_vqa"):
         if records[key]:
-            v = vqa_accuracy(answer, records[key], **({"max_new_tokens": vqa_tokens} if isinstance(answer, nn.Module) else {}))
-            out[key] = v["accuracy"]; out[f"n_{key}"] = v["n"]
+            v = vqa_accuracy(answer, records[key],
+                             **({"max_new_tokens": vqa_tokens} if isinstance(answer, nn.Module) else {}))
+            out[key] = v["accuracy"]
+            out[f"n_{key}"] = v["n"]
     return out
 
 def baselines(records: dict, # `eval_records`' dict
-              train: dict | None = None, # {'vqa': …, 'easy_vqa': …} training records: majority answers learnt from them too
+              # {'vqa': …, 'easy_vqa': …} training records: majority answers learnt from them too
+              train: dict | None = None,
              ) -> dict:
     "What an arm's numbers stand beside: MCQ chance (seen, held-out); each VQA set's majority and always-'no' answers."
     mcq = records["mcq"]
@@ -306,42 +330,56 @@ ABSTRACT_SENTENCE = "Why does honesty matter? Trust takes years to build."
 def router_profile(model, tok, text: str) -> tuple[torch.Tensor, list[str]]:
     "The visual weight S_1 per block and token of `text` run through a MoMEs model: ((L, T) tensor, tokens)."
     llm = _llm_of(model)
-    if not momes_layers(llm): raise ValueError("router_profile: the model has no MoMEs layers (train the sharing stage first)")
+    if not momes_layers(llm):
+        raise ValueError("router_profile: the model has no MoMEs layers (train the sharing stage first)")
     b = tok([text], return_tensors="pt").to(next(llm.parameters()).device)
-    was = llm.training; llm.eval(); llm(**b); llm.train(was)
+    was = llm.training
+    llm.eval()
+    llm(**b)
+    llm.train(was)
     S1 = router_weights(llm)[:, 0, :, EXPERTS.index("visual")].float().cpu()        # (L, T)
     return S1, [t.replace("Ġ", " ").replace("Ċ", "\\n") for t in tok.convert_ids_to_tokens(b["input_ids"][0])]
 
 def plot_router(model, tok, texts: list[str], titles: list[str] | None = None):
-    "Heat maps of S_1 (blocks × tokens) for each text, on one colour scale centred at the untrained 0.5: (figure, mean S_1 per text)."
+    ("Heat maps of S_1 (blocks × tokens) for each text, on one colour scale centred at the untrained 0.5: "
+     "(figure, mean S_1 per text).")
     import matplotlib.pyplot as plt
     profiles = [router_profile(model, tok, t) for t in texts]
     dev = max(max(abs(S - 0.5).max().item() for S, _ in profiles), 1e-3)
-    fig, axs = plt.subplots(len(texts), 1, figsize=(min(14, 2 + 0.45 * max(len(t) for _, t in profiles)), 1.2 + 1.8 * len(texts)), squeeze=False,
-                            layout="constrained")
+    fig, axs = plt.subplots(len(texts), 1,
+                            figsize=(min(14, 2 + 0.45 * max(len(t) for _, t in profiles)), 1.2 + 1.8 * len(texts)),
+                            squeeze=False, layout="constrained")
     means = []
     for ax, (S, toks), title in zip(axs[:, 0], profiles, titles or texts):
-        im = ax.imshow(S.numpy(), vmin=0.5 - dev, vmax=0.5 + dev, cmap="coolwarm", aspect="auto", interpolation="nearest")
-        ax.set_xticks(range(len(toks)), toks, fontsize=7, rotation=70); ax.set_ylabel("block", fontsize=8)
+        im = ax.imshow(S.numpy(), vmin=0.5 - dev, vmax=0.5 + dev, cmap="coolwarm", aspect="auto",
+                       interpolation="nearest")
+        ax.set_xticks(range(len(toks)), toks, fontsize=7, rotation=70)
+        ax.set_ylabel("block", fontsize=8)
         ax.set_yticks(range(0, S.shape[0], max(1, S.shape[0] // 6)))
-        means.append(S.mean().item()); ax.set_title(f"{title}  (mean $S_1$ = {means[-1]:.3f})", fontsize=9)
+        means.append(S.mean().item())
+        ax.set_title(f"{title}  (mean $S_1$ = {means[-1]:.3f})", fontsize=9)
     fig.colorbar(im, ax=axs[:, 0].tolist(), label="visual weight $S_1$")
     return fig, means
 
 # %% ../../nbs/24_mks2_run.ipynb #ff43f918
 @torch.no_grad()
 def image_router_profile(model: SharingModel, image, question: str) -> tuple[torch.Tensor, torch.Tensor]:
-    "S_1 per block and position for an image + instruction: ((L, T) tensor, (T,) bool mask of the image block's positions)."
+    ("S_1 per block and position for an image + instruction: ((L, T) tensor, "
+     "(T,) bool mask of the image block's positions).")
     st = model.storage
     b = build_prefix_batch(st.tokenizer, [""], after=[format_instruction(question)], padding_side="right")
     dev = next(st.mapper.parameters()).device
     block = st.image_block(st.encoder.preprocess([image]).to(dev))[0]                              # (1, P'+2, D_llm)
     s = st.lm.splice_inputs(b["input_ids"].to(dev), b["attention_mask"].to(dev), block, b["insert_at"].to(dev))
-    was = st.llm.training; st.llm.eval()
-    st.llm.base_model(inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"], position_ids=s["position_ids"], use_cache=False)
+    was = st.llm.training
+    st.llm.eval()
+    st.llm.base_model(inputs_embeds=s["inputs_embeds"], attention_mask=s["attention_mask"],
+                      position_ids=s["position_ids"], use_cache=False)
     st.llm.train(was)
     S1 = router_weights(st.llm)[:, 0, :, EXPERTS.index("visual")].float().cpu()                    # (L, T)
-    at = int(b["insert_at"][0]); is_image = torch.zeros(S1.shape[1], dtype=torch.bool); is_image[at:at + block.shape[1]] = True
+    at = int(b["insert_at"][0])
+    is_image = torch.zeros(S1.shape[1], dtype=torch.bool)
+    is_image[at:at + block.shape[1]] = True
     return S1, is_image
 
 # %% ../../nbs/24_mks2_run.ipynb #ad2f29e2
@@ -383,22 +421,27 @@ METRICS = ("mcq_heldout", "mcq_seen", "vqa", "easy_vqa")
 def _same_storage(folder: Path, cfg: MKS2RunConfig) -> bool:
     "Whether `folder` holds a finished storage stage of `cfg` (same world, storage config, pair fraction and encoder)."
     p = folder / RUN_FILES["config"]
-    if not (p.exists() and (folder / RUN_FILES["mvm"]).exists() and (folder / RUN_FILES["mapper"]).exists()): return False
+    if not (p.exists() and (folder / RUN_FILES["mvm"]).exists() and (folder / RUN_FILES["mapper"]).exists()):
+        return False
     saved = MKS2RunConfig.from_dict(load_json(p))
     same = lambda s: s.replace(save_every=0)                         # how often it checkpointed does not change it
     return ((saved.world, same(saved.storage), saved.pairs_frac) == (cfg.world, same(cfg.storage), cfg.pairs_frac)
-            and _stored_encoder(folder) == encoder_key(cfg))       # the preset name alone does not pin the tower's weights
+            and _stored_encoder(folder) == encoder_key(cfg))   # the preset name alone does not pin the tower's weights
 
 def _storage_report_of(sdir: Path, cfg: MKS2RunConfig, world, models) -> dict:
-    "The report of the storage run in `sdir`: read from its report file, or computed (and written) for a run saved without one."
+    ("The report of the storage run in `sdir`: read from its report file, "
+     "or computed (and written) for a run saved without one.")
     p = sdir / RUN_FILES["report"]
     if p.exists(): return load_json(p)
     enc, frozen, tok = models
-    rep = storage_report(load_storage(sdir, cfg, enc, copy.deepcopy(frozen), tok), world.pairs("test")[:32], n_samples=3)
-    save_json(rep, p); return rep
+    rep = storage_report(load_storage(sdir, cfg, enc, copy.deepcopy(frozen), tok), world.pairs("test")[:32],
+                         n_samples=3)
+    save_json(rep, p)
+    return rep
 
 def ensure_storage(cfg: MKS2RunConfig, sdir, world, models, log=print) -> dict:
-    "The storage stage of `cfg` in folder `sdir`: reused when it holds this config's storage, else trained; its summary."
+    ("The storage stage of `cfg` in folder `sdir`: reused when it holds this config's storage, "
+     "else trained; its summary.")
     enc, frozen, tok = models
     if _same_storage(sdir, cfg):
         log(f"storage: reused {sdir}")
@@ -416,32 +459,39 @@ def ensure_storage(cfg: MKS2RunConfig, sdir, world, models, log=print) -> dict:
 def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=None, models=None, log=print,
              on_run=None,              # called with the results so far after every run (e.g. to rewrite a results file)
              vqa_seeds=None,           # seeds whose runs also score VQA (generation is the slow part); None = all
-             storage_dir=None,         # run folder of the storage stage (default `out`); reused when it holds this config's storage
+             storage_dir=None,         # storage run folder (default `out`); reused if it holds this config's storage
             ) -> dict:
-    "Train (storage once, then each arm × seed, seed by seed) and evaluate; returns {'storage': summary, 'runs': [rows]}."
+    ("Train (storage once, then each arm × seed, seed by seed) and evaluate; "
+     "returns {'storage': summary, 'runs': [rows]}.")
     from mmkd_nb.world import make_world, WorldConfig
     for a in arms: _check_arm(a)
-    out = Path(out); world = world or make_world(WorldConfig.preset(cfg.world)); models = models or load_models(cfg)
+    out = Path(out)
+    world = world or make_world(WorldConfig.preset(cfg.world))
+    models = models or load_models(cfg)
     sdir = Path(storage_dir or out)
     enc, frozen, tok = models
     recs = eval_records(cfg, world)
     res = {"storage": None, "runs": [], "baselines": baselines(recs, {"vqa": world.vqa("train")})}
     if any(ARMS[a]["memory"] for a in arms): res["storage"] = ensure_storage(cfg, sdir, world, models, log)
-    jobs = [(a, seeds[0]) for a in arms if not ARMS[a]["train"]] + [(a, s) for s in seeds for a in arms if ARMS[a]["train"]]
+    jobs = ([(a, seeds[0]) for a in arms if not ARMS[a]["train"]]
+            + [(a, s) for s in seeds for a in arms if ARMS[a]["train"]])
     for a, seed in jobs:
         t = time.time()
         model, s = train_arm(a, cfg, world, models, storage_dir=sdir, seed=seed, out=out / f"{a}-{seed}")
         r = recs if vqa_seeds is None or seed in vqa_seeds else {**recs, "vqa": [], "easy_vqa": []}
         row = {**s, **evaluate(model, tok, r, cfg.vqa_tokens), "probes": knowledge_probes(model, tok, world),
                "wall_seconds": round(time.time() - t, 1)}
-        res["runs"].append(row); del model
-        log(f"{a} seed {seed}: " + ", ".join(f"{k} {row[k]:.3f}" for k in METRICS if k in row) + f" ({row['wall_seconds']:.0f}s)")
+        res["runs"].append(row)
+        del model
+        log(f"{a} seed {seed}: " + ", ".join(f"{k} {row[k]:.3f}" for k in METRICS if k in row)
+            + f" ({row['wall_seconds']:.0f}s)")
         if on_run is not None: on_run(res)
     return res
 
 def spread(values: list) -> dict:
     "{'mean', 'std', 'n', 'values'} of numbers from several seeds; std is the sample std (n − 1), 0 for one value."
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values), "values": values}
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "n": len(values), "values": values}
 
 def summarize(runs: list[dict], metrics=METRICS) -> dict:
     "Per arm: {metric: `spread` over its seeds}."
@@ -454,7 +504,8 @@ def summarize(runs: list[dict], metrics=METRICS) -> dict:
 # %% ../../nbs/24_mks2_run.ipynb #c8836002
 def load_sharing(folder, cfg: MKS2RunConfig, models) -> SharingModel:
     "The MoMEs model saved by the sharing stage in `folder` (storage files + sharing/momes.safetensors)."
-    folder = Path(folder); enc, frozen, tok = models
+    folder = Path(folder)
+    enc, frozen, tok = models
     meta_path = folder / "sharing" / "arm.json"
     if not (folder / RUN_FILES["momes"]).exists() or not meta_path.exists():
         raise FileNotFoundError(f"{folder / RUN_FILES['momes']} is missing: run the sharing stage into {folder} first")
@@ -490,25 +541,32 @@ def stage_storage(args, cfg: MKS2RunConfig) -> dict:
 def stage_sharing(args, cfg: MKS2RunConfig) -> dict:
     "`mmkd mks2 sharing`: MoMEs instruction tuning on the stored model; writes sharing/momes.safetensors."
     from mmkd_nb.world import make_world, WorldConfig
-    out = Path(args.out); models = load_models(cfg)
-    model, s = train_arm(args.arm, cfg, make_world(WorldConfig.preset(cfg.world)), models, storage_dir=out, seed=args.seed,
-                         out=out / "sharing")
+    out = Path(args.out)
+    models = load_models(cfg)
+    model, s = train_arm(args.arm, cfg, make_world(WorldConfig.preset(cfg.world)), models, storage_dir=out,
+                         seed=args.seed, out=out / "sharing")
     if is_main_process():
-        save_json({"arm": args.arm, "seed": args.seed, "sharing": cfg.sharing.replace(seed=args.seed).to_dict()}, out / "sharing" / "arm.json")
+        save_json({"arm": args.arm, "seed": args.seed, "sharing": cfg.sharing.replace(seed=args.seed).to_dict()},
+                  out / "sharing" / "arm.json")
     return s
 
 def stage_eval(args, cfg: MKS2RunConfig) -> dict:
-    "`mmkd mks2 eval`: score the frozen LLM, the stored model and (if trained) the MoMEs model; write eval.json and router.png."
+    ("`mmkd mks2 eval`: score the frozen LLM, the stored model and (if trained) the MoMEs model; "
+     "write eval.json and router.png.")
     from mmkd_nb.world import make_world, WorldConfig
-    out = Path(args.out); world = make_world(WorldConfig.preset(cfg.world))
-    models = load_models(cfg); enc, frozen, tok = models
+    out = Path(args.out)
+    world = make_world(WorldConfig.preset(cfg.world))
+    models = load_models(cfg)
+    enc, frozen, tok = models
     recs = eval_records(cfg, world)
     rows = {"frozen": evaluate(frozen, tok, recs, cfg.vqa_tokens),
-            "storage": evaluate(load_storage(out, cfg, enc, copy.deepcopy(frozen), tok).eval(), tok, recs, cfg.vqa_tokens)}
+            "storage": evaluate(load_storage(out, cfg, enc, copy.deepcopy(frozen), tok).eval(), tok, recs,
+                                cfg.vqa_tokens)}
     if (out / RUN_FILES["momes"]).exists():
         sh = load_sharing(out, cfg, models)
         rows["mks2"] = evaluate(sh, tok, recs, cfg.vqa_tokens)
-        fig, means = plot_router(sh, tok, [VISUAL_SENTENCE.format(concept=world.heldout[0]), ABSTRACT_SENTENCE], ["visual", "abstract"])
+        fig, means = plot_router(sh, tok, [VISUAL_SENTENCE.format(concept=world.heldout[0]), ABSTRACT_SENTENCE],
+                                 ["visual", "abstract"])
         fig.savefig(out / "router.png", dpi=110, bbox_inches="tight")
         rows["router_mean_S1"] = {"visual": means[0], "abstract": means[1]}
     if is_main_process(): save_json(rows, out / RUN_FILES["eval"])
@@ -543,7 +601,8 @@ MKS2_LINKS = {  # link -> (label, value of (variant, seed), chance of (variant, 
     "margin_mks2": ("margin after sharing, MKS2 (nats)",
                     lambda v, s: _arm(v, "mks2", s)["probes"]["margins"]["all"]["margin"], lambda v, s: 0.0),
     "router": ("router S_1 on names − other tokens",
-               lambda v, s: (lambda r: r["name"] - r["other"])(_arm(v, "mks2", s)["probes"]["router"]), lambda v, s: 0.0),
+               lambda v, s: (lambda r: r["name"] - r["other"])(_arm(v, "mks2", s)["probes"]["router"]),
+               lambda v, s: 0.0),
     "mcq_heldout": ("MKS2 held-out MCQ accuracy", lambda v, s: _arm(v, "mks2", s)["mcq_heldout"],
                     lambda v, s: v["baselines"]["mcq_chance_heldout"]),
 }
@@ -565,8 +624,10 @@ def control_rows(results: dict, real: str = "real", control: str = "shuffled ima
     return rows
 
 # %% ../../nbs/24_mks2_run.ipynb #4e31fd98
-DEMO_BUDGET = {"tiny": {"storage.max_steps": 20, "sharing.max_steps": 20}, "small": {"storage.max_steps": 30, "sharing.max_steps": 30, "sharing.lr": 2e-3, "mcq_splits": ["test"],
-                                     "n_vqa": 24, "n_easy_vqa": 24}, "paper": {}}
+DEMO_BUDGET = {"tiny": {"storage.max_steps": 20, "sharing.max_steps": 20},
+               "small": {"storage.max_steps": 30, "sharing.max_steps": 30, "sharing.lr": 2e-3, "mcq_splits": ["test"],
+                         "n_vqa": 24, "n_easy_vqa": 24},
+               "paper": {}}
 
 def plot_accuracies(rows: dict, chance: float | None = None):
     "Grouped bars: one group per metric, one bar per model."
@@ -577,34 +638,46 @@ def plot_accuracies(rows: dict, chance: float | None = None):
     for i, (name, r) in enumerate(rows.items()):
         ax.bar([j + i * w for j in range(len(keys))], [r.get(k, float("nan")) for k in keys], w, label=name)
     if chance is not None: ax.axhline(chance, color="k", ls="--", lw=1, label="MCQ chance")
-    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(keys))], [k.replace("_", " ") for k in keys]); ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy"); ax.legend(fontsize=7, ncol=2)
+    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(keys))], [k.replace("_", " ") for k in keys])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7, ncol=2)
     return fig
 
 def demo(preset: str = "small", out: str | Path = "artifacts/demo/mks2", seed: int = 0) -> dict:
-    "MKS2 end to end on `preset`: storage, sharing, evaluation of three models; figures under `out`; returns the numbers."
+    ("MKS2 end to end on `preset`: storage, sharing, evaluation of three models; "
+     "figures under `out`; returns the numbers.")
     from mmkd_nb.world import make_world, WorldConfig
     t0, out = time.time(), Path(out)
     cfg = MKS2RunConfig.preset(preset).with_(**{**DEMO_BUDGET.get(preset, {}), "storage.seed": seed})
-    world = make_world(WorldConfig.preset(cfg.world)); models = load_models(cfg); enc, frozen, tok = models
+    world = make_world(WorldConfig.preset(cfg.world))
+    models = load_models(cfg)
+    enc, frozen, tok = models
     st, s1 = train_storage(cfg, out, world, (enc, copy.deepcopy(frozen), tok))
     print(f"storage: {s1['steps']} steps in {s1['seconds']:.0f}s, loss {s1['first_loss']:.3f} -> {s1['last_loss']:.3f}")
     sh, s2 = train_arm("mks2", cfg, world, models, storage_dir=out, seed=seed, out=out / "sharing")
-    save_json({"arm": "mks2", "seed": seed, "sharing": cfg.sharing.replace(seed=seed).to_dict()}, out / "sharing" / "arm.json")
-    print(f"sharing: {s2['steps']} steps in {s2['seconds']:.0f}s, {s2['trainable']:,} trainable parameters (LoRA + routers)")
+    save_json({"arm": "mks2", "seed": seed, "sharing": cfg.sharing.replace(seed=seed).to_dict()},
+              out / "sharing" / "arm.json")
+    print(f"sharing: {s2['steps']} steps in {s2['seconds']:.0f}s, "
+          f"{s2['trainable']:,} trainable parameters (LoRA + routers)")
     recs = eval_records(cfg, world)
-    rows = {"frozen LLM": evaluate(frozen, tok, recs, cfg.vqa_tokens), "after storage": evaluate(st, tok, recs, cfg.vqa_tokens),
+    rows = {"frozen LLM": evaluate(frozen, tok, recs, cfg.vqa_tokens),
+            "after storage": evaluate(st, tok, recs, cfg.vqa_tokens),
             "MKS2": evaluate(sh, tok, recs, cfg.vqa_tokens)}
     for name, r in rows.items():
-        print(f"{name:>14}: " + ", ".join(f"{k} {r[k]:.3f}" for k in METRICS if k in r) + f"  (MCQ chance {r['mcq_chance']:.3f})")
+        print(f"{name:>14}: " + ", ".join(f"{k} {r[k]:.3f}" for k in METRICS if k in r)
+              + f"  (MCQ chance {r['mcq_chance']:.3f})")
     figs = {"router": out / "router.png", "accuracy": out / "accuracy.png"}
-    fig, means = plot_router(sh, tok, [VISUAL_SENTENCE.format(concept=world.heldout[0]), ABSTRACT_SENTENCE], ["visual", "abstract"])
+    fig, means = plot_router(sh, tok, [VISUAL_SENTENCE.format(concept=world.heldout[0]), ABSTRACT_SENTENCE],
+                             ["visual", "abstract"])
     fig.savefig(figs["router"], dpi=110, bbox_inches="tight")
     plot_accuracies(rows, rows["frozen LLM"]["mcq_chance"]).savefig(figs["accuracy"], dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt; plt.close("all")
+    import matplotlib.pyplot as plt
+    plt.close("all")
     print(f"router: mean visual weight {means[0]:.3f} on the visual sentence, {means[1]:.3f} on the abstract one")
     res = {"preset": preset, "seed": seed, "storage": s1, "sharing": s2, "results": rows,
-           "router_mean_S1": {"visual": means[0], "abstract": means[1]}, "figures": {k: str(v) for k, v in figs.items()},
+           "router_mean_S1": {"visual": means[0], "abstract": means[1]},
+           "figures": {k: str(v) for k, v in figs.items()},
            "encoder": encoder_key(cfg), "seconds": round(time.time() - t0, 1)}
     save_json(res, out / "demo.json")
     print(f"MKS2 demo ({preset}) done in {res['seconds']:.0f}s; figures in {out}")

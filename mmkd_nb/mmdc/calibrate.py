@@ -243,7 +243,8 @@ def _chunks(xs: list, n: int) -> list[list]: return [xs[i:i + n] for i in range(
 
 def _run_parts(folder: Path, items: list, size: int, compute, hook=None, on_result=None, info: dict | None = None,
                ext: str = "jsonl") -> list:
-    "Results of `compute(chunk)` for each chunk of `items`, each chunk's stored in its own file under `folder` and read back if present."
+    ("Results of `compute(chunk)` for each chunk of `items`, each chunk's stored in its own file under `folder` "
+     "and read back if present.")
     out = []
     for i, chunk in enumerate(_chunks(items, size)):
         p = folder / f"part_{i:05d}.{ext}"
@@ -272,7 +273,8 @@ def teacher_answers(self: Pools, iteration: int, phase: str) -> dict:
     return out
 
 def to_conversations(instructions: list[Instruction], answers: dict, image_fn) -> list[Conversation]:
-    "One `Conversation` per image: its instructions (in pool order) with their answers as turns; empty answers left out."
+    ("One `Conversation` per image: its instructions (in pool order) with their answers as "
+     "turns; empty answers left out.")
     by_image = {}
     for x in instructions:
         if x.id not in answers:
@@ -404,7 +406,8 @@ def commit_phase(pools: Pools, assessed: list[dict], augmented: list[dict], cfg:
 
 @patch
 def progress(self: Pools) -> dict:
-    "Where the run is: the journal's iteration and phase, and how many parts of each phase of that iteration are on disk."
+    ("Where the run is: the journal's iteration and phase, and how many parts of each phase of "
+     "that iteration are on disk.")
     st, d = self.state, self.iter_dir(self.state.iteration)
     return dict(iteration=st.iteration, phase=st.phase,
                 parts={ph: len(list((d / ph).glob("part_*"))) for ph in ("teach", "assess", "augment")})
@@ -440,7 +443,8 @@ def calibration_step(pools: Pools, # the run (see `Pools.create`)
                      student_restore_fn=None, # (iteration, out_dir) -> None: reload the student trained in `iteration`
                      hook=None, # hook(event, **info), called at parts, training, commits and phase changes
                     ) -> dict | None:
-    "Run (or resume) the current iteration: tune -> assess -> augment -> commit; return its summary (None if the run is done)."
+    ("Run (or resume) the current iteration: tune -> assess -> augment -> commit; "
+     "return its summary (None if the run is done).")
     if not cfg.calibration: raise ValueError("calibration_step: cfg.calibration=False is the plain arm; use plain_step")
     pools.check_config(cfg)
     teacher, student = _as_role(teacher, Teacher, "teacher"), _as_role(student, Student, "student")

@@ -142,7 +142,8 @@ def _check_scores(s1: float, s2: float, reply: str) -> tuple[float, float]:
     return s1, s2
 
 def parse_judge_scores(reply: str) -> tuple[float, float]:
-    "The two scores (assistant 1, assistant 2) in a judge's reply; `ValueError` quoting the reply when it has no such pair."
+    ("The two scores (assistant 1, assistant 2) in a judge's reply; "
+     "`ValueError` quoting the reply when it has no such pair.")
     if not isinstance(reply, str): raise ValueError(f"judge reply has type {type(reply).__name__}; expected a string")
     if m := _PAPER_RE.search(reply): return _check_scores(float(m[1]), float(m[2]), reply)
     m1, m2 = (rx.search(reply) for rx in _LABEL_RE)
@@ -401,7 +402,8 @@ def wrong_answer(qtype: str, truth: str, objects: list[dict], u: float) -> str:
     return others[int(u * len(others))]
 
 class NoisyStudent:
-    "Student stand-in: the scene graph's answer, wrong (same kind) with probability `error_rates[tier]`, seeded (not a model)."
+    ("Student stand-in: the scene graph's answer, wrong (same kind) with probability "
+     "`error_rates[tier]`, seeded (not a model).")
     def __init__(self, book: SceneBook, error_rates: dict = {1: 0.1, 2: 0.3, 3: 0.5}, seed: int = 0):
         bad = {t: e for t, e in error_rates.items() if not 0 <= e <= 1}
         if bad: raise ValueError(f"NoisyStudent: error rates {bad} outside [0, 1]")
@@ -423,7 +425,8 @@ class NoisyStudent:
 
 # %% ../../nbs/32_mmdc_roles.ipynb #a14ece87
 def reference_score(answer: str, truth: str, values) -> int:
-    "The reference judge's score (10, 8, 5, 3 or 1) of `answer` against the true answer `truth`; `values`: the kind's values."
+    ("The reference judge's score (10, 8, 5, 3 or 1) of `answer` against the true answer `truth`; "
+     "`values`: the kind's values.")
     if answer_key(answer) == answer_key(truth): return 10
     words = {v.lower(): v for v in values}
     for kind in _WORDS.values():  # synonyms: grey, big, center ...
@@ -440,7 +443,8 @@ def judge_reply(s1: float, s2: float) -> str:
 
 # %% ../../nbs/32_mmdc_roles.ipynb #1f3ff2df
 class ReferenceJudge:
-    "Assessment-agent stand-in: scores both answers of a Table 6 assessment prompt against the scene graph's true answer (not a model)."
+    ("Assessment-agent stand-in: scores both answers of a Table 6 assessment prompt against the scene graph's "
+     "true answer (not a model).")
     def __init__(self, book: SceneBook): self.book = book
     def generate(self, images, prompts):
         out = []
@@ -489,7 +493,8 @@ _REL_WORDS = {"vertical": ["above", "below"], "horizontal": ["to the left of", "
 
 # %% ../../nbs/32_mmdc_roles.ipynb #f7493f55
 def augment_candidates(question: str, objects: list[dict], seed=0) -> list[str]:
-    "New questions of the same kind as `question` about the scene `objects`, in a seeded order (none if it cannot be read)."
+    ("New questions of the same kind as `question` about the scene `objects`, "
+     "in a seeded order (none if it cannot be read).")
     read = read_question(question, objects)
     if read is None: return []
     qtype, asked, value = read
@@ -515,7 +520,8 @@ def augment_candidates(question: str, objects: list[dict], seed=0) -> list[str]:
     return cands
 
 class TemplateAugmentor:
-    "Augmentor stand-in: a new question of the same kind and tier about the same image, from `AUGMENT_PHRASES` (not a model)."
+    ("Augmentor stand-in: a new question of the same kind and tier about the same image, "
+     "from `AUGMENT_PHRASES` (not a model).")
     def __init__(self, book: SceneBook, seed: int = 0): self.book, self.seed = book, seed
     def generate(self, images, prompts):
         seen, out = {}, []

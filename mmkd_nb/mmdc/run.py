@@ -16,8 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, restore_shipped, PRESETS, is_main_process, barrier,
-                          map_processes, process_state)
+from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, restore_shipped, PRESETS,
+                          is_main_process, barrier, map_processes, process_state)
 from ..data import image_key, shuffle_images
 from ..evidence import majority_baseline, constant_baseline, question_group, paired_interval, verdict
 from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
@@ -27,8 +27,8 @@ from ..train import TrainConfig
 from ..world import make_world, WorldConfig, load_easy_vqa
 from .student import MultimodalStudent, StudentConfig, train_student, student_fns, group_by_image
 from .align import AlignConfig, balance_pairs, align
-from .roles import (question_of, Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor,
-                                TEACHER_TEMPLATE, chat, user_text)
+from .roles import (question_of, Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge,
+                                TemplateAugmentor, TEACHER_TEMPLATE, chat, user_text)
 from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 
 # %% auto #0
@@ -45,12 +45,16 @@ __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'PooledTower
 @dataclass
 class MmDCConfig(Config):
     "A whole MmDC run: world and data sizes, the teacher, the student's stages, calibration and evaluation."
-    student: str = hfield("small", "StudentConfig preset of the student; the trained teacher uses the same tower and LLM")
+    student: str = hfield("small", "StudentConfig preset of the student; "
+                                   "the trained teacher uses the same tower and LLM")
     llm: str = hfield("", "the student's (and trained teacher's) LLM, a `load_llm` name; '' = the student preset's")
     world: str = hfield("small", "WorldConfig preset of the built-in world")
-    pool: int = hfield(2, "image patch tokens average-pooled pool × pool before W (1 = all P tokens); 2 quarters the LLM's sequence on a CPU")
-    teacher: str = hfield("trained", "'trained': train a larger student-architecture teacher here; else the 🤗 id of a LLaVA model used through `ChatVLM`")
-    judge: str = hfield("reference", "'reference': `ReferenceJudge` (scene graph); else a 🤗 LLaVA id used through `ChatVLM`")
+    pool: int = hfield(2, "image patch tokens average-pooled pool × pool before W (1 = all P tokens); "
+                          "2 quarters the LLM's sequence on a CPU")
+    teacher: str = hfield("trained", "'trained': train a larger student-architecture teacher here; "
+                                     "else the 🤗 id of a LLaVA model used through `ChatVLM`")
+    judge: str = hfield("reference", "'reference': `ReferenceJudge` (scene graph); "
+                                     "else a 🤗 LLaVA id used through `ChatVLM`")
     augmentor: str = hfield("template", "'template': `TemplateAugmentor`; else a 🤗 LLaVA id used through `ChatVLM`")
     teacher_lora_r: int = hfield(8, "LoRA rank on the teacher LLM's q/v projections (0 = no LoRA)")
     teacher_lora_layers: int = hfield(8, "LoRA on the top this many decoder layers of the teacher's LLM")
@@ -82,16 +86,18 @@ class MmDCConfig(Config):
                                      "augmentor), the paper's 0.5 (§4.1.3); 0 = greedy")
     seed: int = hfield(0, "seed of the student, its data order, the augmentor and the roles' sampling")
     shuffle_images: bool = hfield(False, "the control: images permuted among the training records of every stage "
-                                  "(teacher: seed teacher_seed; alignment captions and D_sin: seed `seed`); evaluation untouched")
+                                  "(teacher: seed teacher_seed; alignment captions and D_sin: seed `seed`); "
+                                  "evaluation untouched")
     _presets = {
-        "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6, teacher_lr=3e-2,
-                     teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2, batch_size=4, n_instructions=12,
-                     n_eval=9, n_eval_easy=4, iterations=1, max_new_tokens=4),
+        "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
+                     teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
+                     batch_size=4, n_instructions=12, n_eval=9, n_eval_easy=4, iterations=1, max_new_tokens=4),
         "small": {},
         "micro": dict(student="micro"),
-        "paper": dict(student="paper", world="paper", pool=1, teacher="llava-hf/llava-1.5-13b-hf", judge="llava-hf/llava-1.5-13b-hf",
-                      augmentor="llava-hf/llava-1.5-13b-hf", align_steps=0, align_epochs=1.0, tune_steps=3000, tune_lr=2e-5, batch_size=16,
-                      n_instructions=0, n_eval=0, n_eval_easy=0, iterations=3, max_new_tokens=512),
+        "paper": dict(student="paper", world="paper", pool=1, teacher="llava-hf/llava-1.5-13b-hf",
+                      judge="llava-hf/llava-1.5-13b-hf", augmentor="llava-hf/llava-1.5-13b-hf", align_steps=0,
+                      align_epochs=1.0, tune_steps=3000, tune_lr=2e-5, batch_size=16, n_instructions=0, n_eval=0,
+                      n_eval_easy=0, iterations=3, max_new_tokens=512),
     }
 
     def __post_init__(self):
@@ -101,15 +107,16 @@ class MmDCConfig(Config):
             raise ValueError(f"MmDCConfig.plain_sizes={self.plain_sizes} with calibration=True; expected them only "
                              "for the plain arm (calibration=False)")
         if not 0 <= self.tau <= 1: raise ValueError(f"MmDCConfig.tau={self.tau}; expected 0 <= tau <= 1")
-        if self.student not in PRESETS: raise ValueError(f"MmDCConfig.student={self.student!r}; expected one of {PRESETS}")
+        if self.student not in PRESETS:
+            raise ValueError(f"MmDCConfig.student={self.student!r}; expected one of {PRESETS}")
         for name in ("align_steps", "align_epochs", "role_temperature"):
             if getattr(self, name) < 0: raise ValueError(f"MmDCConfig.{name}={getattr(self, name)}; expected >= 0")
         if self.align_steps and self.align_epochs:
             raise ValueError(f"MmDCConfig: align_steps={self.align_steps} and align_epochs={self.align_epochs}; "
                              "expected one alignment budget (set the other to 0)")
         if self.use_align and not (self.align_steps or self.align_epochs):
-            raise ValueError("MmDCConfig: use_align=True with align_steps=0 and align_epochs=0 would leave W untrained; "
-                             "expected a budget, or use_align=False (Table 5's 'w/o alignment')")
+            raise ValueError("MmDCConfig: use_align=True with align_steps=0 and align_epochs=0 would leave W "
+                             "untrained; expected a budget, or use_align=False (Table 5's 'w/o alignment')")
 
 # %% ../../nbs/34_mmdc_run.ipynb #bff9b226
 class PooledTower(nn.Module):
@@ -119,11 +126,14 @@ class PooledTower(nn.Module):
         self.encoder = encoder.freeze() if hasattr(encoder, "freeze") else encoder.requires_grad_(False)
         g = math.isqrt(encoder.n_image_tokens - 1)
         if g * g != encoder.n_image_tokens - 1 or g % pool:
-            raise ValueError(f"PooledTower: {encoder.n_image_tokens - 1} patch tokens; expected a square grid whose side is a multiple of pool={pool}")
+            raise ValueError(f"PooledTower: {encoder.n_image_tokens - 1} patch tokens; "
+                             f"expected a square grid whose side is a multiple of pool={pool}")
         self.pool, self.dim, self.image_size = pool, encoder.dim, encoder.image_size
         self.n_image_tokens = 1 + (g // pool) ** 2
 
-    def freeze(self): self.requires_grad_(False); return super().train(False)
+    def freeze(self):
+        self.requires_grad_(False)
+        return super().train(False)
     def train(self, mode: bool = True): return super().train(False)
     def preprocess(self, images): return self.encoder.preprocess(images)
 
@@ -139,7 +149,7 @@ class MLPProjector(nn.Module):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d_in, d_out), nn.Linear(d_out, d_out)
     @property
-    def weight(self): return self.fc1.weight                                 # what the student's code reads for dtype and device
+    def weight(self): return self.fc1.weight   # what the student's code reads for dtype and device
     def forward(self, z): return self.fc2(F.gelu(self.fc1(z)))              # (B, P, D_enc) -> (B, P, D_llm)
 
 def lora_target(llm, n_layers: int) -> str:
@@ -151,13 +161,15 @@ def lora_target(llm, n_layers: int) -> str:
 def add_lora(llm, r: int, n_layers: int) -> list[str]:
     "Inject LoRA adapters (peft, B = 0 at start) into `llm` in place; the names of their parameters."
     from peft import LoraConfig, inject_adapter_in_model
-    inject_adapter_in_model(LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=lora_target(llm, n_layers)), llm)
+    inject_adapter_in_model(LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0,
+                                       target_modules=lora_target(llm, n_layers)), llm)
     return [n for n, _ in llm.named_parameters() if "lora_" in n]
 
 # %% ../../nbs/34_mmdc_run.ipynb #eb4e2c38
 class MultimodalTeacher(MultimodalStudent):
     "MmDC's teacher 𝒯 offline: the student's architecture with an MLP projector and LoRA in the LLM's top layers."
-    def __init__(self, encoder, llm, tokenizer, cfg: StudentConfig | None = None, lora_r: int = 8, lora_layers: int = 8):
+    def __init__(self, encoder, llm, tokenizer, cfg: StudentConfig | None = None, lora_r: int = 8,
+                 lora_layers: int = 8):
         super().__init__(encoder, llm, tokenizer, cfg)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
@@ -221,7 +233,8 @@ def by_tier_type(result: dict) -> dict:
     sums = {}
     for g, v in result["groups"].items():
         tier, _, kind = str(g).rpartition("/")
-        for key in (("by_tier", tier.removeprefix("t") or "None"), ("by_type", "yes/no" if kind == "yesno" else "other")):
+        for key in (("by_tier", tier.removeprefix("t") or "None"),
+                    ("by_type", "yes/no" if kind == "yesno" else "other")):
             hit, n = sums.get(key, (0.0, 0))
             sums[key] = (hit + v["accuracy"] * v["n"], n + v["n"])
     out = dict(by_tier={}, by_type={})
@@ -254,7 +267,8 @@ def baselines(data: dict) -> dict:
 # %% ../../nbs/34_mmdc_run.ipynb #de60886b
 def vqa_scores(answers: list[str], records) -> dict:
     "Accuracy of `answers` against `records`' answers: overall, by tier, type, group, seen/held-out; with the answers."
-    if len(answers) != len(records): raise ValueError(f"vqa_scores: {len(answers)} answers for {len(records)} records; expected one each")
+    if len(answers) != len(records):
+        raise ValueError(f"vqa_scores: {len(answers)} answers for {len(records)} records; expected one each")
     if not records: return dict(accuracy=None, n=0, by_tier={}, by_type={}, answers=[])
     hits = [answer_key(a) == answer_key(r.answer) for a, r in zip(answers, records)]
     groups = {}
@@ -262,7 +276,8 @@ def vqa_scores(answers: list[str], records) -> dict:
         groups.setdefault(("tier", str(r.meta.get("tier"))), []).append(h)
         groups.setdefault(("type", answer_type(r)), []).append(h)
         groups.setdefault(("group", question_group(r)), []).append(h)
-        if "heldout" in r.meta: groups.setdefault(("concepts", "heldout" if r.meta["heldout"] else "seen"), []).append(h)
+        if "heldout" in r.meta:
+            groups.setdefault(("concepts", "heldout" if r.meta["heldout"] else "seen"), []).append(h)
     out = dict(accuracy=float(np.mean(hits)), n=len(hits))
     for kind in ("tier", "type", "group", "concepts"):
         out[f"by_{kind}"] = {k: float(np.mean(v)) for (g, k), v in sorted(groups.items()) if g == kind}
@@ -274,7 +289,8 @@ def vqa_scores(answers: list[str], records) -> dict:
 def evaluate(model, records, max_new_tokens: int = 6) -> dict:
     "Greedy answers of a student or teacher model to `records`' bare questions, scored by `vqa_scores`."
     if not records: return vqa_scores([], [])
-    return vqa_scores(model.generate([r.image for r in records], [chat(r.question) for r in records], max_new_tokens=max_new_tokens), records)
+    return vqa_scores(model.generate([r.image for r in records], [chat(r.question) for r in records],
+                                     max_new_tokens=max_new_tokens), records)
 
 def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`): accuracy, by_tier, by_type
                digits: int = 1) -> str:
@@ -286,7 +302,8 @@ def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`)
     cols += [(t, lambda r, t=t: r.get("by_type", {}).get(t)) for t in types]
     fmt = lambda v: "–" if v is None else f"{100 * v:.{digits}f}"
     lines = ["| | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    return "\n".join(lines + [f"| {name} | " + " | ".join(fmt(f(r)) for _, f in cols) + " |" for name, r in rows.items()])
+    return "\n".join(lines + [f"| {name} | " + " | ".join(fmt(f(r)) for _, f in cols) + " |"
+                              for name, r in rows.items()])
 
 # %% ../../nbs/34_mmdc_run.ipynb #6103f776
 class ChatVLM:
@@ -296,7 +313,8 @@ class ChatVLM:
                  seed: int = 0, # seed of the sampling: the same seed and prompts give the same replies
                 ):
         if temperature < 0: raise ValueError(f"ChatVLM: temperature={temperature}; expected >= 0")
-        self.model, self.processor, self.max_new_tokens, self.batch_size = model.eval(), processor, max_new_tokens, batch_size
+        self.model, self.processor, self.max_new_tokens, self.batch_size = (
+            model.eval(), processor, max_new_tokens, batch_size)
         self.temperature, self.seed, self._asked = temperature, seed, {}
 
     @classmethod
@@ -310,7 +328,8 @@ class ChatVLM:
     def messages(prompt: list[dict]) -> list[dict]:
         "A role's chat prompt in the processor's message format, the image before the last user text."
         last = max(i for i, m in enumerate(prompt) if m["role"] == "user")
-        return [{"role": m["role"], "content": ([{"type": "image"}] if i == last else []) + [{"type": "text", "text": m["content"]}]}
+        return [{"role": m["role"],
+                 "content": ([{"type": "image"}] if i == last else []) + [{"type": "text", "text": m["content"]}]}
                 for i, m in enumerate(prompt)]
 
 # %% ../../nbs/34_mmdc_run.ipynb #d59114e1
@@ -346,8 +365,8 @@ def generate(self: ChatVLM, images, prompts, max_new_tokens: int | None = None) 
     return out
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
-TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers", "teacher_steps", "teacher_lr",
-                  "teacher_easy", "teacher_seed", "batch_size", "shuffle_images")
+TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
+                  "teacher_steps", "teacher_lr", "teacher_easy", "teacher_seed", "batch_size", "shuffle_images")
 
 def student_config(cfg: MmDCConfig, **overrides) -> StudentConfig:
     "The run's `StudentConfig`: preset `cfg.student`, its LLM replaced by `cfg.llm` when set, then `overrides`."
@@ -370,15 +389,19 @@ def open_run(run, cfg: MmDCConfig | None = None) -> MmDCConfig:
         stored = MmDCConfig.from_dict(load_json(p))
         if cfg is not None and cfg != stored:
             diff = sorted(k for k, v in cfg.to_dict().items() if stored.to_dict()[k] != v)
-            raise ValueError(f"{run} holds a run with other settings ({', '.join(f'{k}={getattr(stored, k)!r}' for k in diff)}); given "
+            raise ValueError(f"{run} holds a run with other settings "
+                             f"({', '.join(f'{k}={getattr(stored, k)!r}' for k in diff)}); given "
                              f"{', '.join(f'{k}={getattr(cfg, k)!r}' for k in diff)}; use a new --out")
         have, want = load_json(t).get("encoder") if t.is_file() else None, tower_key(stored)
         if have != want:
-            raise ValueError(f"{run} was trained on image tower {have or '(not recorded)'}, but the {stored.student!r} student's tower "
+            raise ValueError(f"{run} was trained on image tower {have or '(not recorded)'}, "
+                             f"but the {stored.student!r} student's tower "
                              f"is now {want}; its stages cannot be reused: use a new --out")
         return stored
-    if cfg is None: raise FileNotFoundError(f"no MmDC run at {run} (config.json missing); start it with the 'teacher' stage")
-    save_json(cfg.to_dict(), p); save_json({"encoder": tower_key(cfg)}, t)
+    if cfg is None:
+        raise FileNotFoundError(f"no MmDC run at {run} (config.json missing); start it with the 'teacher' stage")
+    save_json(cfg.to_dict(), p)
+    save_json({"encoder": tower_key(cfg)}, t)
     return cfg
 
 _SHARED = {}
@@ -401,23 +424,28 @@ def build_teacher(cfg: MmDCConfig) -> MultimodalTeacher:
     "A fresh trained-teacher model of the run (projector random, seeded by `cfg.teacher_seed`)."
     scfg, tower = _parts(cfg)
     llm, tok = load_llm(scfg.llm, dtype=scfg.dtype)
-    return MultimodalTeacher(tower, llm, tok, scfg.replace(seed=cfg.teacher_seed), cfg.teacher_lora_r, cfg.teacher_lora_layers)
+    return MultimodalTeacher(tower, llm, tok, scfg.replace(seed=cfg.teacher_seed), cfg.teacher_lora_r,
+                             cfg.teacher_lora_layers)
 
 # %% ../../nbs/34_mmdc_run.ipynb #b6617462
 def _train_cfg(cfg: MmDCConfig, steps: int, lr: float, out_dir, seed: int) -> TrainConfig:
-    return TrainConfig.preset("tiny" if cfg.student == "tiny" else "small", lr=lr, max_steps=steps, batch_size=cfg.batch_size, warmup_ratio=0.03,
-                              schedule="cosine", weight_decay=0.0, log_every=1 if steps < 50 else 5, eval_every=0,
+    return TrainConfig.preset("tiny" if cfg.student == "tiny" else "small", lr=lr, max_steps=steps,
+                              batch_size=cfg.batch_size, warmup_ratio=0.03, schedule="cosine", weight_decay=0.0,
+                              log_every=1 if steps < 50 else 5, eval_every=0,
                               save_every=max(steps // 3, 1), out_dir=str(out_dir), seed=seed, progress=False)
 
 def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
-                  cache: bool = True, # share trained teachers through ~/.cache/mmkd_nb/mmdc_teacher (False: always train)
+                  cache: bool = True, # share trained teachers via ~/.cache/mmkd_nb/mmdc_teacher (False: always train)
                  ) -> dict:
-    "Train (or load from the cache) the run's teacher; write run/teacher/{model.safetensors, report.json}; return the report."
+    ("Train (or load from the cache) the run's teacher; "
+     "write run/teacher/{model.safetensors, report.json}; return the report.")
     cfg, d = open_run(run, cfg), Path(run) / "teacher"
     if (d / "report.json").is_file() and (d / "model.safetensors").is_file(): return load_json(d / "report.json")
     if cfg.teacher != "trained":
         rep = dict(teacher=cfg.teacher, note="a pretrained multimodal chat model; nothing to train")
-        save_json(rep, d / "report.json"); (d / "model.safetensors").write_bytes(b""); return rep
+        save_json(rep, d / "report.json")
+        (d / "model.safetensors").write_bytes(b"")
+        return rep
     data = data or run_data(cfg)
     if cache: restore_shipped("mmdc_teacher", teacher_key(cfg))   # the package's trained copy, digests checked
     cache = cache_dir("mmdc_teacher", teacher_key(cfg)) if cache else d / "train"
@@ -429,16 +457,21 @@ def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
             if rep.get(key, {}).get("n") != len(recs):   # cached on other questions (e.g. n_eval): score on this run's
                 rep[key] = evaluate(teacher, recs, cfg.max_new_tokens)
     else:
-        res = train_student(group_by_image(data["teacher_train"]), _train_cfg(cfg, cfg.teacher_steps, cfg.teacher_lr, d / "train", cfg.teacher_seed), teacher)
+        res = train_student(group_by_image(data["teacher_train"]),
+                            _train_cfg(cfg, cfg.teacher_steps, cfg.teacher_lr, d / "train", cfg.teacher_seed), teacher)
         _, loss = res.series("loss")
-        rep = dict(steps=res.step, loss_first=float(np.mean(loss[:3])), loss_last=float(np.mean(loss[-3:])), train_seconds=round(res.seconds, 1),
+        rep = dict(steps=res.step, loss_first=float(np.mean(loss[:3])), loss_last=float(np.mean(loss[-3:])),
+                   train_seconds=round(res.seconds, 1),
                    trainable=count_trainable(teacher), train_records=len(data["teacher_train"]),
-                   world=evaluate(teacher, data["eval_world"], cfg.max_new_tokens), easy=evaluate(teacher, data["eval_easy"], cfg.max_new_tokens),
+                   world=evaluate(teacher, data["eval_world"], cfg.max_new_tokens),
+                   easy=evaluate(teacher, data["eval_easy"], cfg.max_new_tokens),
                    train_world=evaluate(teacher, data["d_sin"], cfg.max_new_tokens))
         if is_main_process():
-            teacher.save_trainable(cache / "model.safetensors"); save_json(rep, cache / "report.json")
+            teacher.save_trainable(cache / "model.safetensors")
+            save_json(rep, cache / "report.json")
     if is_main_process():
-        teacher.save_trainable(d / "model.safetensors"); save_json(rep, d / "report.json")
+        teacher.save_trainable(d / "model.safetensors")
+        save_json(rep, d / "report.json")
     rep["seconds"] = round(time.time() - t0, 1)
     return rep
 
@@ -481,7 +514,8 @@ def align_stage(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     rep.update(world=evaluate(student, data["eval_world"], cfg.max_new_tokens),
                easy=evaluate(student, data["eval_easy"], cfg.max_new_tokens), seconds=round(time.time() - t0, 1))
     if is_main_process():
-        student.save_trainable(d / "student.safetensors"); save_json(rep, d / "report.json")
+        student.save_trainable(d / "student.safetensors")
+        save_json(rep, d / "report.json")
     return rep
 
 # %% ../../nbs/34_mmdc_run.ipynb #d0d4cfec
@@ -492,7 +526,8 @@ def calibrate_config(cfg: MmDCConfig) -> CalibrateConfig:
                                   plain_sizes=cfg.plain_sizes)
 
 def make_roles(cfg: MmDCConfig, teacher, student, records) -> tuple:
-    "(Teacher, Student, Assessor, Augmentor) of the run: models where the config names them, the reference stand-ins otherwise."
+    ("(Teacher, Student, Assessor, Augmentor) of the run: models where the config names them, "
+     "the reference stand-ins otherwise.")
     if not cfg.calibration:   # the plain arm: no judge and no augmentor is built, let alone asked
         return Teacher(teacher if isinstance(teacher, ChatVLM) else BareQuestion(teacher)), Student(student), None, None
     book = SceneBook.from_records(records) if "reference" == cfg.judge or "template" == cfg.augmentor else None
@@ -509,29 +544,35 @@ def last_student(pools_root) -> Path | None:
     return done[-1].parent / "student" / "student.safetensors" if done else None
 
 def calibrate_stage(cfg: MmDCConfig, run, data: dict | None = None, teacher=None, student=None, hook=None) -> dict:
-    "Run (or resume) calibration in run/calib; returns every iteration's summary with the student's accuracy after each training."
-    cfg = open_run(run, cfg); run = Path(run)
+    ("Run (or resume) calibration in run/calib; returns every iteration's summary with the student's "
+     "accuracy after each training.")
+    cfg = open_run(run, cfg)
+    run = Path(run)
     data = data or run_data(cfg)
     teacher = teacher if teacher is not None else load_teacher(cfg, run)
     if student is None:
         p = run / "align" / "student.safetensors"
         if not p.is_file(): raise FileNotFoundError(f"{p} missing; run the 'align' stage first")
         student = build_student(cfg).load_trainable(p)
-    if is_main_process(): Pools.create(run / "calib", data["d_sin"], calibrate_config(cfg))   # one process starts the run ...
+    if is_main_process():
+        Pools.create(run / "calib", data["d_sin"], calibrate_config(cfg))       # one process starts the run ...
     barrier()
-    pools = Pools.create(run / "calib", data["d_sin"], calibrate_config(cfg))                   # ... every process opens it
+    pools = Pools.create(run / "calib", data["d_sin"], calibrate_config(cfg))   # ... every process opens it
     st = pools.state
-    if st.phase == "tune" and st.iteration > 0: student.load_trainable(pools.iter_dir(st.iteration - 1) / "student" / "student.safetensors")
+    if st.phase == "tune" and st.iteration > 0:
+        student.load_trainable(pools.iter_dir(st.iteration - 1) / "student" / "student.safetensors")
     train_fn, restore_fn = student_fns(student, _train_cfg(cfg, cfg.tune_steps, cfg.tune_lr, run / "unused", cfg.seed))
     def train_and_eval(convs, k, out_dir):
         rep = train_fn(convs, k, out_dir)
         if not is_main_process(): return rep                               # the main process scores and writes
-        ev = dict(world=evaluate(student, data["eval_world"], cfg.max_new_tokens), easy=evaluate(student, data["eval_easy"], cfg.max_new_tokens))
+        ev = dict(world=evaluate(student, data["eval_world"], cfg.max_new_tokens),
+                  easy=evaluate(student, data["eval_easy"], cfg.max_new_tokens))
         save_json(ev, Path(out_dir) / "eval.json")
         return {**rep, "accuracy": {k2: v["accuracy"] for k2, v in ev.items()}}
     t0 = time.time()
     t, s, judge, aug = make_roles(cfg, teacher, student, data["d_sin"])
-    run_calibration(pools, t, s, train_and_eval, judge, aug, calibrate_config(cfg), student_restore_fn=restore_fn, hook=hook)
+    run_calibration(pools, t, s, train_and_eval, judge, aug, calibrate_config(cfg), student_restore_fn=restore_fn,
+                    hook=hook)
     return dict(summaries=pools.summaries(), seconds=round(time.time() - t0, 1))
 
 def plain_sizes(run) -> list[int]:
@@ -554,7 +595,8 @@ def _trained(run: Path) -> list[dict]:
 
 def eval_stage(cfg: MmDCConfig | None, run, data: dict | None = None) -> dict:
     "Teacher and student accuracy (per iteration), baselines and difficulty histograms of a run, into run/eval.json."
-    cfg = open_run(run, cfg); run = Path(run)
+    cfg = open_run(run, cfg)
+    run = Path(run)
     need = [p for p in (run / "teacher" / "report.json", run / "align" / "report.json") if not p.is_file()]
     if need: raise FileNotFoundError(f"{need[0]} missing; run the stages before 'eval'")
     t, a = load_json(run / "teacher" / "report.json"), load_json(run / "align" / "report.json")
@@ -604,17 +646,21 @@ def plot_curve(ev: dict, ax=None, key: str = "world"):
         b = ev.get("baselines", {}).get(key, {}).get(name)
         if b: ax.axhline(b["accuracy"], color="gray", ls=ls, lw=1, label=name.replace("majority", "majority answer"))
     ax.set_xticks(xs, [c["stage"].replace("iteration ", "it. ") for c in ev["curve"]], fontsize=8)
-    ax.set(ylabel=f"accuracy ({key})", ylim=(0, 1)); ax.legend(fontsize=7)
+    ax.set(ylabel=f"accuracy ({key})", ylim=(0, 1))
+    ax.legend(fontsize=7)
     return ax
 
 def plot_hists(ev: dict, ax=None, tau: float | None = None):
     "The difficulty scores S of every assessment, one histogram per iteration, τ dashed."
     import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(5, 3.2))[1]
-    bins = np.array(ev["bins"]); c, w = (bins[:-1] + bins[1:]) / 2, (bins[1] - bins[0]) / (len(ev["hists"]) + 1)
-    for j, h in enumerate(ev["hists"]): ax.bar(c + (j - len(ev["hists"]) / 2) * w, h["hist"], w, label=f"iteration {h['iteration']}")
+    bins = np.array(ev["bins"])
+    c, w = (bins[:-1] + bins[1:]) / 2, (bins[1] - bins[0]) / (len(ev["hists"]) + 1)
+    for j, h in enumerate(ev["hists"]):
+        ax.bar(c + (j - len(ev["hists"]) / 2) * w, h["hist"], w, label=f"iteration {h['iteration']}")
     ax.axvline(ev.get("tau", 0.33) if tau is None else tau, color="k", ls="--", lw=1)
-    ax.set(xlabel="difficulty S (Eq. 6)", ylabel="instructions"); ax.legend(fontsize=7)
+    ax.set(xlabel="difficulty S (Eq. 6)", ylabel="instructions")
+    ax.legend(fontsize=7)
     return ax
 
 # %% ../../nbs/34_mmdc_run.ipynb #23b9eddf
@@ -623,7 +669,8 @@ def _value(field: str, text: str):
     kind = type(getattr(MmDCConfig(), field))
     if kind is list: return [int(x) for x in text.strip("[]").split(",") if x.strip()]   # plain_sizes=12,10
     if kind is bool:
-        if text.lower() not in ("true", "false", "1", "0", "yes", "no"): raise ValueError(f"--set {field}={text}: expected true or false")
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"--set {field}={text}: expected true or false")
         return text.lower() in ("true", "1", "yes")
     return kind(text)
 
@@ -638,11 +685,13 @@ def config_from_args(a: argparse.Namespace) -> MmDCConfig | None:
     for kv in a.set:
         k, eq, v = kv.partition("=")
         k = k.removeprefix("mmdc.")
-        if not eq or k not in MmDCConfig.help(): raise ValueError(f"--set {kv!r}: expected KEY=VALUE with KEY one of {sorted(MmDCConfig.help())}")
+        if not eq or k not in MmDCConfig.help():
+            raise ValueError(f"--set {kv!r}: expected KEY=VALUE with KEY one of {sorted(MmDCConfig.help())}")
         over[k] = _value(k, v)
     if a.seed is not None: over["seed"] = a.seed
     if a.preset is None and not over and (Path(a.out) / "config.json").is_file(): return None
-    if a.preset is None and (Path(a.out) / "config.json").is_file(): return MmDCConfig.from_dict({**load_json(Path(a.out) / "config.json"), **over})
+    if a.preset is None and (Path(a.out) / "config.json").is_file():
+        return MmDCConfig.from_dict({**load_json(Path(a.out) / "config.json"), **over})
     return MmDCConfig.preset(a.preset or "small", **over)
 
 def _brief(x):
@@ -658,7 +707,8 @@ def stage_main(stage: str, argv: list[str] | None = None) -> dict:
     cfg = config_from_args(a)
     if stage != "eval" and cfg is None: cfg = open_run(a.out)
     if cfg is not None: set_seed(cfg.seed)
-    rep = _brief({"teacher": teacher_stage, "align": align_stage, "calibrate": calibrate_stage, "eval": eval_stage}[stage](cfg, a.out))
+    rep = _brief({"teacher": teacher_stage, "align": align_stage, "calibrate": calibrate_stage,
+                  "eval": eval_stage}[stage](cfg, a.out))
     if is_main_process():
         acc = rep.get("world", rep.get("final", {}).get("world", {})).get("accuracy") if stage != "calibrate" else None
         print(f"mmdc {stage}: {a.out}" + (f", world VQA accuracy {acc:.3f}" if acc is not None else "") +
@@ -683,18 +733,23 @@ if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", "") == 
 # %% ../../nbs/34_mmdc_run.ipynb #94f4a202
 def _versions() -> dict:
     import transformers, peft, accelerate
-    return dict(python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__, peft=peft.__version__, accelerate=accelerate.__version__)
+    return dict(python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
+                peft=peft.__version__, accelerate=accelerate.__version__)
 
 def _mean_std(xs) -> dict:
     xs = [x for x in xs if x is not None]
-    return dict(mean=float(np.mean(xs)), std=float(np.std(xs, ddof=1)) if len(xs) > 1 else 0.0, n=len(xs)) if xs else dict(mean=None, std=None, n=0)
+    return (dict(mean=float(np.mean(xs)), std=float(np.std(xs, ddof=1)) if len(xs) > 1 else 0.0, n=len(xs)) if xs
+            else dict(mean=None, std=None, n=0))
 
-LOOP_FIELDS = ("tau", "iterations", "role_temperature", "calibration", "plain_sizes")   # the aligned student stays as it is
+# the aligned student stays as it is
+LOOP_FIELDS = ("tau", "iterations", "role_temperature", "calibration", "plain_sizes")
 
 def run_all(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     "teacher → align → calibrate → eval in one run folder; returns `eval_stage`'s dict."
     data = data or run_data(cfg)
-    teacher_stage(cfg, run, data); align_stage(cfg, run, data); calibrate_stage(cfg, run, data)
+    teacher_stage(cfg, run, data)
+    align_stage(cfg, run, data)
+    calibrate_stage(cfg, run, data)
     return eval_stage(cfg, run, data)
 
 def _paired_sizes(preset: str, arms: dict, root: Path, name: str, cfg: MmDCConfig) -> list[int]:
@@ -716,7 +771,8 @@ def _arm_seed(preset: str, arms: dict, root: str, job: tuple) -> dict:
     if name != "main" and (main_run / "align" / "report.json").is_file() and not (run / "align").exists():
         mcfg = open_run(main_run)
         if all(getattr(mcfg, k) == getattr(cfg, k) for k in MmDCConfig.help() if k not in LOOP_FIELDS):
-            open_run(run, cfg); shutil.copytree(main_run / "align", run / "align")
+            open_run(run, cfg)
+            shutil.copytree(main_run / "align", run / "align")
     ev = run_all(cfg, run, run_data(cfg))
     return dict(curve=ev["curve"], hists=ev["hists"], teacher=ev["teacher"], trained=ev["trained"],
                 plain_sizes=cfg.plain_sizes, seconds=round(time.time() - t0, 1))
@@ -730,13 +786,15 @@ def _arm_summary(seeds: dict) -> dict:
             return [s["curve"][i][key]["by_tier"].get(tier) if tier else s["curve"][i][key]["accuracy"]
                     for s in seeds.values()]
         out[key] = dict(curve=[_mean_std(at(i)) for i in range(n_pts)],
-                        by_tier=[{t: _mean_std(at(i, t)) for t in first[0][key].get("by_tier", {})} for i in range(n_pts)],
+                        by_tier=[{t: _mean_std(at(i, t)) for t in first[0][key].get("by_tier", {})}
+                                 for i in range(n_pts)],
                         stages=[c["stage"] for c in first[:n_pts]])
     return out
 
 def experiment(preset: str = "small",         # MmDCConfig preset of every arm
                arms: dict | None = None,      # name -> (MmDCConfig overrides, seeds); default {"main": ({}, [0, 1, 2])}
-               root="artifacts/experiments/mmdc",  # run folders: root/<arm>-s<seed> (other characters than letters, digits, '.=_-' become '_')
+               # run folders: root/<arm>-s<seed> (other characters than letters, digits, '.=_-' become '_')
+               root="artifacts/experiments/mmdc",
                out_json=None,                 # the results file (rewritten after every run)
                command: str = "",             # recorded in the JSON
                workers: int = 1,              # (arm, seed) runs at once, each in a one-thread process (`map_processes`)
@@ -746,11 +804,14 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
     root, t_all = Path(root), time.time()
     base = MmDCConfig.preset(preset)
     scfg = student_config(base)
-    res = dict(command=command, date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), preset=preset, versions=_versions(),
-               encoder=dict(name=scfg.encoder, digest=tower_key(base)),
-               llm=scfg.llm, stand_ins=dict(judge="ReferenceJudge (scene-graph reference answers)", augmentor="TemplateAugmentor (phrase templates)"),
-               machine=dict(cpus=os.cpu_count(), threads=1 if workers > 1 else torch.get_num_threads(), workers=workers),
-               arms={name: dict(config=base.replace(**over).to_dict(), seeds={}, summary={}) for name, (over, _) in arms.items()})
+    res = dict(command=command, date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), preset=preset,
+               versions=_versions(), encoder=dict(name=scfg.encoder, digest=tower_key(base)),
+               llm=scfg.llm, stand_ins=dict(judge="ReferenceJudge (scene-graph reference answers)",
+                                            augmentor="TemplateAugmentor (phrase templates)"),
+               machine=dict(cpus=os.cpu_count(), threads=1 if workers > 1 else torch.get_num_threads(),
+                            workers=workers),
+               arms={name: dict(config=base.replace(**over).to_dict(), seeds={}, summary={})
+                     for name, (over, _) in arms.items()})
     first = base.replace(**next(iter(arms.values()))[0])   # the questions the arms are scored on (n_eval, world)
     res["baselines"] = baselines(run_data(first))
     jobs = [(name, seed) for name, (_, seeds) in arms.items() for seed in seeds]
@@ -764,7 +825,8 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
         res.update(teacher=entry["teacher"], seconds=round(time.time() - t_all, 1))
         if out_json: save_json(res, out_json)
     calibrated = lambda job: base.replace(**arms[job[0]][0]).calibration
-    for wave in ([j for j in jobs if calibrated(j)], [j for j in jobs if not calibrated(j)]):   # plain arms after their pairs
+    # plain arms after their pairs
+    for wave in ([j for j in jobs if calibrated(j)], [j for j in jobs if not calibrated(j)]):
         if wave: map_processes(partial(_arm_seed, preset, arms, str(root)), wave, workers=workers, on_done=done)
     return res
 
@@ -790,23 +852,39 @@ def paired_curve(res: dict, # `experiment`'s results
 
 # %% ../../nbs/34_mmdc_run.ipynb #17b8377b
 def demo(preset: str = "small", out="artifacts/demo/mmdc", seed: int = 0) -> dict:
-    "MmDC end to end on `preset` (one calibration iteration): prints and returns the accuracies, saves the figures under `out`."
-    import matplotlib; matplotlib.use("Agg", force=False)
+    ("MmDC end to end on `preset` (one calibration iteration): prints and returns the accuracies, "
+     "saves the figures under `out`.")
+    import matplotlib
+    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     out, t0 = Path(out), time.time()
     cfg = MmDCConfig.preset(preset, seed=seed, iterations=1)
     if (out / "run" / "config.json").is_file():
         try: open_run(out / "run", cfg)
-        except ValueError as e:                       # another preset, or stages trained on an older tower: the demo's folder is disposable
-            print(f"{e}\nstarting the demo's run afresh"); shutil.rmtree(out / "run")
+        except ValueError as e:   # another preset, or stages trained on an older tower: the demo's folder is disposable
+            print(f"{e}\nstarting the demo's run afresh")
+            shutil.rmtree(out / "run")
     ev = run_all(cfg, out / "run")
-    fig, ax = plt.subplots(figsize=(5, 3.2)); plot_curve(ev, ax); ax.set_title(f"MmDC {preset}: student accuracy per iteration", fontsize=9)
-    fig.tight_layout(); fig.savefig(out / "accuracy.png", dpi=120); plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5, 3.2)); plot_hists(ev, ax); ax.set_title("difficulty scores of the assessment", fontsize=9)
-    fig.tight_layout(); fig.savefig(out / "difficulty.png", dpi=120); plt.close(fig)
-    r = dict(preset=preset, seed=seed, teacher=_brief(ev["teacher"]), student=[dict(stage=c["stage"], world=c["world"]["accuracy"], easy=c["easy"]["accuracy"]) for c in ev["curve"]],
-             difficult=[h["difficult"] for h in ev["hists"]], figures=[str(out / "accuracy.png"), str(out / "difficulty.png")], seconds=round(time.time() - t0, 1))
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    plot_curve(ev, ax)
+    ax.set_title(f"MmDC {preset}: student accuracy per iteration", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    plot_hists(ev, ax)
+    ax.set_title("difficulty scores of the assessment", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "difficulty.png", dpi=120)
+    plt.close(fig)
+    r = dict(preset=preset, seed=seed, teacher=_brief(ev["teacher"]),
+             student=[dict(stage=c["stage"], world=c["world"]["accuracy"], easy=c["easy"]["accuracy"])
+                      for c in ev["curve"]],
+             difficult=[h["difficult"] for h in ev["hists"]],
+             figures=[str(out / "accuracy.png"), str(out / "difficulty.png")], seconds=round(time.time() - t0, 1))
     tw = r["teacher"].get("world", {}).get("accuracy")
-    print(f"MmDC demo ({preset}, {r['seconds']:.0f}s): teacher {tw if tw is None else round(tw, 3)} on the world's VQA; student " +
-          " → ".join(f"{s['world']:.3f}" for s in r["student"]) + f" ({', '.join(s['stage'] for s in r['student'])}); figures in {out}")
+    print(f"MmDC demo ({preset}, {r['seconds']:.0f}s): teacher {tw if tw is None else round(tw, 3)} "
+          "on the world's VQA; student " +
+          " → ".join(f"{s['world']:.3f}" for s in r["student"]) +
+          f" ({', '.join(s['stage'] for s in r['student'])}); figures in {out}")
     return r

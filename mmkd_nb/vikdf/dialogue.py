@@ -21,7 +21,8 @@ from ..metrics import dialogue_report, offline_word_vectors
 from ..train import TrainConfig, fit
 from ..world import World, WorldConfig, make_world, load_chatterbot, ATTRIBUTES, SYNONYMS
 from .bvif import CAPTION_PROMPTS
-from .train import VIKDF, VIKDFConfig, ABLATIONS, ablated, build_vikdf, load_vikdf, train_vikdf, training_pairs
+from .train import (VIKDF, VIKDFConfig, ABLATIONS, ablated, build_vikdf, load_vikdf, train_vikdf,
+                                 training_pairs)
 
 # %% auto #0
 __all__ = ['METHODS', 'NAME_TEXTS', 'CHAIN_LINKS', 'SCORES', 'DialogueConfig', 'dialogue_data', 'named_values',
@@ -37,14 +38,17 @@ METHODS = ("vikdf", "frozen", "lora")
 class DialogueConfig(Config):
     "VIKDF's zero-resource dialogue stage (§3.4): which system, which data, what trains, how replies are decoded."
     method: str = hfield("vikdf", f"one of {METHODS}: K from the context / the LLM alone / LoRA on the LLM without K")
-    data_frac: float = hfield(1.0, "fraction of the world's seen-concept dialogues to fine-tune on (paper: 1, 1/4, 1/8); 0 = zero data")
+    data_frac: float = hfield(1.0, "fraction of the world's seen-concept dialogues to fine-tune on "
+                                   "(paper: 1, 1/4, 1/8); 0 = zero data")
     chatterbot: int = hfield(216, "chatterbot-corpus dialogues mixed in (the stand-in for Reddit); -1 = all 2,377")
-    system_prompt: str = hfield("You are chatting with a friend. Reply in one short sentence.", "the chat template's system turn")
+    system_prompt: str = hfield("You are chatting with a friend. Reply in one short sentence.",
+                                "the chat template's system turn")
     image_word: str = hfield("Image:", "text right before K in the user turn (BVIF's layout)")
     sep: str = hfield(" [SEP] ", "joins the context turns for the text encoder (the authors' code)")
     max_turns: int = hfield(3, "keep the last this many context turns")
     max_len: int = hfield(96, "most LLM text tokens per example (K not counted)")
-    train_iqformer: bool = hfield(True, "fine-tune the IQ-Former and its queries with W_p (the authors' code); False: W_p only")
+    train_iqformer: bool = hfield(True, "fine-tune the IQ-Former and its queries with W_p (the authors' code); "
+                                        "False: W_p only")
     lora_r: int = hfield(8, "LoRA rank (method 'lora')")
     lora_alpha: int = hfield(16, "LoRA scaling numerator")
     lora_targets: str = hfield("", "comma-separated module names for LoRA; '' = peft's default for the architecture")
@@ -65,15 +69,19 @@ class DialogueConfig(Config):
                               max_new_tokens=32, num_beams=3, max_len=256)}
 
     def __post_init__(self):
-        if self.method not in METHODS: raise ValueError(f"DialogueConfig.method={self.method!r}; expected one of {METHODS}")
-        if not 0 <= self.data_frac <= 1: raise ValueError(f"DialogueConfig.data_frac={self.data_frac}; expected a fraction in [0, 1]")
-        if self.steps < 0 or self.batch_size < 1: raise ValueError("DialogueConfig: steps must be >= 0 and batch_size >= 1")
+        if self.method not in METHODS:
+            raise ValueError(f"DialogueConfig.method={self.method!r}; expected one of {METHODS}")
+        if not 0 <= self.data_frac <= 1:
+            raise ValueError(f"DialogueConfig.data_frac={self.data_frac}; expected a fraction in [0, 1]")
+        if self.steps < 0 or self.batch_size < 1:
+            raise ValueError("DialogueConfig: steps must be >= 0 and batch_size >= 1")
 
     def train_config(self, out_dir) -> TrainConfig:
         "The training loop's config for this stage."
-        return TrainConfig(lr=self.lr, max_steps=max(self.steps, 1), batch_size=self.batch_size, grad_accum=self.grad_accum,
-                           mixed_precision=self.mixed_precision, warmup_ratio=0.1, weight_decay=0.05, log_every=1,
-                           save_every=0, out_dir=str(out_dir), seed=self.seed, progress=False)
+        return TrainConfig(lr=self.lr, max_steps=max(self.steps, 1), batch_size=self.batch_size,
+                           grad_accum=self.grad_accum, mixed_precision=self.mixed_precision, warmup_ratio=0.1,
+                           weight_decay=0.05, log_every=1, save_every=0, out_dir=str(out_dir), seed=self.seed,
+                           progress=False)
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #41e22517
 def dialogue_data(world: World, cfg: DialogueConfig) -> tuple[list, list]:
@@ -113,20 +121,25 @@ def named_values(text: str) -> dict[str, set]:
     return out
 
 def attribute_scores(replies: list[str], concepts: list, mentioned: list[list]) -> dict:
-    "{'attr_recall', 'attr_precision', 'attr_named'}: true looks named / looks named that are true / replies naming any look."
-    if not len(replies) == len(concepts) == len(mentioned): raise ValueError("replies, concepts and mentioned must have one length")
+    ("{'attr_recall', 'attr_precision', 'attr_named'}: true looks named / looks named that are true "
+     "/ replies naming any look.")
+    if not len(replies) == len(concepts) == len(mentioned):
+        raise ValueError("replies, concepts and mentioned must have one length")
     rec, right, named, any_ = [], 0, 0, 0
     for r, c, m in zip(replies, concepts, mentioned):
         got = named_values(r)
         if m: rec.append(np.mean([getattr(c, a) in got[a] for a in m]))
-        n = sum(len(v) for v in got.values()); named += n; any_ += n > 0
+        n = sum(len(v) for v in got.values())
+        named += n
+        any_ += n > 0
         right += sum(getattr(c, a) in got[a] for a in got)
     return {"attr_recall": float(np.mean(rec)) if rec else 0.0, "attr_precision": right / named if named else 0.0,
             "attr_named": any_ / max(len(replies), 1)}
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #e0212cde
 class DialogueModel(nn.Module):
-    "P(R | C, K) with K = IQFormer(TextEnc(C)) as a soft prompt of a frozen LLM (VIKDF §3.4); without K for the baselines."
+    ("P(R | C, K) with K = IQFormer(TextEnc(C)) as a soft prompt of a frozen LLM (VIKDF §3.4); "
+     "without K for the baselines.")
     def __init__(self, plm: PrefixLM,          # the LLM (frozen, or with LoRA) and its tokenizer
                  cfg: DialogueConfig,
                  encoder=None,                 # the frozen text encoder (None: no K)
@@ -135,20 +148,24 @@ class DialogueModel(nn.Module):
                 ):
         super().__init__()
         if (encoder is None) != (iqformer is None) or (iqformer is None) != (proj is None):
-            raise ValueError("DialogueModel: give encoder, iqformer and proj together (VIKDF) or none of them (a baseline)")
+            raise ValueError("DialogueModel: give encoder, iqformer and proj together (VIKDF) "
+                             "or none of them (a baseline)")
         self.plm, self.cfg, self.encoder, self.iqformer, self.proj = plm, cfg, encoder, iqformer, proj
 
     @property
     def uses_knowledge(self) -> bool: return self.iqformer is not None
 
 def from_vikdf(vikdf: VIKDF, cfg: DialogueConfig) -> DialogueModel:
-    "The dialogue model of a trained VIKDF: its encoder, IQ-Former, W_p (a fresh one under −BVIF) and LLM; sets what trains."
+    ("The dialogue model of a trained VIKDF: its encoder, IQ-Former, "
+     "W_p (a fresh one under −BVIF) and LLM; sets what trains.")
     proj = vikdf.bvif.proj if vikdf.bvif is not None else None
     if proj is None:                                   # −BVIF: nothing mapped K into the LLM yet
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed); proj = nn.Linear(vikdf.cfg.bvif.d_q, vikdf.plm.d_llm)
+            torch.manual_seed(cfg.seed)
+            proj = nn.Linear(vikdf.cfg.bvif.d_q, vikdf.plm.d_llm)
     m = DialogueModel(vikdf.plm, cfg, vikdf.encoder, vikdf.iqformer, proj)
-    m.iqformer.requires_grad_(cfg.train_iqformer); m.proj.requires_grad_(True)
+    m.iqformer.requires_grad_(cfg.train_iqformer)
+    m.proj.requires_grad_(True)
     return m
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #0bbcae9c
@@ -170,8 +187,9 @@ def collate(self: DialogueModel, dialogues: list, targets: bool = True) -> dict:
     turns = [clip_left(tok, context_text(d.context, "\n", c.max_turns), c.max_len // 2) for d in dialogues]
     before = [c.image_word] * len(turns) if self.uses_knowledge else turns
     after = [" " + t for t in turns] if self.uses_knowledge else None
-    b = build_prefix_batch(self.plm.tokenizer, before, after, targets=[d.response for d in dialogues] if targets else None,
-                           chat=True, system=c.system_prompt, max_len=c.max_len, padding_side="right" if targets else "left")
+    b = build_prefix_batch(self.plm.tokenizer, before, after,
+                           targets=[d.response for d in dialogues] if targets else None, chat=True,
+                           system=c.system_prompt, max_len=c.max_len, padding_side="right" if targets else "left")
     return {"contexts": [context_text(d.context, c.sep, c.max_turns) for d in dialogues], **b}
 
 @patch
@@ -199,8 +217,10 @@ def reply_nll(self: DialogueModel, dialogues: list) -> tuple[np.ndarray, np.ndar
     "(mean NLL per reply, scored tokens per reply), each (B,)."
     b = self.collate(dialogues)
     out = self.plm(b["input_ids"], b["attention_mask"], self.prefix(b), b["insert_at"], b["labels"])
-    lab = out.labels[:, 1:]; ok = lab != -100
-    nll = F.cross_entropy(out.logits[:, :-1].float().transpose(1, 2), lab.clamp(min=0), reduction="none") * ok   # (B, L-1)
+    lab = out.labels[:, 1:]
+    ok = lab != -100
+    nll = F.cross_entropy(out.logits[:, :-1].float().transpose(1, 2), lab.clamp(min=0),
+                          reduction="none") * ok   # (B, L-1)
     n = ok.sum(1)
     return (nll.sum(1) / n.clamp(min=1)).cpu().numpy(), n.cpu().numpy()
 
@@ -212,9 +232,11 @@ def reply(self: DialogueModel, dialogues: list, batch_size: int = 8) -> list[str
     out, c = [], self.cfg
     for i in range(0, len(dialogues), batch_size):
         b = self.collate(dialogues[i:i + batch_size], targets=False)
-        ids = self.plm.generate(b["input_ids"], b["attention_mask"], self.prefix(b), b["insert_at"], max_new_tokens=c.max_new_tokens,
-                                num_beams=c.num_beams, no_repeat_ngram_size=c.no_repeat_ngram_size)
-        out += [t.strip().split("\n")[0].strip() for t in self.plm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        ids = self.plm.generate(b["input_ids"], b["attention_mask"], self.prefix(b), b["insert_at"],
+                                max_new_tokens=c.max_new_tokens, num_beams=c.num_beams,
+                                no_repeat_ngram_size=c.no_repeat_ngram_size)
+        out += [t.strip().split("\n")[0].strip()
+                for t in self.plm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
     return out
 
 def evaluate_dialogue(model: DialogueModel, dialogues: list, world: World,
@@ -223,10 +245,13 @@ def evaluate_dialogue(model: DialogueModel, dialogues: list, world: World,
     "Table 1's columns (fractions; PPL as is) + attribute scores + a few samples, on `dialogues`."
     model.eval()
     hyps = model.reply(dialogues, batch_size)
-    nll = np.concatenate([model.reply_nll(dialogues[i:i + batch_size])[0] for i in range(0, len(dialogues), batch_size)])
+    nll = np.concatenate([model.reply_nll(dialogues[i:i + batch_size])[0]
+                          for i in range(0, len(dialogues), batch_size)])
     rep = dialogue_report(hyps, [d.response for d in dialogues], vectors=vectors, losses=nll)
-    rep.update(attribute_scores(hyps, [world.concept(d.meta["concept"]) for d in dialogues], [d.meta.get("attributes", []) for d in dialogues]))
-    rep["samples"] = [{"context": d.context, "reference": d.response, "reply": h} for d, h in zip(dialogues[:4], hyps[:4])]
+    rep.update(attribute_scores(hyps, [world.concept(d.meta["concept"]) for d in dialogues],
+                                [d.meta.get("attributes", []) for d in dialogues]))
+    rep["samples"] = [{"context": d.context, "reference": d.response, "reply": h}
+                      for d, h in zip(dialogues[:4], hyps[:4])]
     return rep
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #15c1febf
@@ -239,11 +264,14 @@ def lora_model(llm_cfg: LLMConfig, cfg: DialogueConfig) -> DialogueModel:
         torch.manual_seed(cfg.seed)
         # peft reads transformers' deprecated `is_gradient_checkpointing`; the warning is about peft, not this model
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        peft = get_peft_model(llm, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules=targets))
-    return DialogueModel(PrefixLM(peft.base_model.model, tok), cfg)      # the same model object, adapters injected in place
+        peft = get_peft_model(llm, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                                              target_modules=targets))
+    # the same model object, adapters injected in place
+    return DialogueModel(PrefixLM(peft.base_model.model, tok), cfg)
 
 def finetune_dialogue(model: DialogueModel, train: list, out_dir, accelerator=None):
-    "Train `model`'s trainable parts on `train` dialogues with `fit`; returns the `TrainResult` (None when nothing trains)."
+    ("Train `model`'s trainable parts on `train` dialogues with `fit`; "
+     "returns the `TrainResult` (None when nothing trains).")
     if not any(p.requires_grad for p in model.parameters()) or model.cfg.steps == 0: return None
     if not train: raise ValueError("finetune_dialogue: no training dialogues")
     return fit(model, train, model.cfg.train_config(out_dir), collate_fn=model.collate, accelerator=accelerator)
@@ -256,9 +284,11 @@ def textualise(model: DialogueModel, contexts: list[list[str]],
     "What the LLM says K holds: `<s> Image: [W_p K(C)] <prompt>` generated greedily, one text per context."
     if not model.uses_knowledge: raise ValueError("textualise needs a model with K (method 'vikdf')")
     c = model.cfg
-    b = build_prefix_batch(model.plm.tokenizer, [c.image_word] * len(contexts), [" " + prompt] * len(contexts), bos=True, padding_side="left")
+    b = build_prefix_batch(model.plm.tokenizer, [c.image_word] * len(contexts), [" " + prompt] * len(contexts),
+                           bos=True, padding_side="left")
     K = model.proj(model.knowledge([context_text(x, c.sep, c.max_turns) for x in contexts]))
-    ids = model.plm.generate(b["input_ids"], b["attention_mask"], K, b["insert_at"], max_new_tokens=max_new_tokens, no_repeat_ngram_size=3)
+    ids = model.plm.generate(b["input_ids"], b["attention_mask"], K, b["insert_at"], max_new_tokens=max_new_tokens,
+                             no_repeat_ngram_size=3)
     return [t.strip() for t in model.plm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #2998bf28
@@ -360,16 +390,19 @@ def parse_system(name: str) -> dict:
     base, _, q = base.partition("/q")
     base, _, frac = base.partition("@")
     method, _, abl = base.partition("-")
-    if method not in METHODS or (abl and "-" + abl not in ABLATIONS) or (abl and method != "vikdf") or (q and not q.isdigit()):
+    if (method not in METHODS or (abl and "-" + abl not in ABLATIONS) or (abl and method != "vikdf")
+            or (q and not q.isdigit())):
         raise ValueError(f"unknown system {name!r}; expected e.g. 'frozen', 'lora', 'vikdf', 'vikdf@1/4', 'vikdf-TIM', "
                          "'vikdf/q16', 'lora/llm=tiny-qwen2', 'vikdf/shuffled'")
     if shuffled and method != "vikdf": raise ValueError(f"system {name!r}: only a VIKDF system has images to shuffle")
     num, _, den = frac.partition("/")
-    return {"method": method, "data_frac": (float(num) / float(den or 1)) if frac else 1.0, "ablation": "-" + abl if abl else "full",
-            "queries": int(q) if q else None, "llm": llm or None, "shuffled": shuffled}
+    return {"method": method, "data_frac": (float(num) / float(den or 1)) if frac else 1.0,
+            "ablation": "-" + abl if abl else "full", "queries": int(q) if q else None, "llm": llm or None,
+            "shuffled": shuffled}
 
 def _vikdf_config(preset: str, sysd: dict, seed: int, pretrain_steps: int | None, train_encoder: bool) -> VIKDFConfig:
-    over = dict(train=dict(seed=seed, save_every=0, log_every=1, progress=False, **({"max_steps": pretrain_steps} if pretrain_steps else {})),
+    over = dict(train=dict(seed=seed, save_every=0, log_every=1, progress=False,
+                           **({"max_steps": pretrain_steps} if pretrain_steps else {})),
                 train_encoder=train_encoder)
     if sysd["queries"]: over["iqformer"] = dict(num_queries=sysd["queries"])
     if sysd["llm"]: over["llm"] = dict(name=sysd["llm"])
@@ -383,12 +416,13 @@ def experiment(preset: str = "tiny",
                out="artifacts/vikdf-dialogue",       # VIKDF runs are cached here, one folder per config
                pretrain_steps: int | None = None,    # joint-stage steps (None: the preset's)
                dialogue: dict | None = None,         # `DialogueConfig` overrides
-               train_encoder: bool = True,           # offline encoder: trained image tower (False: random towers, tests)
+               train_encoder: bool = True,           # offline encoder: trained image tower (False: random ones, tests)
                log=print,
                on_result=None,                       # on_result(partial run dict) after each system: keep what finished
                probes: bool = True) -> dict:           # measure the knowledge chain (`knowledge_chain`) too
     "Every system of `systems` on one seed: {'results': {system: report}, 'seconds': {...}, 'encoder': digest, ...}."
-    out = Path(out); t_all = time.time()
+    out = Path(out)
+    t_all = time.time()
     dcfg0 = DialogueConfig.preset(preset, seed=seed, **(dialogue or {}))
     world = make_world(WorldConfig.preset(VIKDFConfig.preset(preset).world))
     vectors, results, seconds, vikdfs, frozen, enc_digest = offline_word_vectors(), {}, {}, {}, {}, None
@@ -417,22 +451,26 @@ def experiment(preset: str = "tiny",
             chain = {"margins": frozen_margins(model.plm, world)} if probes else None
         set_seed(seed)
         ft_dir = out / f"ft-{name.replace('/', '_')}-s{seed}"
-        shutil.rmtree(ft_dir, ignore_errors=True)            # never resume a fine-tuning that started from other weights
+        shutil.rmtree(ft_dir, ignore_errors=True)   # never resume a fine-tuning that started from other weights
         res = finetune_dialogue(model, train, ft_dir)
         rep = evaluate_dialogue(model, test, world, vectors)
         if chain is not None: rep["chain"] = chain
         if s["method"] == "vikdf": rep["joint_curves"] = joint_curves(vikdfs[key])
         rep.update(train_dialogues=len(train), steps=0 if res is None else res.step,
-                   first_loss=None if res is None else res.history[0]["loss"], last_loss=None if res is None else res.history[-1]["loss"],
+                   first_loss=None if res is None else res.history[0]["loss"],
+                   last_loss=None if res is None else res.history[-1]["loss"],
                    loss_curve=[] if res is None else [round(x, 4) for x in res.series("loss")[1]])
-        if model.uses_knowledge: rep["textualised"] = textualise(model, [d.context for d in test[:2]], max_new_tokens=dcfg.max_new_tokens)
+        if model.uses_knowledge:
+            rep["textualised"] = textualise(model, [d.context for d in test[:2]], max_new_tokens=dcfg.max_new_tokens)
         results[name], seconds[name] = rep, round(time.time() - t0, 1)
         log(f"[{name}] BLEU-1 {100 * rep['BLEU-1']:.2f}  ROUGE-L {100 * rep['ROUGE-L']:.2f}  PPL {rep['PPL']:.2f}  "
             f"Attr-R {100 * rep['attr_recall']:.1f}  Attr-P {100 * rep['attr_precision']:.1f}  ({seconds[name]} s)")
         del model
         run = {"preset": preset, "seed": seed, "systems": list(systems), "results": results, "seconds": seconds,
-               "total_seconds": round(time.time() - t_all, 1), "encoder": enc_digest, "dialogue_config": dcfg0.to_dict(),
-               "pretrain_steps": pretrain_steps or VIKDFConfig.preset(preset).train.max_steps, "train_encoder": train_encoder}
+               "total_seconds": round(time.time() - t_all, 1), "encoder": enc_digest,
+               "dialogue_config": dcfg0.to_dict(),
+               "pretrain_steps": pretrain_steps or VIKDFConfig.preset(preset).train.max_steps,
+               "train_encoder": train_encoder}
         if on_result is not None: on_result(run)
     return run
 
@@ -443,8 +481,10 @@ def summarise_runs(runs: list[dict]) -> dict:
     "system -> {score: [mean, std, n_seeds]} over the `experiment` results in `runs`."
     out = {}
     for s in dict.fromkeys(k for r in runs for k in r["results"]):
-        vals = {k: [r["results"][s][k] for r in runs if s in r["results"] and r["results"][s].get(k) is not None] for k in SCORES}
-        out[s] = {k: [float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v)] for k, v in vals.items() if v}
+        vals = {k: [r["results"][s][k] for r in runs if s in r["results"] and r["results"][s].get(k) is not None]
+                for k in SCORES}
+        out[s] = {k: [float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v)]
+                  for k, v in vals.items() if v}
     return out
 
 def results_table(summary: dict, columns=SCORES) -> str:
@@ -452,30 +492,40 @@ def results_table(summary: dict, columns=SCORES) -> str:
     names = {"attr_recall": "Attr-R", "attr_precision": "Attr-P"}
     def cell(k, m):
         if k not in m: return "–"
-        mean, std, n = m[k]; f = 1 if k == "PPL" else 100
+        mean, std, n = m[k]
+        f = 1 if k == "PPL" else 100
         return f"{f * mean:.2f}" + (f" ± {f * std:.2f}" if n > 1 else "")
     seeds = lambda m: max((v[2] for v in m.values()), default=0)
-    lines = ["| system | " + " | ".join(names.get(k, k) for k in columns) + " | seeds |", "|---" * (len(columns) + 2) + "|"]
-    return "\n".join(lines + [f"| {s} | " + " | ".join(cell(k, m) for k in columns) + f" | {seeds(m)} |" for s, m in summary.items()])
+    lines = ["| system | " + " | ".join(names.get(k, k) for k in columns) + " | seeds |",
+             "|---" * (len(columns) + 2) + "|"]
+    return "\n".join(lines + [f"| {s} | " + " | ".join(cell(k, m) for k in columns) + f" | {seeds(m)} |"
+                              for s, m in summary.items()])
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #c16da2af
 def load_results(path) -> dict:
     "An `experiments/vikdf.py` results file."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"no results at {path}; run: python experiments/vikdf.py --preset small")
+    if not path.exists():
+        raise FileNotFoundError(f"no results at {path}; run: python experiments/vikdf.py --preset small")
     doc = load_json(path)
     return {**doc, "summary": summarise_runs(doc["runs"])}   # from the per-seed numbers, by the current rule
 
 def plot_results(summary: dict, keys=("BLEU-1", "ROUGE-L", "attr_recall", "attr_precision"), title: str = ""):
     "Bars of mean ± std per system for `keys` (× 100)."
     import matplotlib.pyplot as plt
-    systems = list(summary); x = np.arange(len(systems)); w = 0.8 / len(keys)
+    systems = list(summary)
+    x = np.arange(len(systems))
+    w = 0.8 / len(keys)
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(systems)), 3))
     for i, k in enumerate(keys):
         m = [100 * summary[s][k][0] if k in summary[s] else np.nan for s in systems]
         e = [100 * summary[s][k][1] if k in summary[s] else 0 for s in systems]
-        ax.bar(x + i * w, m, w, yerr=e, capsize=2, label={"attr_recall": "Attr-R", "attr_precision": "Attr-P"}.get(k, k))
-    ax.set_xticks(x + w * (len(keys) - 1) / 2, systems, rotation=20); ax.set_ylabel("× 100"); ax.set_title(title); ax.legend(fontsize=8)
+        ax.bar(x + i * w, m, w, yerr=e, capsize=2,
+               label={"attr_recall": "Attr-R", "attr_precision": "Attr-P"}.get(k, k))
+    ax.set_xticks(x + w * (len(keys) - 1) / 2, systems, rotation=20)
+    ax.set_ylabel("× 100")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     plt.tight_layout()
     return fig
 
@@ -495,7 +545,8 @@ def dialogue_overrides(a: argparse.Namespace) -> dict:
         key, eq, text = kv.partition("=")
         name = key.removeprefix("dialogue.")
         if not eq or name not in DialogueConfig.help():
-            raise ValueError(f"--set {kv!r}: expected dialogue.FIELD=VALUE with FIELD one of {sorted(DialogueConfig.help())}")
+            raise ValueError(f"--set {kv!r}: expected dialogue.FIELD=VALUE "
+                             f"with FIELD one of {sorted(DialogueConfig.help())}")
         over[name] = arg_type(getattr(defaults, name))(text) if getattr(defaults, name) is not None else text
     return over
 
@@ -503,7 +554,9 @@ def main(argv: list[str] | None = None) -> dict:
     "Fine-tune and evaluate one dialogue system; prints a summary and returns it (JSON-able)."
     from mmkd_nb.core import save_tensors, is_main_process, barrier
     from mmkd_nb.train import trainable_state
-    a = parse_args(argv); out = Path(a.out); t0 = time.time()
+    a = parse_args(argv)
+    out = Path(a.out)
+    t0 = time.time()
     dcfg = DialogueConfig.preset(a.preset, **{"method": a.method, "data_frac": a.data_frac, "seed": a.seed,
                                               **dialogue_overrides(a)})
     torch.manual_seed(a.seed)
@@ -514,26 +567,32 @@ def main(argv: list[str] | None = None) -> dict:
             vikdf, _ = train_vikdf(vcfg, training_pairs(vcfg), out / "vikdf")
         model, vcfg = from_vikdf(vikdf, dcfg), vikdf.cfg
     else:
-        vcfg = VIKDFConfig.from_dict(load_json(Path(a.vikdf) / "config.json")) if a.vikdf else VIKDFConfig.preset(a.preset)
+        vcfg = (VIKDFConfig.from_dict(load_json(Path(a.vikdf) / "config.json")) if a.vikdf
+                else VIKDFConfig.preset(a.preset))
         model = lora_model(vcfg.llm, dcfg) if a.method == "lora" else DialogueModel(PrefixLM(*load_llm(vcfg.llm)), dcfg)
     world = make_world(WorldConfig.preset(vcfg.world))
     train, test = dialogue_data(world, dcfg)
     res = finetune_dialogue(model, train, out / "dialogue")
-    summary = {"method": a.method, "preset": a.preset, "seed": a.seed, "data_frac": a.data_frac, "train_dialogues": len(train),
-               "steps": 0 if res is None else res.step}
+    summary = {"method": a.method, "preset": a.preset, "seed": a.seed, "data_frac": a.data_frac,
+               "train_dialogues": len(train), "steps": 0 if res is None else res.step}
     if is_main_process():
-        if res is not None: save_tensors(trainable_state(model), out / "dialogue.safetensors", metadata={"format": "mmkd_nb.vikdf.dialogue"})
+        if res is not None:
+            save_tensors(trainable_state(model), out / "dialogue.safetensors",
+                         metadata={"format": "mmkd_nb.vikdf.dialogue"})
         rep = evaluate_dialogue(model, test, world)
-        summary.update({k: rep[k] for k in (*SCORES, "n")}, seconds=round(time.time() - t0, 1), samples=rep["samples"][:2])
+        summary.update({k: rep[k] for k in (*SCORES, "n")}, seconds=round(time.time() - t0, 1),
+                       samples=rep["samples"][:2])
         save_json(summary, out / "report.json")
-        print(f"{a.method}: BLEU-1 {100 * rep['BLEU-1']:.2f}  ROUGE-L {100 * rep['ROUGE-L']:.2f}  PPL {rep['PPL']:.2f}  "
-              f"Attr-R {100 * rep['attr_recall']:.1f}  Attr-P {100 * rep['attr_precision']:.1f}  on {rep['n']} held-out dialogues")
+        print(f"{a.method}: BLEU-1 {100 * rep['BLEU-1']:.2f}  ROUGE-L {100 * rep['ROUGE-L']:.2f}  "
+              f"PPL {rep['PPL']:.2f}  Attr-R {100 * rep['attr_recall']:.1f}  "
+              f"Attr-P {100 * rep['attr_precision']:.1f}  on {rep['n']} held-out dialogues")
         print(json.dumps({k: v for k, v in summary.items() if k != "samples"}))
     barrier()
     return summary
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #bbb164f9
-if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", "") == "mmkd_nb.vikdf.dialogue": main(sys.argv[1:])
+if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", "") == "mmkd_nb.vikdf.dialogue":
+    main(sys.argv[1:])
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #e2402b52
 def demo(preset: str = "small", out: str | Path = "artifacts/demo/vikdf", seed: int = 0,
@@ -541,18 +600,27 @@ def demo(preset: str = "small", out: str | Path = "artifacts/demo/vikdf", seed: 
          steps: int | None = None,          # dialogue fine-tuning steps (None: tiny 6, small 12, paper the preset's)
          eval_limit: int = 24,              # held-out test dialogues scored
          train_encoder: bool = True) -> dict:
-    "VIKDF end to end on `preset`: train, fine-tune on text-only dialogue, evaluate vs the frozen LLM, textualise K, save figures."
+    ("VIKDF end to end on `preset`: train, fine-tune on text-only dialogue, evaluate vs the frozen LLM, "
+     "textualise K, save figures.")
     import matplotlib.pyplot as plt
-    out = Path(out); out.mkdir(parents=True, exist_ok=True); t0 = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
     pretrain_steps = pretrain_steps or {"tiny": 4, "small": 6}.get(preset)
     steps = steps or {"tiny": 6, "small": 12}.get(preset)
     over = {k: v for k, v in dict(steps=steps, eval_limit=eval_limit).items() if v}
-    run = experiment(preset, ["frozen", "vikdf"], seed=seed, out=out / "runs", pretrain_steps=pretrain_steps, dialogue=over,
-                     train_encoder=train_encoder)
+    run = experiment(preset, ["frozen", "vikdf"], seed=seed, out=out / "runs", pretrain_steps=pretrain_steps,
+                     dialogue=over, train_encoder=train_encoder)
     r = run["results"]
-    fig, ax = plt.subplots(figsize=(4, 3)); ax.plot(r["vikdf"]["loss_curve"]); ax.set(xlabel="step", ylabel="reply NLL", title="dialogue fine-tuning")
-    plt.tight_layout(); fig.savefig(out / "loss.png", dpi=100); plt.close(fig)
-    fig = plot_results(summarise_runs([run]), title=f"held-out concepts, {preset} preset"); fig.savefig(out / "scores.png", dpi=100); plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot(r["vikdf"]["loss_curve"])
+    ax.set(xlabel="step", ylabel="reply NLL", title="dialogue fine-tuning")
+    plt.tight_layout()
+    fig.savefig(out / "loss.png", dpi=100)
+    plt.close(fig)
+    fig = plot_results(summarise_runs([run]), title=f"held-out concepts, {preset} preset")
+    fig.savefig(out / "scores.png", dpi=100)
+    plt.close(fig)
     keep = ("PPL", "BLEU-1", "ROUGE-L", "Dis-1", "Dis-2", "attr_recall", "attr_precision", "n")
     summary = {"preset": preset, "seed": seed, "encoder": run["encoder"], "frozen": {k: r["frozen"][k] for k in keep},
                "vikdf": {k: r["vikdf"][k] for k in keep}, "textualised": r["vikdf"]["textualised"],

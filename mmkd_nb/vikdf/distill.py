@@ -112,7 +112,8 @@ def forward(self: TIM,
 def scaled_mask_patch(image_size: int,       # S, the encoder's image side
                       model_patch_size: int, # p, the ViT's patch side
                       paper_mask: int = 28, paper_image: int = 224) -> int:
-    "The paper's mask patch (28 px of 224) scaled to `image_size`, rounded to a multiple of the ViT patch (at least one)."
+    ("The paper's mask patch (28 px of 224) scaled to `image_size`, "
+     "rounded to a multiple of the ViT patch (at least one).")
     return max(1, round(image_size * paper_mask / paper_image / model_patch_size)) * model_patch_size
 
 # %% ../../nbs/11_vikdf_distill.ipynb #b5cd92a2
@@ -137,7 +138,8 @@ def simmim_mask(batch_size: int,
 
 # %% ../../nbs/11_vikdf_distill.ipynb #393d2eae
 class FusionBlock(nn.Module):
-    "Post-LN block: tokens (B, L, D_x) attend to knowledge vectors (B, Q, D_k), then a ReLU FFN; no token-token attention."
+    ("Post-LN block: tokens (B, L, D_x) attend to knowledge vectors (B, Q, D_k), then a ReLU FFN; "
+     "no token-token attention.")
     def __init__(self, dim: int,         # D_x, width of the tokens (the queries of the attention)
                  kv_dim: int,            # D_k, width of the knowledge vectors (keys and values)
                  heads: int = 4, ffn_mult: int = 4, dropout: float = 0.1):
@@ -157,7 +159,8 @@ class FusionBlock(nn.Module):
 
 # %% ../../nbs/11_vikdf_distill.ipynb #1f85c9e4
 class PixelShuffleDecoder(nn.Module):
-    "SimMIM's decoder: patch tokens (B, 1+P, D) -> Conv2d 1×1 to 3·p² channels -> PixelShuffle(p) -> pixels (B, 3, S, S)."
+    ("SimMIM's decoder: patch tokens (B, 1+P, D) -> Conv2d 1×1 to 3·p² channels -> "
+     "PixelShuffle(p) -> pixels (B, 3, S, S).")
     def __init__(self, dim: int,         # D, width of the tokens
                  patch_size: int,        # p, pixels per ViT patch side
                  channels: int = 3):
@@ -177,7 +180,8 @@ class PixelShuffleDecoder(nn.Module):
 
 # %% ../../nbs/11_vikdf_distill.ipynb #9d393310
 class TAMIM(nn.Module):
-    "Text-assisted masked image modelling (VIKDF Eq. 3): re-encode the masked image, fuse with K_T, decode, L1 on masked pixels."
+    ("Text-assisted masked image modelling (VIKDF Eq. 3): re-encode the masked image, fuse with K_T, "
+     "decode, L1 on masked pixels.")
     def __init__(self, cfg: DistillConfig,
                  dim: int,          # D_enc, width of the image tower's tokens
                  kv_dim: int,       # D_q, width of K_T
@@ -220,7 +224,8 @@ def forward(self: TAMIM,
 
 # %% ../../nbs/11_vikdf_distill.ipynb #00b05e9b
 def text_token_info(encoder) -> tuple[int, list[int], int]:
-    "(mask id, special ids, vocabulary size) of an encoder's tokenizer; CLIP's has no mask token, so its end-of-text id stands in."
+    ("(mask id, special ids, vocabulary size) of an encoder's tokenizer; CLIP's has no mask token, "
+     "so its end-of-text id stands in.")
     tok = getattr(encoder, "tokenizer", None)
     tok = getattr(tok, "tokenizer", tok)                                # open_clip's HFTokenizer wraps a 🤗 tokenizer
     if hasattr(tok, "all_special_ids") and hasattr(tok, "convert_tokens_to_ids"):   # a 🤗 tokenizer
@@ -263,7 +268,8 @@ def mask_tokens(input_ids: torch.Tensor,       # (B, T) token ids
 
 # %% ../../nbs/11_vikdf_distill.ipynb #eb9ebfb0
 class IAMTM(nn.Module):
-    "Image-assisted masked text modelling (VIKDF Eq. 4): re-encode the masked caption, fuse with K_I, predict the masked tokens."
+    ("Image-assisted masked text modelling (VIKDF Eq. 4): re-encode the masked caption, fuse with K_I, "
+     "predict the masked tokens.")
     def __init__(self, cfg: DistillConfig,
                  dim: int,               # D_enc, width of the text tower's tokens
                  kv_dim: int,            # D_q, width of K_I
@@ -284,7 +290,8 @@ def forward(self: IAMTM,
             encode_text,  # the frozen text tower: (ids (B, T), mask (B, T)) -> states (B, T', D_enc), T' <= T
             generator: torch.Generator | None = None,
            ) -> dict:
-    "{'loss': L_iamtm, 'masked_ids': (B, T), 'labels': (B, T') (-100 = unscored), 'logits': (N_t, V) at the masked positions}."
+    ("{'loss': L_iamtm, 'masked_ids': (B, T), 'labels': (B, T') (-100 = unscored), "
+     "'logits': (N_t, V) at the masked positions}.")
     c = self.cfg
     masked, labels = mask_tokens(input_ids, attention_mask, self.special_ids, self.mask_id, self.vocab_size,
                                  c.mlm_prob, c.mlm_mask, c.mlm_random, generator)
@@ -299,7 +306,8 @@ def forward(self: IAMTM,
 
 # %% ../../nbs/11_vikdf_distill.ipynb #c02afb73
 class KnowledgeDistiller(nn.Module):
-    "VIKDF's knowledge distillation stage: frozen dual encoder + shared IQ-Former, trained with λ1·TIM + λ2·TAMIM + λ3·IAMTM (Eq. 5)."
+    ("VIKDF's knowledge distillation stage: frozen dual encoder + shared IQ-Former, "
+     "trained with λ1·TIM + λ2·TAMIM + λ3·IAMTM (Eq. 5).")
     def __init__(self, encoder,                      # a `mmkd_nb.encoders.DualEncoder` (frozen here)
                  iqformer: IQFormer,  # the shared IQ-Former; its encoder_width must be the encoder's width
                  cfg: DistillConfig | None = None):
@@ -348,14 +356,15 @@ def forward(self: KnowledgeDistiller,
     missing = [k for k in ("input_ids", "attention_mask", "pixels") if k not in batch]
     if missing: raise ValueError(f"KnowledgeDistiller: batch lacks {missing}; build it with `collate`")
     ids, am, px = batch["input_ids"], batch["attention_mask"].bool(), batch["pixels"]
-    with torch.no_grad(): text = self.encoder.encode_tokens({"input_ids": ids, "attention_mask": am})            # H_T, M_T
+    with torch.no_grad(): text = self.encoder.encode_tokens({"input_ids": ids, "attention_mask": am})   # H_T, M_T
     K_T, K_I = self.iqformer.knowledge_vectors(text.states, text.mask, self.image_states(px))   # (B, Q, D_q) each
     loss, out = self.losses(batch, K_T, K_I, generator)
     return {"loss": loss, **out}
 
 @patch
 def losses(self: KnowledgeDistiller, batch: dict, K_T, K_I, generator=None) -> tuple:
-    "L_kd (Eq. 5) and its enabled parts (unweighted) from given K_T, K_I (B, Q, D_q): shared with the joint VIKDF model."
+    ("L_kd (Eq. 5) and its enabled parts (unweighted) from given K_T, K_I (B, Q, D_q): "
+     "shared with the joint VIKDF model.")
     ids, am, px = batch["input_ids"], batch["attention_mask"].bool(), batch["pixels"]
     c, out, loss = self.cfg, {}, 0.
     if self.tim is not None:
@@ -386,7 +395,8 @@ def reconstruct(self: KnowledgeDistiller,
     was = self.training
     self.eval()
     with torch.no_grad():
-        text = self.encoder.encode_tokens({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].bool()})
+        text = self.encoder.encode_tokens({"input_ids": batch["input_ids"],
+                                           "attention_mask": batch["attention_mask"].bool()})
         K_T = self.iqformer(text.states, text.mask)                                      # (B, Q, D_q)
         K_T = {"own": K_T, "other": K_T.roll(1, 0), "zeros": torch.zeros_like(K_T)}[knowledge]
         out = self.tamim(batch["pixels"], K_T, self.image_states, mask=mask, generator=generator)
