@@ -34,6 +34,16 @@ def test_readme_generated_from_index():
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "make_readme.py"), "--check"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
 
+def test_readme_shows_each_methods_figure():
+    "The README's headline figures exist, are what tools/readme_figures.py draws, and the README shows every one."
+    sys.path.insert(0, str(ROOT / "tools"))
+    import readme_figures
+    readme = (ROOT / "README.md").read_text()
+    for method, name in readme_figures.FIGURES.items():
+        path = ROOT / "nbs" / "figures" / name
+        assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{method}: {path} missing or not a PNG"
+        assert f"](nbs/figures/{name})" in readme, f"the README does not show {name}"
+
 def test_quick_start_commands_are_what_ci_runs():
     readme = (ROOT / "README.md").read_text()
     assert "bash run.sh demo" in readme and "bash run.sh test" in readme

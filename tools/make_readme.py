@@ -18,7 +18,9 @@ def render(nb_path=ROOT / "nbs" / "index.ipynb") -> str:
     try:
         for c in nb["cells"]:
             src = "".join(c["source"])
-            if c["cell_type"] == "markdown": parts.append(src.strip()); continue
+            if c["cell_type"] == "markdown":   # images sit beside the notebook (nbs/figures); the README is one level up
+                parts.append(src.strip().replace("](figures/", "](nbs/figures/"))
+                continue
             if c["cell_type"] != "code": continue
             dirs = _directives(src)
             outs = sh.run(src)
