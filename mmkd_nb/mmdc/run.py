@@ -12,34 +12,30 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from fastcore.basics import patch
 
 from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, restore_shipped, PRESETS,
                           is_main_process, barrier, map_processes, process_state)
-from ..data import image_key, shuffle_images
+from ..data import shuffle_images
 from ..evidence import majority_baseline, constant_baseline, question_group, paired_interval, verdict
-from ..encoders import ImageFeatures, EncoderConfig, load_encoder, pool_patch_tokens
+from ..encoders import EncoderConfig, load_encoder
 from ..llm import load_llm
 from ..metrics import answer_key
 from ..train import TrainConfig
 from ..world import make_world, WorldConfig, load_easy_vqa
 from .student import MultimodalStudent, StudentConfig, train_student, student_fns, group_by_image
 from .align import AlignConfig, balance_pairs, align
-from .roles import (question_of, Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge,
-                                TemplateAugmentor, TEACHER_TEMPLATE, chat, user_text)
+from .roles import Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor, chat
 from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
+from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM
 
 # %% auto #0
-__all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'PooledTower', 'MLPProjector', 'lora_target', 'add_lora',
-           'MultimodalTeacher', 'BareQuestion', 'by_tier', 'run_data', 'answer_type', 'by_tier_type', 'chance_baseline',
-           'baselines', 'vqa_scores', 'evaluate', 'tier_table', 'ChatVLM', 'student_config', 'tower_key', 'teacher_key',
-           'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm', 'load_teacher',
-           'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
-           'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args',
-           'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment',
-           'paired_curve', 'demo']
+__all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'run_data', 'answer_type', 'by_tier_type',
+           'chance_baseline', 'baselines', 'vqa_scores', 'evaluate', 'tier_table', 'student_config', 'tower_key',
+           'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm',
+           'load_teacher', 'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student',
+           'calibrate_stage', 'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser',
+           'config_from_args', 'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main',
+           'run_all', 'experiment', 'paired_curve', 'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -117,85 +113,6 @@ class MmDCConfig(Config):
         if self.use_align and not (self.align_steps or self.align_epochs):
             raise ValueError("MmDCConfig: use_align=True with align_steps=0 and align_epochs=0 would leave W "
                              "untrained; expected a budget, or use_align=False (Table 5's 'w/o alignment')")
-
-# %% ../../nbs/34_mmdc_run.ipynb #bff9b226
-class PooledTower(nn.Module):
-    "A frozen image tower whose patch tokens are average-pooled k × k (the class token is kept)."
-    def __init__(self, encoder, pool: int = 2):
-        super().__init__()
-        self.encoder = encoder.freeze() if hasattr(encoder, "freeze") else encoder.requires_grad_(False)
-        g = math.isqrt(encoder.n_image_tokens - 1)
-        if g * g != encoder.n_image_tokens - 1 or g % pool:
-            raise ValueError(f"PooledTower: {encoder.n_image_tokens - 1} patch tokens; "
-                             f"expected a square grid whose side is a multiple of pool={pool}")
-        self.pool, self.dim, self.image_size = pool, encoder.dim, encoder.image_size
-        self.n_image_tokens = 1 + (g // pool) ** 2
-
-    def freeze(self):
-        self.requires_grad_(False)
-        return super().train(False)
-    def train(self, mode: bool = True): return super().train(False)
-    def preprocess(self, images): return self.encoder.preprocess(images)
-
-    def encode_image(self, images) -> ImageFeatures:
-        "Class token and pooled patch tokens (B, 1 + P/k², D)."
-        f = self.encoder.encode_image(images)
-        return ImageFeatures(states=pool_patch_tokens(f.states, self.pool), pooled=f.pooled)
-
-# %% ../../nbs/34_mmdc_run.ipynb #f6c8835b
-class MLPProjector(nn.Module):
-    "LLaVA-1.5's projector: Linear → GELU → Linear, in place of the single matrix W."
-    def __init__(self, d_in: int, d_out: int):
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(d_in, d_out), nn.Linear(d_out, d_out)
-    @property
-    def weight(self): return self.fc1.weight   # what the student's code reads for dtype and device
-    def forward(self, z): return self.fc2(F.gelu(self.fc1(z)))              # (B, P, D_enc) -> (B, P, D_llm)
-
-def lora_target(llm, n_layers: int) -> str:
-    "The regex of the q/v projections of the top `n_layers` decoder layers."
-    L = llm.config.num_hidden_layers
-    top = range(max(0, L - n_layers), L)
-    return rf".*\.layers\.({'|'.join(map(str, top))})\.self_attn\.(q_proj|v_proj)"
-
-def add_lora(llm, r: int, n_layers: int) -> list[str]:
-    "Inject LoRA adapters (peft, B = 0 at start) into `llm` in place; the names of their parameters."
-    from peft import LoraConfig, inject_adapter_in_model
-    inject_adapter_in_model(LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0,
-                                       target_modules=lora_target(llm, n_layers)), llm)
-    return [n for n, _ in llm.named_parameters() if "lora_" in n]
-
-# %% ../../nbs/34_mmdc_run.ipynb #eb4e2c38
-class MultimodalTeacher(MultimodalStudent):
-    "MmDC's teacher 𝒯 offline: the student's architecture with an MLP projector and LoRA in the LLM's top layers."
-    def __init__(self, encoder, llm, tokenizer, cfg: StudentConfig | None = None, lora_r: int = 8,
-                 lora_layers: int = 8):
-        super().__init__(encoder, llm, tokenizer, cfg)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.cfg.seed)
-            self.W = MLPProjector(self.encoder.dim, self.lm.d_llm).to(self.stop_row.device)
-        self.lora_names = add_lora(self.lm.llm, lora_r, lora_layers) if lora_r else []
-
-    def set_trainable(self, stop: bool = True):
-        "The projector, the `<STOP>` row and the LoRA adapters train; the tower and the LLM's weights stay frozen."
-        MultimodalStudent.set_trainable(self, stop)
-        for n, p in self.lm.llm.named_parameters():
-            if "lora_" in n: p.requires_grad_(True)
-        return self
-
-    def trainable_tensors(self) -> dict:
-        "The projector's, `<STOP>` rows' and LoRA tensors by name (what `save_trainable` writes)."
-        out = {f"W.{k}": v for k, v in self.W.named_parameters()}
-        out.update(stop_in=self.stop_row, stop_out=self.lm.llm.get_output_embeddings().rows)
-        out.update({f"lora.{n}": p for n, p in self.lm.llm.named_parameters() if "lora_" in n})
-        return out
-
-# %% ../../nbs/34_mmdc_run.ipynb #d76ab907
-class BareQuestion:
-    "A generator that asks `generator` each prompt's bare question (no system text, no template)."
-    def __init__(self, generator): self.generator = generator
-    def generate(self, images, prompts, **kw) -> list[str]:
-        return self.generator.generate(images, [chat(question_of(p)) for p in prompts], **kw)
 
 # %% ../../nbs/34_mmdc_run.ipynb #769c63cb
 def by_tier(records, n: int, seed: str) -> list:
@@ -304,65 +221,6 @@ def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`)
     lines = ["| | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     return "\n".join(lines + [f"| {name} | " + " | ".join(fmt(f(r)) for _, f in cols) + " |"
                               for name, r in rows.items()])
-
-# %% ../../nbs/34_mmdc_run.ipynb #6103f776
-class ChatVLM:
-    "A 🤗 multimodal chat model (e.g. LLaVA-1.5) and its processor as a `Generator`: a reply per (image, prompt)."
-    def __init__(self, model, processor, max_new_tokens: int = 256, batch_size: int = 4,
-                 temperature: float = 0.5, # sampling temperature (the paper's roles: 0.5); 0 = greedy
-                 seed: int = 0, # seed of the sampling: the same seed and prompts give the same replies
-                ):
-        if temperature < 0: raise ValueError(f"ChatVLM: temperature={temperature}; expected >= 0")
-        self.model, self.processor, self.max_new_tokens, self.batch_size = (
-            model.eval(), processor, max_new_tokens, batch_size)
-        self.temperature, self.seed, self._asked = temperature, seed, {}
-
-    @classmethod
-    def from_pretrained(cls, name: str, dtype: str = "bfloat16", **kw):
-        "Load `name` (a 🤗 id or folder) with `AutoModelForImageTextToText` on the available accelerator."
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-        model = AutoModelForImageTextToText.from_pretrained(name, dtype=getattr(torch, dtype), device_map="auto")
-        return cls(model, AutoProcessor.from_pretrained(name), **kw)
-
-    @staticmethod
-    def messages(prompt: list[dict]) -> list[dict]:
-        "A role's chat prompt in the processor's message format, the image before the last user text."
-        last = max(i for i, m in enumerate(prompt) if m["role"] == "user")
-        return [{"role": m["role"],
-                 "content": ([{"type": "image"}] if i == last else []) + [{"type": "text", "text": m["content"]}]}
-                for i, m in enumerate(prompt)]
-
-# %% ../../nbs/34_mmdc_run.ipynb #d59114e1
-@patch
-def batch_seed(self: ChatVLM, texts: list[str], images: list) -> int:
-    "The sampling seed of one batch: `seed`, its prompts and images, and how often this batch was asked before."
-    key = hashlib.sha256("\0".join(texts + [image_key(im) for im in images]).encode()).hexdigest()
-    n = self._asked[key] = self._asked.get(key, -1) + 1
-    return int(hashlib.sha256(f"{self.seed}/{key}/{n}".encode()).hexdigest()[:15], 16)
-
-@patch
-@torch.no_grad()
-def generate(self: ChatVLM, images, prompts, max_new_tokens: int | None = None) -> list[str]:
-    "One reply per (image, chat prompt): sampled at `temperature` under a seed per batch, greedy at 0."
-    if len(images) != len(prompts):
-        raise ValueError(f"ChatVLM.generate: {len(images)} images but {len(prompts)} prompts; "
-                         "expected one image per prompt")
-    out, tok = [], getattr(self.processor, "tokenizer", self.processor)
-    tok.padding_side = "left"
-    greedy = dict(do_sample=False, temperature=None, top_p=None, top_k=None)
-    sample = dict(do_sample=True, temperature=self.temperature, top_p=1.0, top_k=0)   # the whole tempered distribution
-    decoding = sample if self.temperature > 0 else greedy
-    for i in range(0, len(prompts), self.batch_size):
-        ims = [im.convert("RGB") for im in images[i:i + self.batch_size]]
-        texts = [self.processor.apply_chat_template(self.messages(p), add_generation_prompt=True)
-                 for p in prompts[i:i + self.batch_size]]
-        b = self.processor(images=ims, text=texts, return_tensors="pt", padding=True).to(self.model.device)
-        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):   # global RNG left as it was
-            if self.temperature > 0: torch.manual_seed(self.batch_seed(texts, ims))
-            new = self.model.generate(**b, max_new_tokens=max_new_tokens or self.max_new_tokens, **decoding)
-        new = new[:, b["input_ids"].shape[1]:]                                   # (B, N) the replies' tokens
-        out += [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
-    return out
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
