@@ -105,7 +105,7 @@ def counts() -> dict:
 def runs(c: dict) -> list[dict]:
     """Each method's paper training step per GPU: batch, the token lengths of the passes through the LLM, scored tokens,
     trainable and frozen parameter counts (their settings: the `paper` presets of the configs)."""
-    D, V = LLAMA_7B["hidden_size"], LLAMA_7B["vocab_size"]
+    D = LLAMA_7B["hidden_size"]
     return [
         # VIKDF §4.2: 4 per GPU x 4 accumulated; IACI <s> Image: [32 K] prompt caption(<=128) and IAKR caption prompt [32]
         dict(method="VIKDF", stage="joint (Eq. 5 + 9)", batch=4, passes=[175, 175], scored=130, variant="plain",

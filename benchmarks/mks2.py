@@ -79,7 +79,7 @@ def storage_worker(a) -> dict:
     import torch
     from mmkd_nb.core import get_device, count_params
     from mmkd_nb.encoders import load_encoder
-    from mmkd_nb.llm import load_llm, body_states, gather_at, scored_loss
+    from mmkd_nb.llm import PrefixLM, load_llm, body_states, gather_at, scored_loss
     from mmkd_nb.train import make_optimizer
     from mmkd_nb.mks2.storage import StorageConfig, StorageCollator, VisualStorage, last_token_index
     if a.threads: torch.set_num_threads(a.threads)
@@ -90,6 +90,7 @@ def storage_worker(a) -> dict:
     pairs = training_captions(a.preset, cfg.batch_size, a.seed)
     model = VisualStorage(llm, tok, enc, cfg).to(dev).train()   # adds the memory to `llm`
     batch = {k: v.to(dev) for k, v in StorageCollator(tok, enc, cfg.max_len)(pairs).items()}
+    with torch.no_grad(): shape = model.image_block(batch["pixels"])[0].shape         # (B, P'+2, D_llm)
     losses = []
     if a.arm == "storage":
         trainable, total = count_params(model)
@@ -99,11 +100,9 @@ def storage_worker(a) -> dict:
             out["loss"].backward(); opt.step(); opt.zero_grad(set_to_none=True)
             losses.append(float(out["loss"]))
     else:
-        with torch.no_grad(): shape = model.image_block(batch["pixels"])[0].shape     # (B, P'+2, D_llm)
         del model, llm
         plain, _ = load_llm(cfg.llm, dtype=cfg.dtype)                                  # memory-free, frozen
         plain.to(dev).requires_grad_(False).eval()
-        from mmkd_nb.llm import PrefixLM
         plm, trainable = PrefixLM(plain, tok), 0
         total = sum(p.numel() for p in list(enc.parameters()) + list(plain.parameters()))
         block = torch.randn(shape, device=dev).requires_grad_(True)                      # where the mapped image enters
@@ -122,7 +121,7 @@ def storage_worker(a) -> dict:
     m = measure(step, dev, a.warmup, a.steps, profile=a.profile)
     if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
     return dict(preset=a.preset, arm=a.arm, model=cfg.llm, batch=cfg.batch_size, tokens=batch["input_ids"].shape[1],
-                image_tokens=int(shape[1]) if a.arm == "storage-base" else None, mapper=cfg.mapper, mvm_ratio=cfg.mvm_ratio,
+                image_tokens=int(shape[1]), mapper=cfg.mapper, mvm_ratio=cfg.mvm_ratio,
                 trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
 
 

@@ -45,6 +45,7 @@ def worker(a) -> dict:
     B = a.batch or MmDCConfig.preset(a.preset).batch_size
     student = MultimodalStudent.from_config(scfg, dev)
     batch = {k: v.to(dev) for k, v in StudentCollator(student, position="first")(dialogues(a.preset, B, a.seed)).items()}
+    with torch.no_grad(): shape = student.image_tokens(batch["pixels"]).shape              # (B, P, D_llm)
     losses = []
     if a.arm == "student":
         student.set_trainable(stop=True).train()
@@ -57,7 +58,6 @@ def worker(a) -> dict:
     else:
         student.requires_grad_(False).eval()
         trainable, total = 0, sum(p.numel() for p in student.parameters())
-        with torch.no_grad(): shape = student.image_tokens(batch["pixels"]).shape          # (B, P, D_llm)
         block = torch.randn(shape, device=dev).requires_grad_(True)                        # where W's output enters
         def step():
             with torch.no_grad(): student.encoder.encode_image(batch["pixels"])
@@ -68,9 +68,8 @@ def worker(a) -> dict:
             losses.append(float(out.loss))
     m = measure(step, dev, a.warmup, a.steps, profile=a.profile)
     if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
-    P = student.encoder.encode_image(batch["pixels"][:1]).states.shape[1] - 1
     return dict(preset=a.preset, arm=a.arm, model=scfg.llm, encoder=scfg.encoder, batch=B, tokens=batch["input_ids"].shape[1],
-                image_tokens=P, trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
+                image_tokens=int(shape[1]), trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
