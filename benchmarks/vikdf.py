@@ -9,7 +9,7 @@ Arms, each in a fresh process, on the same B training pairs of the built-in worl
            caption token is scored) and over IAKR's (its Q predicting states), same shapes, no trainable part
   llm      the frozen LLM alone on `BOS caption EOS` (next-token loss; the token embeddings are a leaf that
            asks for gradients, so the backward runs through every layer, as in benchmarks/prefix.py)
-  distill  VIKDF without BVIF (the ablation -BVIF): encoder, IQ-Former, L_tim + L_tamim + L_iamtm (Eq. 5)
+  distill  VIKDF without the integration stage (the ablation -KI): encoder, IQ-Former, L_tim + L_tamim + L_iamtm (Eq. 5)
   vikdf    the whole joint step: Eq. 5 + Eq. 9 (IACI's captioning pass and IAKR's reconstruction pass)
 The method arms run a full training step (forward, backward, AdamW update of the trainable parameters);
 the baseline has nothing to update. The offline encoder's towers are left untrained by default
@@ -28,7 +28,7 @@ from pathlib import Path
 from common import bench_main, add_common_args, caption_batch, llm_step, measure, training_captions
 
 ARMS = ["base", "llm", "distill", "vikdf"]
-LABELS = {"base": "irreducible: frozen parts on VIKDF's sequences", "llm": "frozen LLM on the captions", "distill": "VIKDF −BVIF (distillation only)", "vikdf": "VIKDF (both stages)"}
+LABELS = {"base": "irreducible: frozen parts on VIKDF's sequences", "llm": "frozen LLM on the captions", "distill": "VIKDF −KI (distillation only)", "vikdf": "VIKDF (both stages)"}
 
 
 def config(a):
@@ -37,7 +37,7 @@ def config(a):
     over = dict(train_encoder=a.train_encoder)
     if a.batch: over["train"] = dict(batch_size=a.batch)
     cfg = VIKDFConfig.preset(a.preset, **over)
-    return ablated(cfg, "-BVIF") if a.arm == "distill" else cfg
+    return ablated(cfg, "-KI") if a.arm == "distill" else cfg
 
 
 def base_step(cfg, pairs, dev, seed: int):

@@ -3,7 +3,7 @@
 Runs `mmkd_nb.vikdf.dialogue.experiment` for every seed and writes one results file per group:
 
     python experiments/vikdf.py --preset small --group main --seeds 0 1 2        # frozen, LoRA, VIKDF full, 1/4, 1/8, zero data
-    python experiments/vikdf.py --preset small --group ablations --seeds 0       # Table 3: -TIM, -TAMIM, -IAMTM, -BVIF
+    python experiments/vikdf.py --preset small --group ablations --seeds 0       # Table 3: -TIM, -TAMIM, -IAMTM, -BVIF (and -KI)
     python experiments/vikdf.py --preset small --group queries --seeds 0         # Fig. 7: n in {4, 8, 16, 32, 64}
     python experiments/vikdf.py --preset tiny --group families --seeds 0 1 2     # Table 4: Llama vs Qwen2 vs GPT-2 configs
     python experiments/vikdf.py --preset micro --group main --seeds 0 1 2 --workers 2   # seeds on both cores, one thread each
@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 
 GROUPS = {
     "main": ["frozen", "lora", "vikdf", "vikdf@0", "vikdf@1/4", "vikdf@1/8"],
-    "ablations": ["vikdf", "vikdf-TIM", "vikdf-TAMIM", "vikdf-IAMTM", "vikdf-BVIF"],
+    "ablations": ["vikdf", "vikdf-TIM", "vikdf-TAMIM", "vikdf-IAMTM", "vikdf-BVIF", "vikdf-KI"],
     "queries": ["vikdf/q4", "vikdf/q8", "vikdf/q16", "vikdf", "vikdf/q64"],
     "control": ["frozen", "vikdf", "vikdf/shuffled"],   # VIKDF against its joint stage on images shuffled among captions
     "families": ["lora", "vikdf", "lora/llm=tiny-qwen2", "vikdf/llm=tiny-qwen2", "lora/llm=tiny-gpt2", "vikdf/llm=tiny-gpt2"],

@@ -226,7 +226,7 @@ def method_demo(method: str, args) -> dict:
     return importlib.import_module(METHOD_DEMOS[method]).demo(args.preset, Path(args.out) / method, args.seed)
 
 # %% ../nbs/90_cli.ipynb #54ad1b2e
-VIKDF_ABLATIONS = ("full", "-TIM", "-TAMIM", "-IAMTM", "-BVIF")  # the keys of `vikdf.train.ABLATIONS`
+VIKDF_ABLATIONS = ("full", "-TIM", "-TAMIM", "-IAMTM", "-BVIF", "-KI")  # the keys of `vikdf.train.ABLATIONS`
 DIALOGUE_METHODS = ("vikdf", "frozen", "lora")                    # `vikdf.dialogue.METHODS`
 
 def vikdf_train_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,7 @@ def hfield(default=dataclasses.MISSING, help: str = "", **kw):
 class Config:
     "Base for stage configs: presets, per-field help, dict round-trips with checked keys."
     _presets: dict = {}  # name -> overrides of the defaults; subclasses fill it
+    _digest_skips: dict = {}  # field -> value at which `digest` leaves it out (fields added after caches were keyed)
 
     @classmethod
     def preset(cls, name: str, **overrides):
@@ -68,8 +69,9 @@ class Config:
         return self.from_dict({**self.to_dict(), **kw})
 
     def digest(self) -> str:
-        "A short stable hash of the values, used to key caches on disk."
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
+        "A short stable hash of the values, used to key caches on disk; a field at its `_digest_skips` value is left out."
+        d = {k: v for k, v in self.to_dict().items() if k not in self._digest_skips or v != self._digest_skips[k]}
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 # %% ../nbs/00_core.ipynb #abcbf8dc
 @dataclass

@@ -138,11 +138,12 @@ class IACI(nn.Module):
         self.proj = proj if proj is not None else nn.Linear(self.cfg.d_q, plm.d_llm)
 
 @patch
-def iaci_batch(self: IACI, captions: list, prompts: list) -> dict:
-    "Token ids, mask, labels (B, T) and insert_at (B,) of `<s> Image: [K] <prompt> <caption></s>`."
+def iaci_batch(self: IACI, captions: list, prompts: list | None) -> dict:
+    "Token ids, mask, labels (B, T) and insert_at (B,) of `<s> Image: [K] <prompt> <caption></s>` (no prompt: None)."
     c = self.cfg
     caps = [clip_caption(self.plm.tokenizer, t, c.max_caption_tokens) for t in captions]
-    return build_prefix_batch(self.plm.tokenizer, before=[c.image_word] * len(caps), after=[" " + p for p in prompts],
+    after = None if prompts is None else [" " + p for p in prompts]
+    return build_prefix_batch(self.plm.tokenizer, before=[c.image_word] * len(caps), after=after,
                               targets=[" " + t for t in caps], bos=True, eos=True, padding_side=c.padding_side)
 
 @patch
@@ -157,12 +158,17 @@ def forward(self: IACI,
     captions = check_captions(captions, K.shape[0])
     prompts = (draw_prompts(self.cfg.caption_prompts, len(captions), rng) if prompts is None
                else check_captions(prompts, K.shape[0]))
+    return self.caption_loss(K, captions, prompts)
+
+@patch
+def caption_loss(self: IACI, K: torch.Tensor, captions: list, prompts: list | None) -> IACIOutput:
+    "Caption NLL given W_p K and `prompts` (B instructions, or None: none); K and captions already checked."
     b = {k: v.to(K.device) for k, v in self.iaci_batch(captions, prompts).items()}
     prefix = self.proj(K)                                                       # block (B, Q, D_llm)
     s = self.plm.splice_inputs(b["input_ids"], b["attention_mask"], prefix, b["insert_at"], b["labels"])
     h = spliced_states(self.plm, s)                                             # (B, T+Q, D_llm)
     return IACIOutput(scored_loss(self.plm.llm, h, s["labels"]), h, s["labels"],
-                      s["attention_mask"], s["prefix_pos"], prompts)
+                      s["attention_mask"], s["prefix_pos"], prompts or [])
 
 # %% ../../nbs/12_vikdf_bvif.ipynb #cf534ce9
 def scored_tokens(labels: torch.Tensor) -> torch.Tensor:

@@ -157,9 +157,9 @@ class DialogueModel(nn.Module):
 
 def from_vikdf(vikdf: VIKDF, cfg: DialogueConfig) -> DialogueModel:
     ("The dialogue model of a trained VIKDF: its encoder, IQ-Former, "
-     "W_p (a fresh one under −BVIF) and LLM; sets what trains.")
+     "W_p (a fresh one under −KI) and LLM; sets what trains.")
     proj = vikdf.bvif.proj if vikdf.bvif is not None else None
-    if proj is None:                                   # −BVIF: nothing mapped K into the LLM yet
+    if proj is None:                                   # −KI: nothing mapped K into the LLM yet
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             proj = nn.Linear(vikdf.cfg.bvif.d_q, vikdf.plm.d_llm)

@@ -20,14 +20,15 @@ from ..llm import LLMConfig, PrefixLM, load_llm
 from ..train import TrainConfig, fit, trainable_state
 from ..qformer import IQFormer, IQFormerConfig
 from .distill import DistillConfig, KnowledgeDistiller
-from .bvif import BVIF, BVIFConfig
+from .bvif import BVIF, BVIFConfig, check_captions
 
 # %% auto #0
-__all__ = ['PARTS', 'ABLATIONS', 'TRAINABLE_PREFIXES', 'VIKDFConfig', 'ablated', 'VIKDF', 'build_encoder', 'build_vikdf',
-           'trainable_parameter_names', 'save_vikdf', 'load_vikdf', 'train_vikdf', 'parse_args', 'config_from_args',
-           'training_pairs', 'main']
+__all__ = ['INTEGRATIONS', 'PARTS', 'ABLATIONS', 'TRAINABLE_PREFIXES', 'VIKDFConfig', 'ablated', 'VIKDF', 'build_encoder',
+           'build_vikdf', 'trainable_parameter_names', 'save_vikdf', 'load_vikdf', 'train_vikdf', 'parse_args',
+           'config_from_args', 'training_pairs', 'main']
 
 # %% ../../nbs/13_vikdf_train.ipynb #996534de
+INTEGRATIONS = ("bvif", "generative")   # VIKDF's BVIF, or BLIP-2's generative learning (the −BVIF row)
 PARTS = {"encoder": EncoderConfig, "iqformer": IQFormerConfig, "distill": DistillConfig, "bvif": BVIFConfig,
          "llm": LLMConfig, "train": TrainConfig}
 
@@ -61,7 +62,9 @@ class VIKDFConfig(Config):
     bvif: BVIFConfig = _part("bvif", "λ4, λ5, prompts and caption length of the integration stage")
     llm: LLMConfig = _part("llm", "the frozen LLM (paper: Llama-2-7b-chat)")
     train: TrainConfig = _part("train", "the training loop (paper: AdamW 1e-4, 10 % warmup, wd 0.05, bf16, 100k steps)")
-    use_bvif: bool = hfield(True, "train the integration stage too (False = the ablation −BVIF: distillation only)")
+    use_bvif: bool = hfield(True, "train an integration stage at all (False = the ablation −KI: distillation only)")
+    integration: str = hfield("bvif", "'bvif': Eq. 9 on K_T; 'generative': the paper's −BVIF (§5.3), BLIP-2's "
+                                      "vision-to-language learning, the caption from W_p K_I, no instruction, no IAKR")
     train_encoder: bool = hfield(True, "offline encoder: train its image tower first (cached on disk); "
                                        "False = untrained towers, instant (tests)")
     world: str = hfield("small", "preset of the built-in world whose training pairs are used when `data` is empty")
@@ -70,6 +73,7 @@ class VIKDFConfig(Config):
     shuffle_images: bool = hfield(False, "the control: images permuted among the training captions "
                                          "(`shuffle_images`, seed train.seed)")
     _presets = {"tiny": dict(world="tiny"), "small": dict(world="small"), "paper": dict(world="paper")}
+    _digest_skips = {"integration": "bvif"}   # runs cached before the field existed keep their keys
 
     def __post_init__(self): self.validate()
 
@@ -87,6 +91,8 @@ def validate(self: VIKDFConfig):
         raise ValueError(f"VIKDFConfig: iqformer.encoder_width={self.iqformer.encoder_width} but "
                          f"encoder.embed_dim={self.encoder.embed_dim}; "
                          "the IQ-Former reads the encoder's token states, make them equal")
+    if self.integration not in INTEGRATIONS:
+        raise ValueError(f"VIKDFConfig.integration={self.integration!r}; expected one of {INTEGRATIONS}")
     if self.bvif.d_q != self.iqformer.hidden:
         raise ValueError(f"VIKDFConfig: bvif.d_q={self.bvif.d_q} but iqformer.hidden={self.iqformer.hidden}; "
                          "BVIF reads K of width D_q, make them equal")
@@ -105,7 +111,8 @@ def replace(self: VIKDFConfig, **kw):
 
 # %% ../../nbs/13_vikdf_train.ipynb #63f8edfb
 ABLATIONS = {"full": {}, "-TIM": dict(distill=dict(use_tim=False)), "-TAMIM": dict(distill=dict(use_tamim=False)),
-             "-IAMTM": dict(distill=dict(use_iamtm=False)), "-BVIF": dict(use_bvif=False)}
+             "-IAMTM": dict(distill=dict(use_iamtm=False)), "-BVIF": dict(integration="generative"),
+             "-KI": dict(use_bvif=False)}
 
 def ablated(cfg: VIKDFConfig, name: str) -> VIKDFConfig:
     "`cfg` with the ablation `name` (a key of `ABLATIONS`) switched on."
@@ -164,7 +171,11 @@ def forward(self: VIKDF, batch: dict,
     K_T, K_I = self.knowledge(batch)                               # once, shared by both stages
     kd, out = self.distill_losses(batch, K_T, K_I, generator)
     loss = kd
-    if self.bvif is not None:
+    if self.bvif is not None and self.cfg.integration == "generative":   # −BVIF: BLIP-2's captioning from K_I
+        a = self.bvif.iaci.caption_loss(K_I, check_captions(batch["captions"], K_I.shape[0]), None)
+        out.update(ki=self.cfg.bvif.lambda_iaci * a.loss, iaci=a.loss)
+        loss = loss + out["ki"]
+    elif self.bvif is not None:
         b = self.bvif(K_T, batch["captions"], rng=rng)             # BVIF reads K = K_T
         out.update(ki=b.loss, iaci=b.iaci, iakr=b.iakr)
         loss = loss + b.loss
