@@ -1,0 +1,89 @@
+"""MmDC's trained teacher against the answers a blind model gets: accuracy by tier over teacher budgets and seeds.
+
+The calibration loop can only pass on what the teacher knows, so the teacher must beat the majority answer on the
+world's VQA in every tier. This trains the run's teacher (`teacher_stage`, the same cache the MmDC runs use) at each
+budget in --steps for each teacher seed, evaluates it on the whole test split (held-out concepts included), and writes
+per budget the accuracy by tier and answer type with the paired interval (over seeds) of teacher − majority answer of
+the test set, beside the majority of the training answers and chance; and the teacher's loss curve.
+
+    python experiments/mmdc_teacher.py --preset micro --steps 120 480 1440 --seeds 0 1 2 --threads 1
+
+Writes experiments/results/mmdc-teacher-<preset>.json after every teacher (a cut run keeps what it finished; the
+teachers themselves are cached, so a rerun only evaluates them).
+"""
+import argparse, datetime, json, os, platform, sys, time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def loss_curve(run: Path) -> list:
+    "The teacher's logged training loss, (step, loss) pairs, from its run folder (empty when it came from the cache)."
+    p = run / "teacher" / "train" / "history.jsonl"
+    if not p.is_file(): return []
+    rows = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    return [[r["step"], round(r["loss"], 4)] for r in rows if "loss" in r]
+
+
+def summarise(doc: dict) -> dict:
+    "Per budget: by tier, the teacher's mean accuracy, the paired interval of teacher − majority, and its verdict."
+    from mmkd_nb.evidence import paired_interval, verdict
+    maj = doc["baselines"]["world"]["majority"]
+    out = {}
+    for steps, runs in doc["runs"].items():
+        seeds = sorted(runs, key=int)
+        if len(seeds) < 2: continue
+        row = {}
+        for tier in ["all", *sorted(maj["by_tier"])]:
+            acc = {s: runs[s]["world"]["accuracy"] if tier == "all" else runs[s]["world"]["by_tier"][tier] for s in seeds}
+            base = maj["accuracy"] if tier == "all" else maj["by_tier"][tier]
+            iv = paired_interval(acc, {s: base for s in seeds})
+            row[tier] = dict(teacher=sum(acc.values()) / len(acc), majority=base, diff=iv.to_dict(), verdict=verdict(iv))
+        out[steps] = row
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="micro", choices=["tiny", "micro", "small"])
+    ap.add_argument("--steps", type=int, nargs="+", default=[120, 480, 1440], help="teacher training steps to compare")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="teacher seeds (teacher_seed)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--root", default="artifacts/experiments/mmdc-teacher")
+    ap.add_argument("--out", default=None, help="default experiments/results/mmdc-teacher-<preset>.json")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="MmDCConfig field (repeatable)")
+    a = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(a.threads)
+    from mmkd_nb.core import save_json
+    from mmkd_nb.mmdc.run import MmDCConfig, teacher_stage, run_data, baselines
+    common = {k: json.loads(v) for k, _, v in (x.partition("=") for x in a.set)}
+    base = MmDCConfig.preset(a.preset, n_eval=0, **common)   # n_eval=0: the whole test split
+    out = Path(a.out or f"experiments/results/mmdc-teacher-{a.preset}.json")
+    data = run_data(base)
+    doc = dict(command="python experiments/mmdc_teacher.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               date=datetime.date.today().isoformat(), preset=a.preset, config=base.to_dict(),
+               machine=dict(cpus=os.cpu_count(), threads=a.threads, python=platform.python_version(),
+                            torch=torch.__version__),
+               n_test=len(data["eval_world"]), baselines=baselines(data), runs={}, seconds={})
+    for steps in a.steps:
+        for seed in a.seeds:
+            cfg, run, t0 = base.replace(teacher_steps=steps, teacher_seed=seed), Path(a.root) / f"{steps}-s{seed}", time.time()
+            rep = teacher_stage(cfg, run, data)
+            for part in ("world", "easy", "train_world"):
+                if isinstance(rep.get(part), dict): rep[part].pop("answers", None)
+            rep["loss_curve"] = loss_curve(run)
+            doc["runs"].setdefault(str(steps), {})[str(seed)] = rep
+            doc["seconds"][f"{steps}-s{seed}"] = round(time.time() - t0, 1)
+            doc["summary"] = summarise(doc)
+            save_json(doc, out)
+            w = rep["world"]
+            print(f"teacher {steps} steps seed {seed}: world {w['accuracy']:.3f} by tier "
+                  f"{ {k: round(v, 3) for k, v in w['by_tier'].items()} } ({doc['seconds'][f'{steps}-s{seed}']} s)",
+                  flush=True)
+    return doc
+
+
+if __name__ == "__main__":
+    main()
