@@ -1,6 +1,7 @@
 """The experiment scripts' machinery: seeds in parallel one-thread processes give the numbers a sequential run gives,
 the results file records the workers, and the GPU script's commands are accepted by the scripts they call."""
 import json, os, subprocess, sys
+import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,3 +33,33 @@ def test_mmdc_seeds_in_parallel_match_sequential(tmp_path):
         assert curve(par, s) == curve(seq, s)
         assert par["arms"]["main"]["seeds"][s]["hists"] == seq["arms"]["main"]["seeds"][s]["hists"]
     assert par["arms"]["main"]["summary"] == seq["arms"]["main"]["summary"]
+
+
+def _vikdf_doc(seed_results: dict, systems: list, command: str) -> dict:
+    runs = [{"seed": s, "systems": systems, "results": res, "seconds": {k: 1.0 for k in res}, "total_seconds": 1.0}
+            for s, res in seed_results.items()]
+    return {"preset": "micro", "pretrain_steps": 900, "dialogue_overrides": {"steps": 120}, "encoder": "e",
+            "systems": systems, "runs": runs, "complete": True, "seconds": 1.0, "command": command}
+
+
+def test_merge_vikdf_unions_systems_per_seed(tmp_path):
+    "Ablation rows run in separate calls join their seed; a row run twice must agree, and budgets must match."
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from merge_vikdf import merge
+    row = lambda b: {"BLEU-1": b, "attr_recall": b / 2, "ROUGE-L": b}
+    a = _vikdf_doc({0: {"vikdf": row(.2), "vikdf-TIM": row(.1)}, 1: {"vikdf": row(.3), "vikdf-TIM": row(.2)}},
+                   ["vikdf", "vikdf-TIM"], "a")
+    b = _vikdf_doc({0: {"vikdf": row(.2), "vikdf-BVIF": row(.15)}, 1: {"vikdf": row(.3), "vikdf-BVIF": row(.25)}},
+                   ["vikdf", "vikdf-BVIF"], "b")
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for p, d in zip(paths, (a, b)): p.write_text(json.dumps(d))
+    out = merge([str(p) for p in paths])
+    assert out["seeds"] == [0, 1] and out["systems"] == ["vikdf", "vikdf-TIM", "vikdf-BVIF"] and out["complete"]
+    assert out["summary"]["vikdf-BVIF"]["BLEU-1"][0] == 0.2 and out["summary"]["vikdf"]["BLEU-1"][2] == 2
+    assert out["commands"] == ["a", "b"]
+    b["runs"][1]["results"]["vikdf"] = row(.31)                  # the same seed and system with other numbers
+    paths[1].write_text(json.dumps(b))
+    with pytest.raises(ValueError, match="seed 1 system 'vikdf'"): merge([str(p) for p in paths])
+    b["pretrain_steps"] = 450
+    paths[1].write_text(json.dumps(b))
+    with pytest.raises(ValueError, match="pretrain_steps"): merge([str(p) for p in paths])
