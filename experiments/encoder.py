@@ -5,7 +5,7 @@
 
 Each call trains one tower from scratch (never the cache: the point is the training time too) and writes
 experiments/results/encoder-<name>-<preset>.json: the overrides, the report of `encoder_report`, the training
-seconds and the versions. `03_encoders` reads these files into its table of what was tried.
+seconds and the versions. `03a_tower` reads these files into its table of what was tried.
 """
 import argparse, datetime, json, os, platform, sys, time
 from pathlib import Path
@@ -29,7 +29,8 @@ def main(argv=None) -> dict:
     import torch, transformers, open_clip
     torch.set_num_threads(a.threads)
     from mmkd_nb.core import save_json
-    from mmkd_nb.encoders import EncoderConfig, train_offline_tower, encoder_report, offline_cache_key
+    from mmkd_nb.encoders import EncoderConfig
+    from mmkd_nb.tower import train_offline_tower, encoder_report, offline_cache_key
     from mmkd_nb.world import WorldConfig, make_world
     over = {}
     for kv in a.set:

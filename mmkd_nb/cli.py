@@ -174,7 +174,8 @@ def cmd_world(args) -> dict:
 # %% ../nbs/90_cli.ipynb #e1890ba7
 def cmd_encoder(args) -> dict:
     "Train or load the offline dual encoder of a preset; report retrieval and zero-shot accuracy."
-    from mmkd_nb.encoders import EncoderConfig, load_encoder, encoder_report, plot_encoder_report
+    from mmkd_nb.encoders import EncoderConfig, load_encoder
+    from mmkd_nb.tower import encoder_report, plot_encoder_report
     from mmkd_nb.world import WorldConfig, make_world
     cfg = config_from_args(args, EncoderConfig, "encoder", args.preset)
     t = time.time()

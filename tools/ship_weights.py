@@ -17,7 +17,8 @@ TOWERS, TEACHERS = ("tiny", "small"), ("tiny", "micro", "small")
 
 def entries() -> list[tuple[str, str]]:
     "(kind, key) of every shipped cache entry, from the current code's configs."
-    from mmkd_nb.encoders import EncoderConfig, offline_cache_key
+    from mmkd_nb.encoders import EncoderConfig
+    from mmkd_nb.tower import offline_cache_key
     from mmkd_nb.micro_llm import MicroLMConfig, _world_of, micro_llm_key
     from mmkd_nb.mmdc.run import MmDCConfig, teacher_key
     cfg = MicroLMConfig()

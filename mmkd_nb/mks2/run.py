@@ -95,7 +95,8 @@ RUN_FILES = {"config": "config.json", "mvm": "storage/mvm.safetensors", "mapper"
 
 def encoder_key(cfg: MKS2RunConfig) -> str:
     "Which encoder a run used: the offline encoder's cache key, or the encoder's name."
-    from mmkd_nb.encoders import EncoderConfig, offline_cache_key
+    from mmkd_nb.encoders import EncoderConfig
+    from mmkd_nb.tower import offline_cache_key
     if cfg.storage.encoder in PRESETS:
         ec = EncoderConfig.preset(cfg.storage.encoder)
         if ec.backend == "offline": return f"offline:{offline_cache_key(ec)}"

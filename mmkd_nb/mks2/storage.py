@@ -18,7 +18,8 @@ from ..llm import PrefixLM, body_states, build_prefix_batch, gather_at, position
 from ..losses import clamped_scale, contrastive_logits, log_scale_parameter
 from ..qformer import IQFormer, IQFormerConfig
 from .mvm import add_visual_memory, has_visual_memory
-from ..encoders import retrieval_recall, recall_chance, pair_group
+from ..metrics import retrieval_recall, recall_chance
+from ..tower import pair_group
 from ..train import TrainConfig
 
 # %% auto #0

@@ -306,7 +306,7 @@ def name_knowledge(vikdf: VIKDF, names: list[str]) -> torch.Tensor:
 @torch.no_grad()
 def tim_retrieval(vikdf: VIKDF, pairs: list) -> dict:
     "Caption → image R@1 through the TIM heads; an image of the caption's concept is a hit: {'r1', 'chance', 'n'}."
-    from mmkd_nb.encoders import recall_chance
+    from mmkd_nb.metrics import recall_chance
     if vikdf.distiller.tim is None: return {"r1": None, "chance": None, "n": len(pairs)}
     was = vikdf.training
     vikdf.eval()
