@@ -3,8 +3,8 @@
 The calibration loop can only pass on what the teacher knows, so the teacher must beat the majority answer on the
 world's VQA in every tier. This trains the run's teacher (`teacher_stage`, the same cache the MmDC runs use) at each
 budget in --steps for each teacher seed, evaluates it on the whole test split (held-out concepts included), and writes
-per budget the accuracy by tier and answer type with the paired interval (over seeds) of teacher − majority answer of
-the test set, beside the majority of the training answers and chance; and the teacher's loss curve.
+per budget the accuracy by tier and answer type with the paired interval (over seeds) of teacher − majority answer (of
+the training answers, and of the test set's own), beside chance; by tier × seen/held-out concepts; and the loss curve.
 
     python experiments/mmdc_teacher.py --preset micro --steps 120 480 1440 --seeds 0 1 2 --threads 1
 
@@ -26,20 +26,41 @@ def loss_curve(run: Path) -> list:
     return [[r["step"], round(r["loss"], 4)] for r in rows if "loss" in r]
 
 
+def by_tier_concepts(answers: list, records) -> dict:
+    "Accuracy and count per 't<tier>/<seen|heldout>': whether a tier's shortfall is the held-out concepts'."
+    from mmkd_nb.metrics import answer_key
+    cells = {}
+    for a, r in zip(answers, records):
+        key = f"t{r.meta.get('tier')}/{'heldout' if r.meta.get('heldout') else 'seen'}"
+        cells.setdefault(key, []).append(answer_key(a) == answer_key(r.answer))
+    return {k: dict(accuracy=sum(v) / len(v), n=len(v)) for k, v in sorted(cells.items())}
+
+
+def baseline_cells(records) -> dict:
+    "The test set's own majority answer per question group, scored per 't<tier>/<seen|heldout>' cell."
+    from mmkd_nb.evidence import majority_baseline, question_group
+    groups = majority_baseline(records)["groups"]
+    return by_tier_concepts([groups[question_group(r)]["answer"] for r in records], records)
+
+
 def summarise(doc: dict) -> dict:
-    "Per budget: by tier, the teacher's mean accuracy, the paired interval of teacher − majority, and its verdict."
+    """Per budget and tier: the teacher's mean accuracy over seeds, and for each blind baseline (the training answers'
+    majority per question group, what a model that ignores the image learns; the test set's own majority, an oracle of
+    the test answers) the paired interval of teacher − baseline with its verdict."""
     from mmkd_nb.evidence import paired_interval, verdict
-    maj = doc["baselines"]["world"]["majority"]
+    blind = {k: doc["baselines"]["world"][k] for k in ("majority of train", "majority")}
     out = {}
     for steps, runs in doc["runs"].items():
         seeds = sorted(runs, key=int)
         if len(seeds) < 2: continue
         row = {}
-        for tier in ["all", *sorted(maj["by_tier"])]:
+        for tier in ["all", *sorted(blind["majority"]["by_tier"])]:
             acc = {s: runs[s]["world"]["accuracy"] if tier == "all" else runs[s]["world"]["by_tier"][tier] for s in seeds}
-            base = maj["accuracy"] if tier == "all" else maj["by_tier"][tier]
-            iv = paired_interval(acc, {s: base for s in seeds})
-            row[tier] = dict(teacher=sum(acc.values()) / len(acc), majority=base, diff=iv.to_dict(), verdict=verdict(iv))
+            row[tier] = dict(teacher=sum(acc.values()) / len(acc), per_seed=acc)
+            for name, b in blind.items():
+                base = b["accuracy"] if tier == "all" else b["by_tier"][tier]
+                iv = paired_interval(acc, {s: base for s in seeds})
+                row[tier][name] = dict(accuracy=base, diff=iv.to_dict(), verdict=verdict(iv))
         out[steps] = row
     return out
 
@@ -66,11 +87,13 @@ def main(argv=None):
                date=datetime.date.today().isoformat(), preset=a.preset, config=base.to_dict(),
                machine=dict(cpus=os.cpu_count(), threads=a.threads, python=platform.python_version(),
                             torch=torch.__version__),
-               n_test=len(data["eval_world"]), baselines=baselines(data), runs={}, seconds={})
+               n_test=len(data["eval_world"]), baselines=baselines(data), runs={}, seconds={},
+               majority_cells=baseline_cells(data["eval_world"]))
     for steps in a.steps:
         for seed in a.seeds:
             cfg, run, t0 = base.replace(teacher_steps=steps, teacher_seed=seed), Path(a.root) / f"{steps}-s{seed}", time.time()
             rep = teacher_stage(cfg, run, data)
+            rep["world"]["by_tier_concepts"] = by_tier_concepts(rep["world"]["answers"], data["eval_world"])
             for part in ("world", "easy", "train_world"):
                 if isinstance(rep.get(part), dict): rep[part].pop("answers", None)
             rep["loss_curve"] = loss_curve(run)
