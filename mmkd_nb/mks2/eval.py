@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 from PIL import Image
 from transformers import DynamicCache
+from fastcore.basics import patch
 
 from ..core import Config, hfield
 from ..data import MCQRecord, VQARecord, RecordError, shuffle_images
@@ -277,6 +278,14 @@ class SharingConfig(Config):
         if not (self.text or self.multimodal):
             raise ValueError("SharingConfig: text and multimodal are both False; nothing to train on")
 
+# %% ../../nbs/23_mks2_eval.ipynb #55599890
+@patch
+def train_config(self: SharingConfig, out_dir: str = "artifacts/mks2_sharing", **overrides) -> TrainConfig:
+    "The `TrainConfig` of this stage (one modality per micro-batch, so `fit` sees batch 1), with `overrides`."
+    kw = dict(lr=self.lr, optimizer=self.optimizer, max_steps=self.max_steps, batch_size=1, grad_accum=self.grad_accum,
+              seed=self.seed, out_dir=out_dir, weight_decay=0.0)
+    return TrainConfig(**{**kw, **overrides})
+
 # %% ../../nbs/23_mks2_eval.ipynb #e30eab65
 class SharingModel(nn.Module):
     "A `VisualStorage` whose LLM has MoMEs; forward(batch) → {'loss': Eq. 1 on the response tokens}."
@@ -309,8 +318,5 @@ def train_sharing(storage,                 # a `VisualStorage` after the storage
         p.requires_grad_(".lora_" in n or ".router." in n)
     model = SharingModel(storage)
     batches = modality_batches(sharing_data(world, cfg), cfg.batch_size, cfg.seed)
-    defaults = dict(lr=cfg.lr, optimizer=cfg.optimizer, max_steps=cfg.max_steps, batch_size=1,
-                    grad_accum=cfg.grad_accum, seed=cfg.seed, out_dir=out_dir, weight_decay=0.0)
-    tcfg = TrainConfig(**{**defaults, **train_overrides})
-    result = fit(model, batches, tcfg, collate_fn=InstructionCollator(storage.tokenizer, storage.encoder, cfg.max_len))
+    result = fit(model, batches, cfg.train_config(out_dir, **train_overrides), collate_fn=InstructionCollator(storage.tokenizer, storage.encoder, cfg.max_len))
     return model.eval(), result

@@ -257,9 +257,7 @@ def train_arm(arm: str, cfg: MKS2RunConfig, world, models, storage_dir=None, see
     if spec["train"] == "lora":
         rank = matched_lora_rank(frozen, sh.rank, cfg.storage.mvm_ratio) if spec["rank"] == "matched" else sh.rank
         add_text_lora(llm, rank, 2.0 * rank, sh.lora_dropout)
-        from mmkd_nb.train import TrainConfig
-        tcfg = TrainConfig(**{**dict(lr=sh.lr, optimizer=sh.optimizer, max_steps=sh.max_steps, batch_size=1,
-                                     grad_accum=sh.grad_accum, seed=seed, out_dir=str(out), weight_decay=0.0), **kw})
+        tcfg = sh.train_config(str(out), **{"seed": seed, **kw})
         batches = modality_batches(text_instructions(world), sh.batch_size, seed)
         res = fit(TextSFT(llm), batches, tcfg, collate_fn=InstructionCollator(tok, None, sh.max_len))
         summary.update(steps=res.step, seconds=round(res.seconds, 1), rank=rank, last_loss=res.series("loss")[1][-1])
