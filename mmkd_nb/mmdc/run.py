@@ -610,21 +610,21 @@ def run_all(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     calibrate_stage(cfg, run, data)
     return eval_stage(cfg, run, data)
 
-def _paired_sizes(preset: str, arms: dict, root: Path, name: str, cfg: MmDCConfig) -> list[int]:
+def _paired_sizes(base: MmDCConfig, arms: dict, root: Path, name: str, cfg: MmDCConfig) -> list[int]:
     "The plain arm's `plain_sizes`: from the calibrated run of the same config and seed (the main arm's, or run here)."
     pair = cfg.replace(calibration=True, plain_sizes=[])
-    main = MmDCConfig.preset(preset).replace(**arms["main"][0], seed=cfg.seed) if "main" in arms else None
+    main = base.replace(**arms["main"][0], seed=cfg.seed) if "main" in arms else None
     safe = re.sub(r"[^A-Za-z0-9.=_-]+", "_", name)
     run = root / (f"main-s{cfg.seed}" if pair == main else f"{safe}-pair-s{cfg.seed}")
     if not (run / "eval.json").is_file(): run_all(pair, run, run_data(pair))
     return plain_sizes(run)
 
-def _arm_seed(preset: str, arms: dict, root: str, job: tuple) -> dict:
+def _arm_seed(base: MmDCConfig, arms: dict, root: str, job: tuple) -> dict:
     "One (arm, seed) job of `experiment` end to end in its own run folder: the seed's entry of the results file."
     (name, seed), root = job, Path(root)
-    cfg, t0 = MmDCConfig.preset(preset).replace(**arms[name][0], seed=seed), time.time()
+    cfg, t0 = base.replace(**arms[name][0], seed=seed), time.time()   # the preset, resolved once by `experiment`
     if not cfg.calibration and not cfg.plain_sizes:   # the plain arm: sizes from its calibrated pair
-        cfg = cfg.replace(plain_sizes=_paired_sizes(preset, arms, root, name, cfg))
+        cfg = cfg.replace(plain_sizes=_paired_sizes(base, arms, root, name, cfg))
     run, main_run = root / f"{re.sub(r'[^A-Za-z0-9.=_-]+', '_', name)}-s{seed}", root / f"main-s{seed}"
     if name != "main" and (main_run / "align" / "report.json").is_file() and not (run / "align").exists():
         mcfg = open_run(main_run)
@@ -685,7 +685,7 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
     calibrated = lambda job: base.replace(**arms[job[0]][0]).calibration
     # plain arms after their pairs
     for wave in ([j for j in jobs if calibrated(j)], [j for j in jobs if not calibrated(j)]):
-        if wave: map_processes(partial(_arm_seed, preset, arms, str(root)), wave, workers=workers, on_done=done)
+        if wave: map_processes(partial(_arm_seed, base, arms, str(root)), wave, workers=workers, on_done=done)
     return res
 
 def paired_curve(res: dict, # `experiment`'s results

@@ -400,14 +400,16 @@ def parse_system(name: str) -> dict:
             "ablation": "-" + abl if abl else "full", "queries": int(q) if q else None, "llm": llm or None,
             "shuffled": shuffled}
 
-def _vikdf_config(preset: str, sysd: dict, seed: int, pretrain_steps: int | None, train_encoder: bool) -> VIKDFConfig:
+def _vikdf_config(base: VIKDFConfig, sysd: dict, seed: int, pretrain_steps: int | None,
+                  train_encoder: bool) -> VIKDFConfig:
+    "The joint-stage config of system `sysd` (a `parse_system` result) on `seed`, from the preset's config `base`."
     over = dict(train=dict(seed=seed, save_every=0, log_every=1, progress=False,
                            **({"max_steps": pretrain_steps} if pretrain_steps else {})),
                 train_encoder=train_encoder)
     if sysd["queries"]: over["iqformer"] = dict(num_queries=sysd["queries"])
     if sysd["llm"]: over["llm"] = dict(name=sysd["llm"])
     if sysd.get("shuffled"): over["shuffle_images"] = True
-    return ablated(VIKDFConfig.preset(preset, **over), sysd["ablation"])
+    return ablated(base.replace(**over), sysd["ablation"])
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #0104244a
 def experiment(preset: str = "tiny",
@@ -424,12 +426,13 @@ def experiment(preset: str = "tiny",
     out = Path(out)
     t_all = time.time()
     dcfg0 = DialogueConfig.preset(preset, seed=seed, **(dialogue or {}))
-    world = make_world(WorldConfig.preset(VIKDFConfig.preset(preset).world))
+    vbase = VIKDFConfig.preset(preset)                   # resolved once: every system is a change of it
+    world = make_world(WorldConfig.preset(vbase.world))
     vectors, results, seconds, vikdfs, frozen, enc_digest = offline_word_vectors(), {}, {}, {}, {}, None
     for name in systems:
         s, t0 = parse_system(name), time.time()
         dcfg = dcfg0.replace(method=s["method"], data_frac=s["data_frac"])
-        vcfg = _vikdf_config(preset, s, seed, pretrain_steps, train_encoder)
+        vcfg = _vikdf_config(vbase, s, seed, pretrain_steps, train_encoder)
         enc_digest = enc_digest or vcfg.encoder.digest()
         train, test = dialogue_data(world, dcfg)
         if s["method"] == "vikdf":
@@ -469,7 +472,7 @@ def experiment(preset: str = "tiny",
         run = {"preset": preset, "seed": seed, "systems": list(systems), "results": results, "seconds": seconds,
                "total_seconds": round(time.time() - t_all, 1), "encoder": enc_digest,
                "dialogue_config": dcfg0.to_dict(),
-               "pretrain_steps": pretrain_steps or VIKDFConfig.preset(preset).train.max_steps,
+               "pretrain_steps": pretrain_steps or vbase.train.max_steps,
                "train_encoder": train_encoder}
         if on_result is not None: on_result(run)
     return run
@@ -563,7 +566,8 @@ def main(argv: list[str] | None = None) -> dict:
     if a.method == "vikdf":
         if a.vikdf: vikdf = load_vikdf(a.vikdf)
         else:
-            vcfg = _vikdf_config(a.preset, parse_system("vikdf"), a.seed, a.pretrain_steps, not a.untrained_encoder)
+            vcfg = _vikdf_config(VIKDFConfig.preset(a.preset), parse_system("vikdf"), a.seed, a.pretrain_steps,
+                                 not a.untrained_encoder)
             vikdf, _ = train_vikdf(vcfg, training_pairs(vcfg), out / "vikdf")
         model, vcfg = from_vikdf(vikdf, dcfg), vikdf.cfg
     else:
