@@ -400,7 +400,7 @@ def _run_parts(folder: Path, items: list, size: int, compute, hook=None, on_resu
         out.append(res)
     return out
 
-# %% ../../nbs/33_mmdc_calibrate.ipynb #a6705ebf
+# %% ../../nbs/33_mmdc_calibrate.ipynb #3e88e4d1
 @patch
 def teacher_answers(self: Pools, iteration: int, phase: str) -> dict:
     "{instruction id: teacher answer} known when `phase` ('tune' or 'assess') of `iteration` starts."
@@ -468,7 +468,7 @@ def augment_phase(pools: Pools, augmentor: Augmentor, assessed: list[dict], cfg:
     return sum(_run_parts(pools.iter_dir(k) / "augment", hard, cfg.chunk_size, augment_part, hook, on_result=seen,
                           info=dict(iteration=k, phase="augment")), [])
 
-# %% ../../nbs/33_mmdc_calibrate.ipynb #ed6961ff
+# %% ../../nbs/33_mmdc_calibrate.ipynb #746f1fa0
 def commit_phase(pools: Pools, assessed: list[dict], augmented: list[dict], cfg: CalibrateConfig, hook=None) -> dict:
     "Phase 3b on disk: `commit`'s next pools written to `pool_{k+1}/`, then the summary, before the journal moves on."
     k = pools.state.iteration
