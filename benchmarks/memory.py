@@ -57,7 +57,7 @@ def saved_bytes(width: int, layers: int, variant: str = "plain", B: int = 2, T: 
     llm = add_variant(llama(width, layers), variant)
     params = {p.data_ptr() for p in llm.parameters()}
     if checkpointing:
-        llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        llm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         llm.train()
     x = torch.randn(B, T, width, requires_grad=True)                     # a trainable input block, as in every method
     seen = {}
