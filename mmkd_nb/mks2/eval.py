@@ -318,5 +318,6 @@ def train_sharing(storage,                 # a `VisualStorage` after the storage
         p.requires_grad_(".lora_" in n or ".router." in n)
     model = SharingModel(storage)
     batches = modality_batches(sharing_data(world, cfg), cfg.batch_size, cfg.seed)
-    result = fit(model, batches, cfg.train_config(out_dir, **train_overrides), collate_fn=InstructionCollator(storage.tokenizer, storage.encoder, cfg.max_len))
+    collate = InstructionCollator(storage.tokenizer, storage.encoder, cfg.max_len)
+    result = fit(model, batches, cfg.train_config(out_dir, **train_overrides), collate_fn=collate)
     return model.eval(), result
