@@ -5,7 +5,8 @@ the student then has nothing to train on after iteration 0). "w/o alignment" run
 its curve starts at "initial", not "aligned"). "plain" is the control of the paper's claim: plain instruction-tuning
 distillation (calibration=False: no judge, no augmentor), paired seed by seed with "main" — the same teacher, aligned
 student and seeds, and in every iteration as many teacher-answered D_sin instructions and training steps as main's
-tuning pool had (run after main; it runs with main's --seeds).
+tuning pool had (run after main; it runs with main's --seeds). "main+lora" / "plain+lora" are the same pair with a
+student that tunes LoRA adapters on its LLM in instruction tuning (the paper tunes the LLM there), not W and <STOP> alone.
 
     python experiments/mmdc.py                          # everything, in priority order
     python experiments/mmdc.py --arms main --seeds 0 1  # a part
@@ -13,6 +14,7 @@ tuning pool had (run after main; it runs with main's --seeds).
     python experiments/mmdc.py --arms tau=0 tau=1 --other-seeds 0 1 --out experiments/results/mmdc-tau-small.json
     python experiments/mmdc.py --arms "teacher 360 steps" --other-seeds 0 1 2 --out experiments/results/mmdc-teacher360-small.json
     python experiments/mmdc.py --preset micro --arms main control --workers 2   # runs on both cores, one thread each
+    python experiments/mmdc.py --preset micro --arms main+lora plain+lora --seeds 0 1 2 --workers 2 --out experiments/results/mmdc-lora-micro.json
 
 Writes experiments/results/mmdc-small.json after every run (run folders under artifacts/experiments/mmdc).
 """
@@ -24,8 +26,10 @@ ARMS = {"main": {}, "w/o alignment": dict(use_align=False),
         "tau=0": dict(tau=0.0), "tau=0.67": dict(tau=0.67), "tau=1": dict(tau=1.0),   # w/o easy, middle, w/o difficult
         "teacher 360 steps": dict(teacher_steps=360),
         "control": dict(shuffle_images=True),
-        "plain": dict(calibration=False)}   # plain distillation, matched to main seed by seed (PAIRED)
-PAIRED = ("main", "plain")   # arms run on --seeds; the others on --other-seeds
+        "plain": dict(calibration=False),   # plain distillation, matched to main seed by seed (PAIRED)
+        # the student tunes its LLM in instruction tuning (LoRA r = 8 on the top 8 layers' q/v), calibrated and plain
+        "main+lora": dict(student_lora_r=8), "plain+lora": dict(calibration=False, student_lora_r=8)}
+PAIRED = ("main", "plain", "main+lora", "plain+lora")   # arms run on --seeds; the others on --other-seeds
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python experiments/mmdc.py", description=__doc__.splitlines()[0])

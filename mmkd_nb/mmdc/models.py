@@ -17,7 +17,7 @@ from .student import MultimodalStudent, StudentConfig
 from .roles import chat, question_of
 
 # %% auto #0
-__all__ = ['PooledTower', 'MLPProjector', 'lora_target', 'add_lora', 'MultimodalTeacher', 'BareQuestion', 'ChatVLM']
+__all__ = ['PooledTower', 'MLPProjector', 'MultimodalTeacher', 'BareQuestion', 'ChatVLM']
 
 # %% ../../nbs/32a_mmdc_models.ipynb #bff9b226
 class PooledTower(nn.Module):
@@ -53,43 +53,15 @@ class MLPProjector(nn.Module):
     def weight(self): return self.fc1.weight   # what the student's code reads for dtype and device
     def forward(self, z): return self.fc2(F.gelu(self.fc1(z)))              # (B, P, D_enc) -> (B, P, D_llm)
 
-def lora_target(llm, n_layers: int) -> str:
-    "The regex of the q/v projections of the top `n_layers` decoder layers."
-    L = llm.config.num_hidden_layers
-    top = range(max(0, L - n_layers), L)
-    return rf".*\.layers\.({'|'.join(map(str, top))})\.self_attn\.(q_proj|v_proj)"
-
-def add_lora(llm, r: int, n_layers: int) -> list[str]:
-    "Inject LoRA adapters (peft, B = 0 at start) into `llm` in place; the names of their parameters."
-    from peft import LoraConfig, inject_adapter_in_model
-    inject_adapter_in_model(LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0,
-                                       target_modules=lora_target(llm, n_layers)), llm)
-    return [n for n, _ in llm.named_parameters() if "lora_" in n]
-
 # %% ../../nbs/32a_mmdc_models.ipynb #eb4e2c38
 class MultimodalTeacher(MultimodalStudent):
     "MmDC's teacher 𝒯 offline: the student's architecture with an MLP projector and LoRA in the LLM's top layers."
     def __init__(self, encoder, llm, tokenizer, cfg: StudentConfig | None = None, lora_r: int = 8,
                  lora_layers: int = 8):
-        super().__init__(encoder, llm, tokenizer, cfg)
+        super().__init__(encoder, llm, tokenizer, (cfg or StudentConfig()).replace(lora_r=lora_r, lora_layers=lora_layers))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             self.W = MLPProjector(self.encoder.dim, self.lm.d_llm).to(self.stop_row.device)
-        self.lora_names = add_lora(self.lm.llm, lora_r, lora_layers) if lora_r else []
-
-    def set_trainable(self, stop: bool = True):
-        "The projector, the `<STOP>` row and the LoRA adapters train; the tower and the LLM's weights stay frozen."
-        MultimodalStudent.set_trainable(self, stop)
-        for n, p in self.lm.llm.named_parameters():
-            if "lora_" in n: p.requires_grad_(True)
-        return self
-
-    def trainable_tensors(self) -> dict:
-        "The projector's, `<STOP>` rows' and LoRA tensors by name (what `save_trainable` writes)."
-        out = {f"W.{k}": v for k, v in self.W.named_parameters()}
-        out.update(stop_in=self.stop_row, stop_out=self.lm.llm.get_output_embeddings().rows)
-        out.update({f"lora.{n}": p for n, p in self.lm.llm.named_parameters() if "lora_" in n})
-        return out
 
 # %% ../../nbs/32a_mmdc_models.ipynb #d76ab907
 class BareQuestion:

@@ -58,6 +58,9 @@ class MmDCConfig(Config):
     teacher_lr: float = hfield(2e-3, "teacher peak learning rate")
     teacher_easy: int = hfield(192, "easy-VQA training questions added to the teacher's data (0 = world only)")
     teacher_seed: int = hfield(0, "seed of the teacher (one teacher is shared by runs that differ only in `seed`)")
+    student_lora_r: int = hfield(0, "LoRA rank on the student LLM's q/v projections, trained in calibration's "
+                                    "instruction tuning (the paper tunes the LLM there); 0 = W and <STOP> only")
+    student_lora_layers: int = hfield(8, "the student's LoRA on the top this many decoder layers")
     use_align: bool = hfield(True, "run the alignment stage (False = Table 5's 'w/o alignment': W starts random)")
     align_steps: int = hfield(16, "alignment steps (W only, concept-balanced captions); 0 with align_epochs > 0")
     align_epochs: float = hfield(0.0, "if > 0, align for this many passes over the balanced captions instead of "
@@ -265,7 +268,8 @@ def open_run(run, cfg: MmDCConfig | None = None) -> MmDCConfig:
 _SHARED = {}
 def _parts(cfg: MmDCConfig):
     "(StudentConfig, image tower) of the run; the frozen tower is loaded once per process."
-    scfg = student_config(cfg, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens)
+    scfg = student_config(cfg, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens, lora_r=cfg.student_lora_r,
+                          lora_layers=cfg.student_lora_layers)
     key = (scfg.encoder, cfg.pool)
     if key not in _SHARED:
         enc = load_encoder(scfg.encoder, progress=False) if scfg.encoder in PRESETS else load_encoder(scfg.encoder)
@@ -610,12 +614,13 @@ def run_all(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     calibrate_stage(cfg, run, data)
     return eval_stage(cfg, run, data)
 
+def _safe(name: str) -> str: return re.sub(r"[^A-Za-z0-9.=_-]+", "_", name)   # an arm's name in a folder name
+
 def _paired_sizes(base: MmDCConfig, arms: dict, root: Path, name: str, cfg: MmDCConfig) -> list[int]:
     "The plain arm's `plain_sizes`: from the calibrated run of the same config and seed (the main arm's, or run here)."
     pair = cfg.replace(calibration=True, plain_sizes=[])
-    main = base.replace(**arms["main"][0], seed=cfg.seed) if "main" in arms else None
-    safe = re.sub(r"[^A-Za-z0-9.=_-]+", "_", name)
-    run = root / (f"main-s{cfg.seed}" if pair == main else f"{safe}-pair-s{cfg.seed}")
+    same = [a for a, (over, _) in arms.items() if base.replace(**over, seed=cfg.seed) == pair]   # a calibrated arm of this config
+    run = root / f"{_safe(same[0]) if same else _safe(name) + '-pair'}-s{cfg.seed}"
     if not (run / "eval.json").is_file(): run_all(pair, run, run_data(pair))
     return plain_sizes(run)
 
@@ -625,7 +630,7 @@ def _arm_seed(base: MmDCConfig, arms: dict, root: str, job: tuple) -> dict:
     cfg, t0 = base.replace(**arms[name][0], seed=seed), time.time()   # the preset, resolved once by `experiment`
     if not cfg.calibration and not cfg.plain_sizes:   # the plain arm: sizes from its calibrated pair
         cfg = cfg.replace(plain_sizes=_paired_sizes(base, arms, root, name, cfg))
-    run, main_run = root / f"{re.sub(r'[^A-Za-z0-9.=_-]+', '_', name)}-s{seed}", root / f"main-s{seed}"
+    run, main_run = root / f"{_safe(name)}-s{seed}", root / f"main-s{seed}"
     if name != "main" and (main_run / "align" / "report.json").is_file() and not (run / "align").exists():
         mcfg = open_run(main_run)
         if all(getattr(mcfg, k) == getattr(cfg, k) for k in MmDCConfig.help() if k not in LOOP_FIELDS):

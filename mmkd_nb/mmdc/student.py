@@ -20,8 +20,8 @@ from ..train import TrainConfig, fit
 from ..data import image_key
 
 # %% auto #0
-__all__ = ['STOP_TOKEN', 'IMAGE_POSITIONS', 'StudentConfig', 'AddedEmbedding', 'AddedHead', 'add_trainable_tokens',
-           'MultimodalStudent', 'build_conversation', 'Conversation', 'as_conversation', 'group_by_image',
+__all__ = ['STOP_TOKEN', 'IMAGE_POSITIONS', 'StudentConfig', 'AddedEmbedding', 'AddedHead', 'add_trainable_tokens', 'lora_target',
+           'add_lora', 'MultimodalStudent', 'build_conversation', 'Conversation', 'as_conversation', 'group_by_image',
            'StudentCollator', 'prompt_turns', 'cut_at_stop', 'train_student', 'student_fns']
 
 # %% ../../nbs/30_mmdc_student.ipynb #3f70510b
@@ -45,6 +45,9 @@ class StudentConfig(Config):
     max_new_tokens: int = hfield(24, "longest generated answer, <STOP> included")
     gen_batch_size: int = hfield(16, "prompts generated at once")
     seed: int = hfield(0, "seed of W's initialisation and of the image positions")
+    lora_r: int = hfield(0, "LoRA rank on the LLM's q/v projections, trained with W in instruction tuning "
+                            "(the paper tunes the LLM there); 0 = the LLM stays frozen")
+    lora_layers: int = hfield(8, "LoRA on the top this many decoder layers (with lora_r > 0)")
     _presets = {"tiny": dict(encoder="tiny", llm="tiny-llama", max_len=64, max_new_tokens=8),
                 "small": {},
                 "micro": dict(llm="micro-llama"),
@@ -59,6 +62,9 @@ class StudentConfig(Config):
             raise ValueError(f"StudentConfig.infer_position={self.infer_position!r}; expected 'first' or 'after'")
         if len(self.roles) != 2:
             raise ValueError(f"StudentConfig.roles={self.roles}; expected two names (asker, answerer)")
+        if self.lora_r < 0 or self.lora_layers < 1:
+            raise ValueError(f"StudentConfig: lora_r={self.lora_r}, lora_layers={self.lora_layers}; "
+                             "expected lora_r >= 0 and lora_layers >= 1")
 
 # %% ../../nbs/30_mmdc_student.ipynb #5007a097
 class AddedEmbedding(nn.Module):
@@ -112,6 +118,20 @@ def add_trainable_tokens(model, tokenizer, tokens: list[str]) -> list[int]:
     model.set_output_embeddings(AddedHead(head, ids, rows_out, n_out))
     return ids
 
+# %% ../../nbs/30_mmdc_student.ipynb #bcb35fce
+def lora_target(llm, n_layers: int) -> str:
+    "The regex of the q/v projections of the top `n_layers` decoder layers."
+    L = llm.config.num_hidden_layers
+    top = range(max(0, L - n_layers), L)
+    return rf".*\.layers\.({'|'.join(map(str, top))})\.self_attn\.(q_proj|v_proj)"
+
+def add_lora(llm, r: int, n_layers: int) -> list[str]:
+    "Inject LoRA adapters (peft, B = 0 at start) into `llm` in place; the names of their parameters."
+    from peft import LoraConfig, inject_adapter_in_model
+    inject_adapter_in_model(LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0,
+                                       target_modules=lora_target(llm, n_layers)), llm)
+    return [n for n, _ in llm.named_parameters() if "lora_" in n]
+
 # %% ../../nbs/30_mmdc_student.ipynb #84a2d98d
 class MultimodalStudent(nn.Module):
     "MmDC's student 𝒮: frozen image tower → projection W → frozen causal LM, with a trained `<STOP>` token."
@@ -127,6 +147,7 @@ class MultimodalStudent(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             self.W = nn.Linear(encoder.dim, self.lm.d_llm)  # the projection matrix W (LLaVA v0: one linear layer)
+        self.lora_names = add_lora(llm, self.cfg.lora_r, self.cfg.lora_layers) if self.cfg.lora_r else []
 
     @property
     def tokenizer(self): return self.lm.tokenizer
@@ -149,12 +170,17 @@ class MultimodalStudent(nn.Module):
 
 # %% ../../nbs/30_mmdc_student.ipynb #fb5e3215
 @patch
-def set_trainable(self: MultimodalStudent, stop: bool = True):
-    "Make W trainable, the `<STOP>` row trainable if `stop`, and every other weight frozen."
+def set_trainable(self: MultimodalStudent,
+                  stop: bool = True, # the `<STOP>` rows train
+                  llm: bool | None = None, # the LoRA adapters train (default: with `stop`, i.e. in instruction tuning)
+                 ):
+    "Make W trainable, the `<STOP>` rows and the LoRA adapters as asked, and every other weight frozen."
     self.requires_grad_(False)
     self.W.requires_grad_(True)
     self.stop_row.requires_grad_(stop)
     if not stop: self.lm.llm.get_output_embeddings().rows.requires_grad_(False)
+    for n, p in self.lm.llm.named_parameters():
+        if "lora_" in n: p.requires_grad_(stop if llm is None else llm)
     return self
 
 @patch
@@ -335,20 +361,22 @@ def generate(self: MultimodalStudent,
 # %% ../../nbs/30_mmdc_student.ipynb #18fc8feb
 @patch
 def trainable_tensors(self: MultimodalStudent) -> dict:
-    "W and the added rows, by name: what a trained student adds to its frozen parts."
-    return {"W.weight": self.W.weight, "W.bias": self.W.bias, "stop_in": self.stop_row,
-            "stop_out": self.lm.llm.get_output_embeddings().rows}
+    "W's, the added rows' and the LoRA adapters' tensors by name: what a trained student adds to its frozen parts."
+    out = {f"W.{k}": v for k, v in self.W.named_parameters()}
+    out.update(stop_in=self.stop_row, stop_out=self.lm.llm.get_output_embeddings().rows)
+    out.update({f"lora.{n}": p for n, p in self.lm.llm.named_parameters() if "lora_" in n})
+    return out
 
 @patch
 def save_trainable(self: MultimodalStudent, path):
-    "Write W and the `<STOP>` rows to a safetensors file."
+    "Write W, the `<STOP>` rows and the LoRA adapters to a safetensors file."
     tensors = {k: v.detach().contiguous() for k, v in self.trainable_tensors().items()
                if not (k == "stop_out" and v is self.stop_row)}
     save_tensors(tensors, path, metadata={"stop_token": STOP_TOKEN})
 
 @patch
 def load_trainable(self: MultimodalStudent, path):
-    "Read W and the `<STOP>` rows written by `save_trainable`."
+    "Read W, the `<STOP>` rows and the LoRA adapters written by `save_trainable`."
     t, own = load_tensors(path), self.trainable_tensors()
     missing = sorted(k for k in own if k not in t and not (k == "stop_out" and own[k] is self.stop_row))
     if missing:
@@ -365,7 +393,7 @@ def load_trainable(self: MultimodalStudent, path):
 def train_student(conversations,             # `Conversation`s (or VQA records: one-turn dialogues)
                   cfg: TrainConfig,          # the loop's settings (out_dir holds checkpoints and history)
                   student: MultimodalStudent,
-                  train_stop: bool = True,   # also train the <STOP> row (False: W only, as in alignment)
+                  train_stop: bool = True,   # also train <STOP> and the LoRA adapters (False: W only, as in alignment)
                   eval_fn=None,              # eval_fn(student, step) -> dict, see `fit`
                   resume: bool = True,       # continue from cfg.out_dir's last checkpoint
                  ):
