@@ -15,6 +15,7 @@ student that tunes LoRA adapters on its LLM in instruction tuning (the paper tun
     python experiments/mmdc.py --arms "teacher 360 steps" --other-seeds 0 1 2 --out experiments/results/mmdc-teacher360-small.json
     python experiments/mmdc.py --preset micro --arms main control --workers 2   # runs on both cores, one thread each
     python experiments/mmdc.py --preset micro --arms main+lora plain+lora --seeds 0 1 2 --workers 2 --out experiments/results/mmdc-lora-micro.json
+    python experiments/mmdc.py --preset micro --arms control+lora --seeds 0 1 2 --workers 2 --out experiments/results/mmdc-lora-control-micro.json
 
 Writes experiments/results/mmdc-small.json after every run (run folders under artifacts/experiments/mmdc).
 """
@@ -28,8 +29,9 @@ ARMS = {"main": {}, "w/o alignment": dict(use_align=False),
         "control": dict(shuffle_images=True),
         "plain": dict(calibration=False),   # plain distillation, matched to main seed by seed (PAIRED)
         # the student tunes its LLM in instruction tuning (LoRA r = 8 on the top 8 layers' q/v), calibrated and plain
-        "main+lora": dict(student_lora_r=8), "plain+lora": dict(calibration=False, student_lora_r=8)}
-PAIRED = ("main", "plain", "main+lora", "plain+lora")   # arms run on --seeds; the others on --other-seeds
+        "main+lora": dict(student_lora_r=8), "plain+lora": dict(calibration=False, student_lora_r=8),
+        "control+lora": dict(shuffle_images=True, student_lora_r=8)}   # ... and its shuffled-image control
+PAIRED = ("main", "plain", "main+lora", "plain+lora", "control+lora")   # arms run on --seeds; the others on --other-seeds
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python experiments/mmdc.py", description=__doc__.splitlines()[0])

@@ -10,12 +10,12 @@ from pathlib import Path
 from .core import PRESETS, PRESET_BASE, Config, RunConfig, set_seed, save_json, load_json, map_processes
 
 # %% auto #0
-__all__ = ['METHOD_STAGES', 'METHOD_DEMOS', 'VIKDF_ABLATIONS', 'DIALOGUE_METHODS', 'MKS2_STAGE_HELP', 'DEMO_SECTIONS',
-           'TINY_NOTE', 'DEMO_PRESET', 'DEMO_LANES', 'CONFIG_CLASSES', 'ConfigSchema', 'schema_of', 'read_schema',
-           'config_schema', 'arg_type', 'add_config_args', 'config_from_args', 'expand_set', 'dotted_to_set',
-           'cmd_info', 'cmd_world', 'cmd_encoder', 'run_stage', 'method_demo', 'vikdf_train_parser',
-           'vikdf_dialogue_parser', 'mks2_parser', 'mmdc_stage_parser', 'stage_help', 'cmd_demo', 'chosen_preset',
-           'build_parser', 'run', 'main']
+__all__ = ['METHOD_STAGES', 'METHOD_DEMOS', 'STAGE_CONFIGS', 'VIKDF_ABLATIONS', 'DIALOGUE_METHODS', 'MKS2_STAGE_HELP',
+           'DEMO_SECTIONS', 'TINY_NOTE', 'DEMO_PRESET', 'DEMO_LANES', 'CONFIG_CLASSES', 'ConfigSchema', 'schema_of',
+           'read_schema', 'config_schema', 'arg_type', 'add_config_args', 'config_from_args', 'expand_set', 'cmd_info',
+           'cmd_world', 'cmd_encoder', 'run_stage', 'method_demo', 'add_stage_config_args', 'parse_stage_args',
+           'vikdf_train_parser', 'vikdf_dialogue_parser', 'mks2_parser', 'mmdc_stage_parser', 'stage_help', 'cmd_demo',
+           'chosen_preset', 'build_parser', 'run', 'main']
 
 # %% ../nbs/90_cli.ipynb #fd3687cc
 @dataclasses.dataclass
@@ -25,6 +25,7 @@ class ConfigSchema:
     defaults: dict  # field -> default
     helps: dict     # field -> help text
     presets: dict   # preset -> the fields it changes
+    parts: list = dataclasses.field(default_factory=list)   # fields that are configs of their own (own options)
 
     def values(self, preset: str) -> dict:
         "Every field's value in `preset`: a base preset's (`PRESET_BASE`) changes first, then its own."
@@ -35,36 +36,70 @@ def schema_of(cls: type) -> ConfigSchema:
     "The schema of an imported config class."
     defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
                 for f in dataclasses.fields(cls)}
-    return ConfigSchema(cls.__name__, defaults, cls.help(), {p: cls.preset_values(p) for p in PRESETS})
+    parts = [k for k, v in defaults.items() if dataclasses.is_dataclass(v)]
+    helps = {k: h for k, h in cls.help().items() if k not in parts}
+    return ConfigSchema(cls.__name__, {k: v for k, v in defaults.items() if k not in parts}, helps,
+                        {p: cls.preset_values(p) for p in PRESETS}, parts)
 
 # %% ../nbs/90_cli.ipynb #5698716e
-def _literal(node: ast.AST):
-    "The value of a literal in source, `dict(k=v, ...)` included; anything else raises ValueError."
+_SAFE_CALLS = {"sorted": sorted, "list": list, "tuple": tuple}
+
+def _literal(node: ast.AST, names: dict | None = None):
+    ("The value of a literal in source, `dict(k=v, ...)` included, a module-level name in `names`, and an f-string "
+     "of those (or `sorted`/`list`/`tuple` of one); anything else raises ValueError.")
+    names = names or {}
     if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "dict" and not node.args:
-        return {k.arg: _literal(k.value) for k in node.keywords}
-    if isinstance(node, ast.Dict): return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+        return {k.arg: _literal(k.value, names) for k in node.keywords}
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") in _SAFE_CALLS and len(node.args) == 1:
+        return _SAFE_CALLS[node.func.id](_literal(node.args[0], names))
+    if isinstance(node, ast.Dict): return {_literal(k, names): _literal(v, names) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, ast.Name) and node.id in names: return names[node.id]
+    if isinstance(node, ast.JoinedStr): return "".join(map(lambda v: _piece(v, names), node.values))
     return ast.literal_eval(node)
 
-def _field_of(node: ast.AST) -> tuple:
+def _piece(v: ast.AST, names: dict) -> str:
+    "One piece of an f-string: its text, or `{x}` / `{x!r}` of a value `_literal` knows."
+    if isinstance(v, ast.Constant): return v.value
+    if v.format_spec is not None or v.conversion not in (-1, ord("s"), ord("r")):
+        raise ValueError("an f-string piece with a format spec or conversion")
+    x = _literal(v.value, names)
+    return repr(x) if v.conversion == ord("r") else str(x)
+
+def _module_names(tree: ast.Module) -> dict:
+    "Module-level `NAME = literal` assignments; a dict whose values are not literals is known by its keys."
+    out = {}
+    for n in tree.body:
+        if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)): continue
+        try: out[n.targets[0].id] = _literal(n.value, out)
+        except ValueError:
+            if isinstance(n.value, ast.Dict):
+                try: out[n.targets[0].id] = {_literal(k, out): None for k in n.value.keys}
+                except ValueError: pass
+    return out
+
+def _field_of(node: ast.AST, names: dict) -> tuple:
     "(default, help) of a field's right-hand side: `hfield(default, help)` or a bare literal."
-    if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "hfield"): return _literal(node), ""
+    if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "hfield"): return _literal(node, names), ""
     kw = {k.arg: k.value for k in node.keywords}
     default = node.args[0] if node.args else kw["default"]
     help = node.args[1] if len(node.args) > 1 else kw.get("help")
-    return _literal(default), "" if help is None else _literal(help)
+    return _literal(default, names), "" if help is None else _literal(help, names)
 
 def read_schema(module: str, name: str) -> ConfigSchema:
     "The schema of config class `name` read from `module`'s source, without importing the module."
     tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
     cls = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name]
     if not cls: raise ValueError(f"no class {name} in {module}")
-    schema = ConfigSchema(name, {}, {}, {})
+    schema, names = ConfigSchema(name, {}, {}, {}), _module_names(tree)
     for n in cls[0].body:
         target = n.target if isinstance(n, ast.AnnAssign) else n.targets[0] if isinstance(n, ast.Assign) else None
         if not isinstance(target, ast.Name) or n.value is None: continue
-        if target.id == "_presets": schema.presets = _literal(n.value)
+        if target.id == "_presets": schema.presets = _literal(n.value, names)
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.value, ast.Call) and \
+                getattr(n.value.func, "id", "") not in ("hfield", "dict"):
+            schema.parts.append(target.id)   # a nested config (`_part(...)`, `_stage(...)`): its own options
         elif isinstance(n, ast.AnnAssign):
-            schema.defaults[target.id], schema.helps[target.id] = _field_of(n.value)
+            schema.defaults[target.id], schema.helps[target.id] = _field_of(n.value, names)
     return schema
 
 def config_schema(module: str, name: str) -> ConfigSchema:
@@ -88,6 +123,7 @@ def add_config_args(parser: argparse.ArgumentParser,
                     config,                  # a config class, or its `ConfigSchema`
                     prefix: str,             # options are `--{prefix}.{field}`
                     preset: str | None = None,  # the preset whose values the help shows (None: the defaults)
+                    raw: bool = False,       # keep the text as given (a method stage types it as its `--set` does)
                    ):
     "Add `--{prefix}.{field}` for every field of `config`, with its help and its value in `preset`."
     schema = config if isinstance(config, ConfigSchema) else schema_of(config)
@@ -95,7 +131,7 @@ def add_config_args(parser: argparse.ArgumentParser,
     title = f"{prefix} ({schema.name}" + (f", values of preset {preset})" if preset else ")")
     g = parser.add_argument_group(title)
     for k, v in values.items():
-        g.add_argument(f"--{prefix}.{k}", dest=f"{prefix}.{k}", type=arg_type(schema.defaults[k]),
+        g.add_argument(f"--{prefix}.{k}", dest=f"{prefix}.{k}", type=str if raw else arg_type(schema.defaults[k]),
                        default=argparse.SUPPRESS, metavar=type(v).__name__.upper(),
                        help=f"{schema.helps[k]} (default: {v!r})".replace("%", "%%"))
 
@@ -116,17 +152,6 @@ def expand_set(argv: list[str]) -> list[str]:
         k, eq, v = kv.partition("=")
         if not eq or not k: raise ValueError(f"--set {kv!r}: expected KEY=VALUE, e.g. world.seed=3")
         out += [f"--{k}", v]
-    return out
-
-def dotted_to_set(argv: list[str]) -> list[str]:
-    "`argv` with every `--PART.FIELD VALUE` (or `--PART.FIELD=VALUE`) written as `--set PART.FIELD=VALUE`."
-    out, it = [], iter(argv)
-    for a in it:
-        name, eq, v = a.partition("=")
-        if not (a.startswith("--") and "." in name):
-            out.append(a)
-            continue
-        out += ["--set", f"{name[2:]}={v if eq else next(it, '')}"]
     return out
 
 # %% ../nbs/90_cli.ipynb #7fb47a23
@@ -226,18 +251,44 @@ def method_demo(method: str, args) -> dict:
     import importlib
     return importlib.import_module(METHOD_DEMOS[method]).demo(args.preset, Path(args.out) / method, args.seed)
 
+# %% ../nbs/90_cli.ipynb #7c7a1545
+STAGE_CONFIGS = {   # method -> option prefix -> (module, config class); the first is the run's config itself
+    "vikdf": {"vikdf": ("mmkd_nb.vikdf.train", "VIKDFConfig"), "encoder": ("mmkd_nb.encoders", "EncoderConfig"),
+              "iqformer": ("mmkd_nb.qformer", "IQFormerConfig"), "distill": ("mmkd_nb.vikdf.distill", "DistillConfig"),
+              "bvif": ("mmkd_nb.vikdf.bvif", "BVIFConfig"), "llm": ("mmkd_nb.llm", "LLMConfig"),
+              "train": ("mmkd_nb.train", "TrainConfig")},
+    "dialogue": {"dialogue": ("mmkd_nb.vikdf.dialogue", "DialogueConfig")},
+    "mks2": {"run": ("mmkd_nb.mks2.run", "MKS2RunConfig"), "storage": ("mmkd_nb.mks2.storage", "StorageConfig"),
+             "sharing": ("mmkd_nb.mks2.eval", "SharingConfig")},
+    "mmdc": {"mmdc": ("mmkd_nb.mmdc.run", "MmDCConfig")},
+}
+
+def add_stage_config_args(parser: argparse.ArgumentParser, method: str, preset: str):
+    "`--PREFIX.FIELD TEXT` for every field of `method`'s configs (`STAGE_CONFIGS`), showing `preset`'s values."
+    for prefix, (module, name) in STAGE_CONFIGS[method].items():
+        add_config_args(parser, config_schema(module, name), prefix, preset, raw=True)
+
+def parse_stage_args(parser: argparse.ArgumentParser, method: str, argv: list[str]) -> argparse.Namespace:
+    "Parse a stage's `argv`; each `--PREFIX.FIELD VALUE` given joins `--set` (the run config's as 'FIELD=VALUE')."
+    ns = parser.parse_args(argv)
+    top = next(iter(STAGE_CONFIGS[method]))
+    given = {k: v for k, v in vars(ns).items() if "." in k}
+    for k in given: delattr(ns, k)
+    ns.set = list(ns.set or []) + [f"{k.removeprefix(top + '.')}={v}" for k, v in given.items()]
+    return ns
+
 # %% ../nbs/90_cli.ipynb #54ad1b2e
 VIKDF_ABLATIONS = ("full", "-TIM", "-TAMIM", "-IAMTM", "-BVIF", "-KI")  # the keys of `vikdf.train.ABLATIONS`
 DIALOGUE_METHODS = ("vikdf", "frozen", "lora")                    # `vikdf.dialogue.METHODS`
 
-def vikdf_train_parser() -> argparse.ArgumentParser:
-    "The options of `mmkd vikdf train` (`python -m mmkd_nb.vikdf.train`)."
+def vikdf_train_parser(preset: str = "small") -> argparse.ArgumentParser:
+    "The options of `mmkd vikdf train` (`python -m mmkd_nb.vikdf.train`); config options show `preset`'s values."
     ap = argparse.ArgumentParser(
         prog="mmkd vikdf train", description="Train VIKDF's two stages together "
         "(also `python -m mmkd_nb.vikdf.train` and `accelerate launch -m mmkd_nb.vikdf.train`).",
-        epilog="Any VIKDFConfig field: --PART.FIELD VALUE (e.g. --train.max_steps 2, --distill.use_tim false) "
-               "or its long-hand --set PART.FIELD=VALUE; --steps, --batch-size, --grad-accum, --lr, "
-               "--save-every and --seed are aliases of the train.* fields named in their help.")
+        epilog="Any VIKDFConfig field: --PART.FIELD VALUE (e.g. --train.max_steps 2, --distill.use_tim false; "
+               "the run's own fields: --vikdf.FIELD) or its long-hand --set PART.FIELD=VALUE; --steps, --batch-size, "
+               "--grad-accum, --lr, --save-every and --seed are aliases of the train.* fields named in their help.")
     ap.add_argument("--preset", default="small", choices=PRESETS, help="every part's preset (default: small)")
     ap.add_argument("--out", default="artifacts/vikdf/train", help="run folder: checkpoints, history.jsonl, "
                     "model/ (an existing run resumes; default: artifacts/vikdf/train)")
@@ -257,10 +308,11 @@ def vikdf_train_parser() -> argparse.ArgumentParser:
     ap.add_argument("--untrained-encoder", action="store_true",
                     help="offline encoder: skip training its image tower (tests)")
     ap.add_argument("--shuffle-images", action="store_true", help="the control: images permuted among the captions")
+    add_stage_config_args(ap, "vikdf", preset)
     return ap
 
-def vikdf_dialogue_parser() -> argparse.ArgumentParser:
-    "The options of `mmkd vikdf dialogue`."
+def vikdf_dialogue_parser(preset: str = "small") -> argparse.ArgumentParser:
+    "The options of `mmkd vikdf dialogue`; config options show `preset`'s values."
     ap = argparse.ArgumentParser(
         prog="mmkd vikdf dialogue", description="VIKDF zero-resource dialogue: fine-tune P(R|C,K) on text-only "
         "dialogue, evaluate on held-out concepts (Table 1 metrics + attribute scores).")
@@ -285,6 +337,7 @@ def vikdf_dialogue_parser() -> argparse.ArgumentParser:
     ap.add_argument("--set", action="append", default=[], metavar="dialogue.FIELD=VALUE",
                     help="any DialogueConfig field, the long-hand of --dialogue.FIELD VALUE (repeatable)")
     ap.add_argument("--untrained-encoder", action="store_true", help="offline encoder: random towers (tests)")
+    add_stage_config_args(ap, "dialogue", preset)
     return ap
 
 # %% ../nbs/90_cli.ipynb #07aabf4e
@@ -292,7 +345,7 @@ MKS2_STAGE_HELP = {"storage": "train the visual memory and the mapper on image-c
                    "sharing": "instruction-tune MoMEs (LoRA + routers) on the stored model (Eq. 5-6)",
                    "eval": "text-only MCQ (seen / held-out concepts) and VQA of the frozen, stored and shared models"}
 
-def _mks2_stage_args(sp: argparse.ArgumentParser, stage: str):
+def _mks2_stage_args(sp: argparse.ArgumentParser, stage: str, preset: str):
     sp.add_argument("--preset", choices=PRESETS, default="small", help="size preset of every stage (default: small)")
     sp.add_argument("--out", default="artifacts/mks2", help="the run folder the stages share (default: artifacts/mks2)")
     sp.add_argument("--seed", type=int, default=0, help="seed of this stage's new weights and data order")
@@ -302,17 +355,18 @@ def _mks2_stage_args(sp: argparse.ArgumentParser, stage: str):
     if stage == "sharing":
         sp.add_argument("--arm", choices=("mks2", "mks2-text"), default="mks2", help="'mks2': text + image "
                         "instructions; 'mks2-text': text only (the ablation w/o multimodal SFT)")
+    add_stage_config_args(sp, "mks2", preset)
 
-def mks2_parser() -> argparse.ArgumentParser:
-    "The options of `mmkd mks2 <stage>` (`python -m mmkd_nb.mks2.run <stage>`)."
+def mks2_parser(preset: str = "small") -> argparse.ArgumentParser:
+    "The options of `mmkd mks2 <stage>` (`python -m mmkd_nb.mks2.run <stage>`); config options show `preset`'s values."
     p = argparse.ArgumentParser(prog="mmkd mks2", description="MKS2: store visual knowledge in an LLM's memory, "
                                 "then share it through MoMEs.")
     sub = p.add_subparsers(dest="stage", metavar="STAGE", required=True)
-    for name, h in MKS2_STAGE_HELP.items(): _mks2_stage_args(sub.add_parser(name, help=h, description=h), name)
+    for name, h in MKS2_STAGE_HELP.items(): _mks2_stage_args(sub.add_parser(name, help=h, description=h), name, preset)
     return p
 
-def mmdc_stage_parser(stage: str) -> argparse.ArgumentParser:
-    "The options of `mmkd mmdc <stage>`."
+def mmdc_stage_parser(stage: str, preset: str = "small") -> argparse.ArgumentParser:
+    "The options of `mmkd mmdc <stage>`; config options show `preset`'s values."
     ap = argparse.ArgumentParser(prog=f"mmkd mmdc {stage}", description=f"MmDC: {METHOD_STAGES['mmdc'][stage][2]}.")
     ap.add_argument("--preset", choices=PRESETS, default=None,
                     help="MmDCConfig preset of a new run (default small; a started run keeps its own)")
@@ -320,13 +374,15 @@ def mmdc_stage_parser(stage: str) -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=None, help="the student's seed")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="any MmDCConfig field, e.g. tau=0.67 (repeatable); the long-hand of --mmdc.tau 0.67")
+    add_stage_config_args(ap, "mmdc", preset)
     return ap
 
 def stage_help(method: str, stage: str, argv: list[str]):
     "Print `mmkd <method> <stage> argv --help` from the parsers above (SystemExit, as argparse does)."
-    if method == "mks2": return mks2_parser().parse_args([stage, *argv])
-    if method == "mmdc": return mmdc_stage_parser(stage).parse_args(argv)
-    return {"train": vikdf_train_parser, "dialogue": vikdf_dialogue_parser}[stage]().parse_args(argv)
+    preset = chosen_preset(argv)
+    if method == "mks2": return mks2_parser(preset).parse_args([stage, *argv])
+    if method == "mmdc": return mmdc_stage_parser(stage, preset).parse_args(argv)
+    return {"train": vikdf_train_parser, "dialogue": vikdf_dialogue_parser}[stage](preset).parse_args(argv)
 
 # %% ../nbs/90_cli.ipynb #faeb832e
 DEMO_SECTIONS = {"world": cmd_world, "encoder": cmd_encoder,

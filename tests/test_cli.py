@@ -79,19 +79,22 @@ def test_vikdf_train_defaults_like_the_other_stages():
     assert (a.preset, a.out) == ("small", "artifacts/vikdf/train")
 
 def test_mks2_takes_field_options(tmp_path):
-    "`--storage.max_steps 20` is `--set storage.max_steps=20`."
-    from mmkd_nb.cli import dotted_to_set
+    "`--storage.max_steps 20` is `--set storage.max_steps=20`; the run's own fields go without their prefix."
+    from mmkd_nb.cli import parse_stage_args
     from mmkd_nb.mks2.run import build_parser, run_config
-    argv = ["storage", "--out", str(tmp_path), "--storage.max_steps", "20"]
-    args = build_parser().parse_args(dotted_to_set(argv))
-    assert args.set == ["storage.max_steps=20"]
-    assert run_config(args).storage.max_steps == 20
+    argv = ["storage", "--out", str(tmp_path), "--storage.max_steps", "20", "--run.pairs_frac", "0.5"]
+    args = parse_stage_args(build_parser(), "mks2", argv)
+    assert args.set == ["storage.max_steps=20", "pairs_frac=0.5"]
+    cfg = run_config(args)
+    assert (cfg.storage.max_steps, cfg.pairs_frac) == (20, 0.5)
+    r = run("mks2", "storage", "--out", str(tmp_path / "typo"), "--storage.no_such_field", "20")
+    assert r.returncode == 2 and "unrecognized arguments: --storage.no_such_field" in r.stderr
 
 def test_mmdc_and_dialogue_take_field_options(tmp_path):
     "`--mmdc.tau 0.5` is `--set tau=0.5`; `--dialogue.lr 0.1` is `--set dialogue.lr=0.1`; the flags stay aliases."
-    from mmkd_nb.cli import dotted_to_set
     from mmkd_nb.mmdc.run import stage_parser, config_from_args
-    a = stage_parser("teacher").parse_args(dotted_to_set(["--out", str(tmp_path), "--mmdc.tau", "0.5"]))
+    from mmkd_nb.cli import parse_stage_args
+    a = parse_stage_args(stage_parser("teacher"), "mmdc", ["--out", str(tmp_path), "--mmdc.tau", "0.5"])
     b = stage_parser("teacher").parse_args(["--out", str(tmp_path), "--set", "tau=0.5"])
     assert config_from_args(a) == config_from_args(b) and config_from_args(a).tau == 0.5
     from mmkd_nb.vikdf.dialogue import parse_args, dialogue_overrides
@@ -99,6 +102,30 @@ def test_mmdc_and_dialogue_take_field_options(tmp_path):
     assert a.out == "artifacts/vikdf/dialogue"
     b = parse_args(["--set", "dialogue.lr=0.1", "--dialogue.steps", "5"])
     assert dialogue_overrides(a) == {"steps": 5, "lr": 0.1} == dialogue_overrides(b)
+
+def test_vikdf_train_takes_field_options():
+    "`--train.max_steps 2` and the run's own `--vikdf.use_bvif false` reach the config; a typo is refused."
+    from mmkd_nb.vikdf.train import parse_args, config_from_args
+    cfg = config_from_args(parse_args(["--preset", "tiny", "--train.max_steps", "2", "--vikdf.use_bvif", "false",
+                                       "--distill.use_tim=false"]))
+    assert (cfg.train.max_steps, cfg.use_bvif, cfg.distill.use_tim) == (2, False, False)
+
+@pytest.mark.parametrize("method", ["vikdf", "dialogue", "mks2", "mmdc"])
+def test_stage_options_are_the_configs_fields(method):
+    "Each stage's generated options read (without importing) exactly the fields, help and presets of its configs."
+    import importlib
+    from mmkd_nb.cli import STAGE_CONFIGS, read_schema, schema_of, PRESETS
+    for prefix, (module, name) in STAGE_CONFIGS[method].items():
+        s, ref = read_schema(module, name), schema_of(getattr(importlib.import_module(module), name))
+        assert (s.defaults, s.helps, s.parts) == (ref.defaults, ref.helps, ref.parts), (prefix, name)
+        for p in PRESETS: assert s.values(p) == {k: v for k, v in ref.values(p).items() if k not in ref.parts}, (name, p)
+
+def test_stage_help_lists_every_field_with_the_presets_value():
+    h = " ".join(run("mmdc", "teacher", "--preset", "tiny", "--help").stdout.split())
+    assert "--mmdc.student_lora_r" in h and "--mmdc.teacher_steps" in h
+    assert "teacher training steps (default: 6)" in h     # the tiny preset's value
+    h = run("vikdf", "train", "--help").stdout
+    assert all(f"--{p}." in h for p in ("vikdf", "encoder", "iqformer", "distill", "bvif", "llm", "train"))
 
 def test_stage_parsers_list_the_stages_own_names():
     "The names the light parsers in `mmkd_nb.cli` list are the stage modules' own."

@@ -574,15 +574,16 @@ def stage_eval(args, cfg: MKS2RunConfig) -> dict:
 STAGES = {"storage": stage_storage, "sharing": stage_sharing, "eval": stage_eval}
 
 # %% ../../nbs/24_mks2_run.ipynb #b4ed685e
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(preset: str = "small") -> argparse.ArgumentParser:
     "The parser of `mmkd mks2 <stage>` (declared in `mmkd_nb.cli`, which `--help` reads)."
     from mmkd_nb.cli import mks2_parser
-    return mks2_parser()
+    return mks2_parser(preset)
 
 def main(argv: list[str] | None = None) -> dict:
     "Run one MKS2 stage from the command line; prints and returns its summary."
-    from mmkd_nb.cli import dotted_to_set
-    args = build_parser().parse_args(dotted_to_set(list(sys.argv[1:] if argv is None else argv)))
+    from mmkd_nb.cli import parse_stage_args, chosen_preset
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_stage_args(build_parser(chosen_preset(argv)), "mks2", argv)
     cfg = run_config(args)
     torch.manual_seed(args.seed)
     summary = STAGES[args.stage](args, cfg)

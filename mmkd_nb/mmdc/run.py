@@ -536,10 +536,10 @@ def _value(field: str, text: str):
         return text.lower() in ("true", "1", "yes")
     return kind(text)
 
-def stage_parser(stage: str) -> argparse.ArgumentParser:
+def stage_parser(stage: str, preset: str = "small") -> argparse.ArgumentParser:
     "The flags of `mmkd mmdc <stage>` (declared in `mmkd_nb.cli`, which `--help` reads)."
     from mmkd_nb.cli import mmdc_stage_parser
-    return mmdc_stage_parser(stage)
+    return mmdc_stage_parser(stage, preset)
 
 def config_from_args(a: argparse.Namespace) -> MmDCConfig | None:
     "The run's config from the flags, or None to use the one stored in the run folder."
@@ -564,8 +564,9 @@ def _brief(x):
 
 def stage_main(stage: str, argv: list[str] | None = None) -> dict:
     "Run `stage` with command-line flags; print a short summary on the main process and return the stage's report."
-    from mmkd_nb.cli import dotted_to_set
-    a = stage_parser(stage).parse_args(dotted_to_set(list(sys.argv[1:] if argv is None else argv)))
+    from mmkd_nb.cli import parse_stage_args, chosen_preset
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = parse_stage_args(stage_parser(stage, chosen_preset(argv)), "mmdc", argv)
     cfg = config_from_args(a)
     if stage != "eval" and cfg is None: cfg = open_run(a.out)
     if cfg is not None: set_seed(cfg.seed)

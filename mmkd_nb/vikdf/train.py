@@ -253,8 +253,9 @@ _ALIASES = {"steps": "train.max_steps", "batch_size": "train.batch_size", "grad_
 
 def parse_args(argv=None) -> argparse.Namespace:
     "The command-line flags of `python -m mmkd_nb.vikdf.train` (declared in `mmkd_nb.cli`, which `--help` reads)."
-    from mmkd_nb.cli import vikdf_train_parser, dotted_to_set
-    return vikdf_train_parser().parse_args(dotted_to_set(list(sys.argv[1:] if argv is None else argv)))
+    from mmkd_nb.cli import vikdf_train_parser, parse_stage_args, chosen_preset
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return parse_stage_args(vikdf_train_parser(chosen_preset(argv)), "vikdf", argv)
 
 def _field_overrides(cfg: VIKDFConfig, items: list[str]) -> dict:
     "`--set PART.FIELD=VALUE` items as nested overrides, each value typed like the field it changes."
