@@ -52,7 +52,8 @@ def _literal(node: ast.AST, names: dict | None = None):
         return {k.arg: _literal(k.value, names) for k in node.keywords}
     if isinstance(node, ast.Call) and getattr(node.func, "id", "") in _SAFE_CALLS and len(node.args) == 1:
         return _SAFE_CALLS[node.func.id](_literal(node.args[0], names))
-    if isinstance(node, ast.Dict): return {_literal(k, names): _literal(v, names) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, ast.Dict):
+        return {_literal(k, names): _literal(v, names) for k, v in zip(node.keys, node.values)}
     if isinstance(node, ast.Name) and node.id in names: return names[node.id]
     if isinstance(node, ast.JoinedStr): return "".join(map(lambda v: _piece(v, names), node.values))
     return ast.literal_eval(node)

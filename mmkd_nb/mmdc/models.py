@@ -58,7 +58,8 @@ class MultimodalTeacher(MultimodalStudent):
     "MmDC's teacher 𝒯 offline: the student's architecture with an MLP projector and LoRA in the LLM's top layers."
     def __init__(self, encoder, llm, tokenizer, cfg: StudentConfig | None = None, lora_r: int = 8,
                  lora_layers: int = 8):
-        super().__init__(encoder, llm, tokenizer, (cfg or StudentConfig()).replace(lora_r=lora_r, lora_layers=lora_layers))
+        cfg = (cfg or StudentConfig()).replace(lora_r=lora_r, lora_layers=lora_layers)
+        super().__init__(encoder, llm, tokenizer, cfg)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             self.W = MLPProjector(self.encoder.dim, self.lm.d_llm).to(self.stop_row.device)

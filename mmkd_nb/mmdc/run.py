@@ -620,7 +620,7 @@ def _safe(name: str) -> str: return re.sub(r"[^A-Za-z0-9.=_-]+", "_", name)   # 
 def _paired_sizes(base: MmDCConfig, arms: dict, root: Path, name: str, cfg: MmDCConfig) -> list[int]:
     "The plain arm's `plain_sizes`: from the calibrated run of the same config and seed (the main arm's, or run here)."
     pair = cfg.replace(calibration=True, plain_sizes=[])
-    same = [a for a, (over, _) in arms.items() if base.replace(**over, seed=cfg.seed) == pair]   # a calibrated arm of this config
+    same = [a for a, (over, _) in arms.items() if base.replace(**over, seed=cfg.seed) == pair]   # calibrated arms
     run = root / f"{_safe(same[0]) if same else _safe(name) + '-pair'}-s{cfg.seed}"
     if not (run / "eval.json").is_file(): run_all(pair, run, run_data(pair))
     return plain_sizes(run)

@@ -147,7 +147,8 @@ class MultimodalStudent(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             self.W = nn.Linear(encoder.dim, self.lm.d_llm)  # the projection matrix W (LLaVA v0: one linear layer)
-            self.lora_names = add_lora(llm, self.cfg.lora_r, self.cfg.lora_layers) if self.cfg.lora_r else []  # A: seeded too
+            # LoRA's A matrices are drawn from the same seeded stream (B = 0)
+            self.lora_names = add_lora(llm, self.cfg.lora_r, self.cfg.lora_layers) if self.cfg.lora_r else []
 
     @property
     def tokenizer(self): return self.lm.tokenizer
