@@ -2,7 +2,7 @@
 
     nbs/figures/vikdf-chain-micro.png   VIKDF's chain on micro, real pairs vs images shuffled among captions (14_vikdf_dialogue)
     nbs/figures/mks2-chain-micro.png    MKS2's chain on micro, real storage vs shuffled (24_mks2_run)
-    nbs/figures/mmdc-plain-micro.png    MmDC calibrated vs plain distillation per iteration (34_mmdc_run)
+    nbs/figures/mmdc-lora-micro.png     MmDC calibrated vs plain vs shuffled per iteration, student with LoRA (34_mmdc_run)
 
 The same functions draw the same figures in those notebooks. Run `python tools/readme_figures.py` after a result
 file changes, then `python tools/make_readme.py`."""
@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "nbs" / "figures"
 RESULTS = ROOT / "experiments" / "results"
-FIGURES = {"vikdf": "vikdf-chain-micro.png", "mks2": "mks2-chain-micro.png", "mmdc": "mmdc-plain-micro.png"}
+FIGURES = {"vikdf": "vikdf-chain-micro.png", "mks2": "mks2-chain-micro.png", "mmdc": "mmdc-lora-micro.png"}
 
 
 def vikdf_figure():
@@ -34,20 +34,26 @@ def mks2_figure():
 def mmdc_figure():
     import matplotlib.pyplot as plt
     from mmkd_nb.core import load_json
-    res = load_json(RESULTS / "mmdc-plain-micro.json")
+    res, w_only = load_json(RESULTS / "mmdc-lora-micro.json"), load_json(RESULTS / "mmdc-plain-micro.json")
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    for arm, colour, label in (("main", "C0", "calibrated (MmDC)"), ("plain", "C1", "plain distillation")):
+    for arm, colour, label in (("main+lora", "C0", "calibrated (MmDC)"), ("plain+lora", "C1", "plain distillation"),
+                               ("control+lora", "C3", "calibrated, images shuffled")):
         for s, r in res["arms"][arm]["seeds"].items():
             ax.plot([c["world"]["accuracy"] for c in r["curve"]], "-o", color=colour, alpha=0.6, ms=3,
                     label=label if s == "0" else None)
-    stages = [c["stage"] for c in res["arms"]["main"]["seeds"]["0"]["curve"]]
-    ax.axhline(res["teacher"]["world"]["accuracy"], color="k", ls="--", lw=1, label="teacher")
+    for s, r in w_only["arms"]["main"]["seeds"].items():
+        ax.plot([c["world"]["accuracy"] for c in r["curve"]], "-", color="0.6", lw=1,
+                label="calibrated, LLM frozen (W only)" if s == "0" else None)
+    stages = [c["stage"] for c in res["arms"]["main+lora"]["seeds"]["0"]["curve"]]
+    ax.axhline(res["arms"]["main+lora"]["seeds"]["0"]["teacher"]["world"]["accuracy"], color="k", ls="--", lw=1,
+               label="teacher")
     base = res["baselines"]["world"]
-    for name, ls in (("majority of train", ":"), ("always no", "-.")):
+    for name, ls in (("majority", "-."), ("majority of train", ":")):
         ax.axhline(base[name]["accuracy"], color="0.5", ls=ls, lw=1, label=f"{name} (no image)")
     ax.set_xticks(range(len(stages)), [s.replace("iteration ", "it. ") for s in stages], fontsize=8)
-    ax.set(ylabel="world VQA accuracy", ylim=(0, 1), title="MmDC on micro: calibrated vs plain distillation, 3 seeds")
-    ax.legend(fontsize=7)
+    ax.set(ylabel="world VQA accuracy", ylim=(0, 1),
+           title="MmDC on micro, student with LoRA: calibrated vs plain vs shuffled, 3 seeds")
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 
