@@ -4,7 +4,7 @@
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #4d79ae3c
 from __future__ import annotations
-import argparse, json, random, re, shutil, sys, time, warnings
+import argparse, json, random, re, shutil, sys, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -453,9 +453,10 @@ def experiment(preset: str = "tiny",
             model = DialogueModel(PrefixLM(*load_llm(vcfg.llm)), dcfg)
             chain = {"margins": frozen_margins(model.plm, world)} if probes else None
         set_seed(seed)
-        ft_dir = out / f"ft-{name.replace('/', '_')}-s{seed}"
-        shutil.rmtree(ft_dir, ignore_errors=True)   # never resume a fine-tuning that started from other weights
+        out.mkdir(parents=True, exist_ok=True)   # a fresh scratch folder: never resume a fine-tuning, never share one
+        ft_dir = Path(tempfile.mkdtemp(prefix=f"ft-{name.replace('/', '_')}-s{seed}-", dir=out))   # with a parallel call
         res = finetune_dialogue(model, train, ft_dir)
+        shutil.rmtree(ft_dir, ignore_errors=True)
         rep = evaluate_dialogue(model, test, world, vectors)
         if chain is not None: rep["chain"] = chain
         if s["method"] == "vikdf": rep["joint_curves"] = joint_curves(vikdfs[key])
