@@ -718,9 +718,7 @@ def paired_curve(res: dict, # `experiment`'s results
 def demo(preset: str = "small", out="artifacts/demo/mmdc", seed: int = 0) -> dict:
     ("MmDC end to end on `preset` (one calibration iteration): prints and returns the accuracies, "
      "saves the figures under `out`.")
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # the figures are saved and closed: a notebook's inline backend shows none
     out, t0 = Path(out), time.time()
     cfg = MmDCConfig.preset(preset, seed=seed, iterations=1)
     if (out / "run" / "config.json").is_file():
