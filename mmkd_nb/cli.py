@@ -285,7 +285,7 @@ DIALOGUE_METHODS = ("vikdf", "frozen", "lora")                    # `vikdf.dialo
 def vikdf_train_parser(preset: str = "small") -> argparse.ArgumentParser:
     "The options of `mmkd vikdf train` (`python -m mmkd_nb.vikdf.train`); config options show `preset`'s values."
     ap = argparse.ArgumentParser(
-        prog="mmkd vikdf train", description="Train VIKDF's two stages together "
+        prog="mmkd vikdf train", allow_abbrev=False, description="Train VIKDF's two stages together "
         "(also `python -m mmkd_nb.vikdf.train` and `accelerate launch -m mmkd_nb.vikdf.train`).",
         epilog="Any VIKDFConfig field: --PART.FIELD VALUE (e.g. --train.max_steps 2, --distill.use_tim false; "
                "the run's own fields: --vikdf.FIELD) or its long-hand --set PART.FIELD=VALUE; --steps, --batch-size, "
@@ -315,7 +315,7 @@ def vikdf_train_parser(preset: str = "small") -> argparse.ArgumentParser:
 def vikdf_dialogue_parser(preset: str = "small") -> argparse.ArgumentParser:
     "The options of `mmkd vikdf dialogue`; config options show `preset`'s values."
     ap = argparse.ArgumentParser(
-        prog="mmkd vikdf dialogue", description="VIKDF zero-resource dialogue: fine-tune P(R|C,K) on text-only "
+        prog="mmkd vikdf dialogue", allow_abbrev=False, description="VIKDF zero-resource dialogue: fine-tune P(R|C,K) on text-only "
         "dialogue, evaluate on held-out concepts (Table 1 metrics + attribute scores).")
     ap.add_argument("--preset", default="small", choices=PRESETS, help="every part's preset (default: small)")
     ap.add_argument("--out", default="artifacts/vikdf/dialogue", help="run folder: vikdf/ (if trained here), "
@@ -363,12 +363,13 @@ def mks2_parser(preset: str = "small") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mmkd mks2", description="MKS2: store visual knowledge in an LLM's memory, "
                                 "then share it through MoMEs.")
     sub = p.add_subparsers(dest="stage", metavar="STAGE", required=True)
-    for name, h in MKS2_STAGE_HELP.items(): _mks2_stage_args(sub.add_parser(name, help=h, description=h), name, preset)
+    for name, h in MKS2_STAGE_HELP.items(): _mks2_stage_args(sub.add_parser(name, help=h, description=h, allow_abbrev=False), name, preset)
     return p
 
 def mmdc_stage_parser(stage: str, preset: str = "small") -> argparse.ArgumentParser:
     "The options of `mmkd mmdc <stage>`; config options show `preset`'s values."
-    ap = argparse.ArgumentParser(prog=f"mmkd mmdc {stage}", description=f"MmDC: {METHOD_STAGES['mmdc'][stage][2]}.")
+    ap = argparse.ArgumentParser(prog=f"mmkd mmdc {stage}", description=f"MmDC: {METHOD_STAGES['mmdc'][stage][2]}.",
+                                 allow_abbrev=False)
     ap.add_argument("--preset", choices=PRESETS, default=None,
                     help="MmDCConfig preset of a new run (default small; a started run keeps its own)")
     ap.add_argument("--out", default="artifacts/mmdc/run", help="the run folder that the stages share")

@@ -87,8 +87,9 @@ def test_mks2_takes_field_options(tmp_path):
     assert args.set == ["storage.max_steps=20", "pairs_frac=0.5"]
     cfg = run_config(args)
     assert (cfg.storage.max_steps, cfg.pairs_frac) == (20, 0.5)
-    r = run("mks2", "storage", "--out", str(tmp_path / "typo"), "--storage.no_such_field", "20")
-    assert r.returncode == 2 and "unrecognized arguments: --storage.no_such_field" in r.stderr
+    for typo in ("--storage.no_such_field", "--storage.max_step"):   # a prefix of a field is no abbreviation of it
+        r = run("mks2", "storage", "--out", str(tmp_path / "typo"), typo, "20")
+        assert r.returncode == 2 and f"unrecognized arguments: {typo}" in r.stderr, r.stderr[-500:]
 
 def test_mmdc_and_dialogue_take_field_options(tmp_path):
     "`--mmdc.tau 0.5` is `--set tau=0.5`; `--dialogue.lr 0.1` is `--set dialogue.lr=0.1`; the flags stay aliases."
