@@ -243,13 +243,16 @@ def teacher_key(cfg: MmDCConfig) -> str:
     own = json.dumps({k: getattr(cfg, k) for k in TEACHER_FIELDS}, sort_keys=True, default=str)
     return hashlib.sha256(own.encode()).hexdigest()[:12] + "-" + str(tower_key(cfg))[:12]
 
-def open_run(run, cfg: MmDCConfig | None = None) -> MmDCConfig:
+def open_run(run, cfg: MmDCConfig | None = None,
+             fields: tuple | None = None, # the fields `cfg` must match (None: all; a shared teacher: TEACHER_FIELDS)
+            ) -> MmDCConfig:
     "The run's config: written on first use, read (and checked against `cfg` and the current image tower) after."
     p, t = Path(run) / "config.json", Path(run) / "tower.json"
     if p.is_file():
         stored = MmDCConfig.from_dict(load_json(p))
-        if cfg is not None and cfg != stored:
-            diff = sorted(k for k, v in cfg.to_dict().items() if stored.to_dict()[k] != v)
+        diff = sorted(k for k, v in (cfg.to_dict() if cfg is not None else {}).items()
+                      if (fields is None or k in fields) and stored.to_dict()[k] != v)
+        if diff:
             raise ValueError(f"{run} holds a run with other settings "
                              f"({', '.join(f'{k}={getattr(stored, k)!r}' for k in diff)}); given "
                              f"{', '.join(f'{k}={getattr(cfg, k)!r}' for k in diff)}; use a new --out")
@@ -298,10 +301,11 @@ def _train_cfg(cfg: MmDCConfig, steps: int, lr: float, out_dir, seed: int) -> Tr
 
 def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
                   cache: bool = True, # share trained teachers via ~/.cache/mmkd_nb/mmdc_teacher (False: always train)
+                  shared: bool = False, # `run` holds one teacher for many runs: only its TEACHER_FIELDS must match
                  ) -> dict:
     ("Train (or load from the cache) the run's teacher; "
      "write run/teacher/{model.safetensors, report.json}; return the report.")
-    cfg, d = open_run(run, cfg), Path(run) / "teacher"
+    cfg, d = open_run(run, cfg, TEACHER_FIELDS if shared else None), Path(run) / "teacher"
     if (d / "report.json").is_file() and (d / "model.safetensors").is_file(): return load_json(d / "report.json")
     if cfg.teacher != "trained":
         rep = dict(teacher=cfg.teacher, note="a pretrained multimodal chat model; nothing to train")
@@ -681,7 +685,7 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
     jobs = [(name, seed) for name, (_, seeds) in arms.items() for seed in seeds]
     if workers > 1:   # each distinct teacher is trained here first: the parallel runs then load it from the cache
         teachers = {teacher_key(c): c for c in (base.replace(**arms[name][0], seed=seed) for name, seed in jobs)}
-        for key, cfg in teachers.items(): teacher_stage(cfg, root / "teachers" / key, run_data(cfg))
+        for key, cfg in teachers.items(): teacher_stage(cfg, root / "teachers" / key, run_data(cfg), shared=True)
     def done(job, entry):
         arm = res["arms"][job[0]]
         arm["seeds"][str(job[1])] = entry
