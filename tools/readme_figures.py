@@ -52,7 +52,7 @@ def mmdc_figure():
         ax.axhline(base[name]["accuracy"], color="0.5", ls=ls, lw=1, label=f"{name} (no image)")
     ax.set_xticks(range(len(stages)), [s.replace("iteration ", "it. ") for s in stages], fontsize=8)
     ax.set(ylabel="world VQA accuracy", ylim=(0, 1),
-           title="MmDC on micro, student with LoRA: calibrated vs plain vs shuffled, 3 seeds")
+           title="MmDC on micro, student with LoRA: calibrated vs plain vs shuffled, 5 seeds")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
