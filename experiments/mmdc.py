@@ -14,8 +14,8 @@ student that tunes LoRA adapters on its LLM in instruction tuning (the paper tun
     python experiments/mmdc.py --arms tau=0 tau=1 --other-seeds 0 1 --out experiments/results/mmdc-tau-small.json
     python experiments/mmdc.py --arms "teacher 360 steps" --other-seeds 0 1 2 --out experiments/results/mmdc-teacher360-small.json
     python experiments/mmdc.py --preset micro --arms main control --workers 2   # runs on both cores, one thread each
-    python experiments/mmdc.py --preset micro --arms main+lora plain+lora --seeds 0 1 2 --workers 2 --out experiments/results/mmdc-lora-micro.json
-    python experiments/mmdc.py --preset micro --arms control+lora --seeds 0 1 2 --workers 2 --out experiments/results/mmdc-lora-control-micro.json
+    python experiments/mmdc.py --preset micro --arms main+lora plain+lora control+lora --seeds 0 1 2 3 4 --workers 2 \
+        --set n_instructions=0 --set tune_steps=240 --set n_eval=0 --out experiments/results/mmdc-lora-micro.json
 
 Writes experiments/results/mmdc-small.json after every run (run folders under artifacts/experiments/mmdc).
 """

@@ -55,7 +55,7 @@ def _literal(node: ast.AST, names: dict | None = None):
     if isinstance(node, ast.Dict):
         return {_literal(k, names): _literal(v, names) for k, v in zip(node.keys, node.values)}
     if isinstance(node, ast.Name) and node.id in names: return names[node.id]
-    if isinstance(node, ast.JoinedStr): return "".join(map(lambda v: _piece(v, names), node.values))
+    if isinstance(node, ast.JoinedStr): return "".join(_piece(v, names) for v in node.values)
     return ast.literal_eval(node)
 
 def _piece(v: ast.AST, names: dict) -> str:
@@ -269,8 +269,13 @@ def add_stage_config_args(parser: argparse.ArgumentParser, method: str, preset: 
     for prefix, (module, name) in STAGE_CONFIGS[method].items():
         add_config_args(parser, config_schema(module, name), prefix, preset, raw=True)
 
-def parse_stage_args(parser: argparse.ArgumentParser, method: str, argv: list[str]) -> argparse.Namespace:
+def parse_stage_args(parser, # an ArgumentParser, or a function preset -> parser (built for `argv`'s preset)
+                     method: str, # the key of `STAGE_CONFIGS`
+                     argv: list[str] | None = None, # default: the command line
+                    ) -> argparse.Namespace:
     "Parse a stage's `argv`; each `--PREFIX.FIELD VALUE` given joins `--set` (the run config's as 'FIELD=VALUE')."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not isinstance(parser, argparse.ArgumentParser): parser = parser(chosen_preset(argv))
     ns = parser.parse_args(argv)
     top = next(iter(STAGE_CONFIGS[method]))
     given = {k: v for k, v in vars(ns).items() if "." in k}

@@ -581,9 +581,8 @@ def build_parser(preset: str = "small") -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     "Run one MKS2 stage from the command line; prints and returns its summary."
-    from mmkd_nb.cli import parse_stage_args, chosen_preset
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_stage_args(build_parser(chosen_preset(argv)), "mks2", argv)
+    from mmkd_nb.cli import parse_stage_args
+    args = parse_stage_args(build_parser, "mks2", argv)
     cfg = run_config(args)
     torch.manual_seed(args.seed)
     summary = STAGES[args.stage](args, cfg)

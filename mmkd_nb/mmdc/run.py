@@ -568,9 +568,8 @@ def _brief(x):
 
 def stage_main(stage: str, argv: list[str] | None = None) -> dict:
     "Run `stage` with command-line flags; print a short summary on the main process and return the stage's report."
-    from mmkd_nb.cli import parse_stage_args, chosen_preset
-    argv = list(sys.argv[1:] if argv is None else argv)
-    a = parse_stage_args(stage_parser(stage, chosen_preset(argv)), "mmdc", argv)
+    from mmkd_nb.cli import parse_stage_args
+    a = parse_stage_args(partial(stage_parser, stage), "mmdc", argv)
     cfg = config_from_args(a)
     if stage != "eval" and cfg is None: cfg = open_run(a.out)
     if cfg is not None: set_seed(cfg.seed)

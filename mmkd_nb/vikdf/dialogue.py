@@ -536,9 +536,8 @@ def plot_results(summary: dict, keys=("BLEU-1", "ROUGE-L", "attr_recall", "attr_
 # %% ../../nbs/14_vikdf_dialogue.ipynb #541121f4
 def parse_args(argv=None) -> argparse.Namespace:
     "The flags of `mmkd vikdf dialogue` (declared in `mmkd_nb.cli`, which `--help` reads)."
-    from mmkd_nb.cli import vikdf_dialogue_parser, parse_stage_args, chosen_preset
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return parse_stage_args(vikdf_dialogue_parser(chosen_preset(argv)), "dialogue", argv)
+    from mmkd_nb.cli import vikdf_dialogue_parser, parse_stage_args
+    return parse_stage_args(vikdf_dialogue_parser, "dialogue", argv)
 
 def dialogue_overrides(a: argparse.Namespace) -> dict:
     "The DialogueConfig fields the flags change: the aliases, then `--dialogue.FIELD` (`--set`), typed like the field."

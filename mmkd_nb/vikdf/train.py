@@ -253,9 +253,8 @@ _ALIASES = {"steps": "train.max_steps", "batch_size": "train.batch_size", "grad_
 
 def parse_args(argv=None) -> argparse.Namespace:
     "The command-line flags of `python -m mmkd_nb.vikdf.train` (declared in `mmkd_nb.cli`, which `--help` reads)."
-    from mmkd_nb.cli import vikdf_train_parser, parse_stage_args, chosen_preset
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return parse_stage_args(vikdf_train_parser(chosen_preset(argv)), "vikdf", argv)
+    from mmkd_nb.cli import vikdf_train_parser, parse_stage_args
+    return parse_stage_args(vikdf_train_parser, "vikdf", argv)
 
 def _field_overrides(cfg: VIKDFConfig, items: list[str]) -> dict:
     "`--set PART.FIELD=VALUE` items as nested overrides, each value typed like the field it changes."
