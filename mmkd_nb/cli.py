@@ -32,6 +32,7 @@ class ConfigSchema:
         base = self.values(PRESET_BASE[preset]) if preset in PRESET_BASE else dict(self.defaults)
         return {**base, **self.presets.get(preset, {})}
 
+# %% ../nbs/90_cli.ipynb #2d17c8f2
 def schema_of(cls: type) -> ConfigSchema:
     "The schema of an imported config class."
     defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -58,6 +59,7 @@ def _literal(node: ast.AST, names: dict | None = None):
     if isinstance(node, ast.JoinedStr): return "".join(_piece(v, names) for v in node.values)
     return ast.literal_eval(node)
 
+# %% ../nbs/90_cli.ipynb #34b74cb3
 def _piece(v: ast.AST, names: dict) -> str:
     "One piece of an f-string: its text, or `{x}` / `{x!r}` of a value `_literal` knows."
     if isinstance(v, ast.Constant): return v.value
@@ -66,6 +68,7 @@ def _piece(v: ast.AST, names: dict) -> str:
     x = _literal(v.value, names)
     return repr(x) if v.conversion == ord("r") else str(x)
 
+# %% ../nbs/90_cli.ipynb #1b11d818
 def _module_names(tree: ast.Module) -> dict:
     "Module-level `NAME = literal` assignments; a dict whose values are not literals is known by its keys."
     out = {}
@@ -78,6 +81,7 @@ def _module_names(tree: ast.Module) -> dict:
                 except ValueError: pass
     return out
 
+# %% ../nbs/90_cli.ipynb #e92146fd
 def _field_of(node: ast.AST, names: dict) -> tuple:
     "(default, help) of a field's right-hand side: `hfield(default, help)` or a bare literal."
     if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "hfield"): return _literal(node, names), ""
@@ -86,6 +90,7 @@ def _field_of(node: ast.AST, names: dict) -> tuple:
     help = node.args[1] if len(node.args) > 1 else kw.get("help")
     return _literal(default, names), "" if help is None else _literal(help, names)
 
+# %% ../nbs/90_cli.ipynb #ab5a5023
 def read_schema(module: str, name: str) -> ConfigSchema:
     "The schema of config class `name` read from `module`'s source, without importing the module."
     tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
@@ -103,6 +108,7 @@ def read_schema(module: str, name: str) -> ConfigSchema:
             schema.defaults[target.id], schema.helps[target.id] = _field_of(n.value, names)
     return schema
 
+# %% ../nbs/90_cli.ipynb #6ca653ea
 def config_schema(module: str, name: str) -> ConfigSchema:
     "The schema of a config class: read from source when its body is plain literals, else imported."
     try: return read_schema(module, name)
@@ -115,11 +121,13 @@ def _parse_bool(s: str) -> bool:
     if s.lower() in ("0", "false", "no", "off"): return False
     raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {s!r}")
 
+# %% ../nbs/90_cli.ipynb #a7ceafa9
 def arg_type(default):
     if isinstance(default, bool): return _parse_bool
     if isinstance(default, (list, tuple, dict)): return json.loads
     return {int: int, float: float}.get(type(default), str)
 
+# %% ../nbs/90_cli.ipynb #64607653
 def add_config_args(parser: argparse.ArgumentParser,
                     config,                  # a config class, or its `ConfigSchema`
                     prefix: str,             # options are `--{prefix}.{field}`
@@ -136,6 +144,7 @@ def add_config_args(parser: argparse.ArgumentParser,
                        default=argparse.SUPPRESS, metavar=type(v).__name__.upper(),
                        help=f"{schema.helps[k]} (default: {v!r})".replace("%", "%%"))
 
+# %% ../nbs/90_cli.ipynb #445f1339
 def config_from_args(ns: argparse.Namespace, cls: type, prefix: str, preset: str):
     "The preset's config with the options given on the command line applied."
     over = {k.split(".", 1)[1]: v for k, v in vars(ns).items() if k.startswith(prefix + ".")}
@@ -173,12 +182,14 @@ def _out(args, name: str) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     return p
 
+# %% ../nbs/90_cli.ipynb #9a6211cf
 def _savefig(fig, path: Path):
     import matplotlib.pyplot as plt
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     print(f"  figure: {path}")
 
+# %% ../nbs/90_cli.ipynb #8ada90b9
 def cmd_world(args) -> dict:
     "Generate the world of a preset, write every task and split to disk, and draw samples."
     from mmkd_nb.world import WorldConfig, make_world, write_world, show_grid
@@ -247,6 +258,7 @@ def run_stage(method: str, stage: str, argv: list[str]) -> dict:
     module, before, _ = stages[stage]
     return importlib.import_module(module).main([*before, *argv])
 
+# %% ../nbs/90_cli.ipynb #7af87439
 def method_demo(method: str, args) -> dict:
     "The `method` section of `mmkd demo`: that method's `demo(preset, out, seed)`."
     import importlib
@@ -269,6 +281,7 @@ def add_stage_config_args(parser: argparse.ArgumentParser, method: str, preset: 
     for prefix, (module, name) in STAGE_CONFIGS[method].items():
         add_config_args(parser, config_schema(module, name), prefix, preset, raw=True)
 
+# %% ../nbs/90_cli.ipynb #b76b61c0
 def parse_stage_args(parser, # an ArgumentParser, or a function preset -> parser (built for `argv`'s preset)
                      method: str, # the key of `STAGE_CONFIGS`
                      argv: list[str] | None = None, # default: the command line
@@ -317,6 +330,7 @@ def vikdf_train_parser(preset: str = "small") -> argparse.ArgumentParser:
     add_stage_config_args(ap, "vikdf", preset)
     return ap
 
+# %% ../nbs/90_cli.ipynb #30c2502b
 def vikdf_dialogue_parser(preset: str = "small") -> argparse.ArgumentParser:
     "The options of `mmkd vikdf dialogue`; config options show `preset`'s values."
     ap = argparse.ArgumentParser(
@@ -363,6 +377,7 @@ def _mks2_stage_args(sp: argparse.ArgumentParser, stage: str, preset: str):
                         "instructions; 'mks2-text': text only (the ablation w/o multimodal SFT)")
     add_stage_config_args(sp, "mks2", preset)
 
+# %% ../nbs/90_cli.ipynb #4f4bb7d3
 def mks2_parser(preset: str = "small") -> argparse.ArgumentParser:
     "The options of `mmkd mks2 <stage>` (`python -m mmkd_nb.mks2.run <stage>`); config options show `preset`'s values."
     p = argparse.ArgumentParser(prog="mmkd mks2", description="MKS2: store visual knowledge in an LLM's memory, "
@@ -371,6 +386,7 @@ def mks2_parser(preset: str = "small") -> argparse.ArgumentParser:
     for name, h in MKS2_STAGE_HELP.items(): _mks2_stage_args(sub.add_parser(name, help=h, description=h, allow_abbrev=False), name, preset)
     return p
 
+# %% ../nbs/90_cli.ipynb #108602cc
 def mmdc_stage_parser(stage: str, preset: str = "small") -> argparse.ArgumentParser:
     "The options of `mmkd mmdc <stage>`; config options show `preset`'s values."
     ap = argparse.ArgumentParser(prog=f"mmkd mmdc {stage}", description=f"MmDC: {METHOD_STAGES['mmdc'][stage][2]}.",
@@ -384,6 +400,7 @@ def mmdc_stage_parser(stage: str, preset: str = "small") -> argparse.ArgumentPar
     add_stage_config_args(ap, "mmdc", preset)
     return ap
 
+# %% ../nbs/90_cli.ipynb #51aae9b8
 def stage_help(method: str, stage: str, argv: list[str]):
     "Print `mmkd <method> <stage> argv --help` from the parsers above (SystemExit, as argparse does)."
     preset = chosen_preset(argv)
@@ -409,11 +426,13 @@ def _section(args, s: str) -> dict:
     rep["section_seconds"] = round(time.time() - t, 1)
     return rep
 
+# %% ../nbs/90_cli.ipynb #5dcb9424
 def _demo_lane(job) -> dict:
     "One lane of method sections, run in order in a worker process: {section: report}."
     args, sections = job
     return {s: _section(args, s) for s in sections}
 
+# %% ../nbs/90_cli.ipynb #c90b16e3
 def cmd_demo(args) -> dict:
     "Run every demo section on one preset and write `report.json` and figures under `--out`."
     if args.preset == "tiny": print(TINY_NOTE)
@@ -442,6 +461,7 @@ CONFIG_CLASSES = {"world": ("mmkd_nb.world", "WorldConfig"),   # option prefix -
 def _config_args(sp, preset: str, *prefixes: str):
     for k in prefixes: add_config_args(sp, config_schema(*CONFIG_CLASSES[k]), k, preset)
 
+# %% ../nbs/90_cli.ipynb #aff00749
 def _common(sp, out: str, preset: str = "small"):
     sp.add_argument("--preset", choices=PRESETS, default=preset, help=f"size preset of every stage (default: {preset})")
     sp.add_argument("--out", default=out, help=f"output folder (default: {out})")
@@ -449,6 +469,7 @@ def _common(sp, out: str, preset: str = "small"):
     sp.add_argument("--set", metavar="KEY=VALUE", action="append",
                     help="long-hand of `--KEY VALUE`, e.g. `--set world.seed=3` (repeatable)")
 
+# %% ../nbs/90_cli.ipynb #8688daf1
 def chosen_preset(argv: list[str], default: str = "small") -> str:
     "The `--preset` given in `argv` (when it is one of `PRESETS`), else `default`."
     pre = argparse.ArgumentParser(add_help=False)
@@ -456,6 +477,7 @@ def chosen_preset(argv: list[str], default: str = "small") -> str:
     known, _ = pre.parse_known_args(argv)
     return known.preset if known.preset in PRESETS else default
 
+# %% ../nbs/90_cli.ipynb #35a28351
 def build_parser(preset: str = "small") -> argparse.ArgumentParser:
     "The `mmkd` argument parser with all subcommands; config options show the values of `preset`."
     p = argparse.ArgumentParser(prog="mmkd",
@@ -496,21 +518,25 @@ def build_parser(preset: str = "small") -> argparse.ArgumentParser:
         sp.set_defaults(fn=lambda a, m=m: run_stage(m, a.stage, a.args))
     return p
 
+# %% ../nbs/90_cli.ipynb #f4939a51
 def _routed(argv: list[str]) -> bool:
     "Whether `argv` names a method's stage, which `mmkd` hands to the stage untouched."
     return len(argv) >= 2 and argv[0] in METHOD_STAGES and argv[1] in METHOD_STAGES[argv[0]]
 
+# %% ../nbs/90_cli.ipynb #96ad49c2
 def _parse(argv: list[str]) -> tuple:
     "The parser for `argv`'s preset and the parsed arguments (`--set` expanded first)."
     parser = build_parser(chosen_preset(argv, DEMO_PRESET if argv[:1] == ["demo"] else "small"))
     return parser, parser.parse_args(expand_set(argv))
 
+# %% ../nbs/90_cli.ipynb #dc97f747
 def run(argv: list[str]):
     "Run `mmkd` with the arguments `argv` from Python and return what the subcommand returns (errors raise)."
     if _routed(argv): return run_stage(argv[0], argv[1], argv[2:])
     _, args = _parse(argv)
     return args.fn(args)
 
+# %% ../nbs/90_cli.ipynb #e1286a6f
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `mmkd` console command: exit code 0, or 2 with a one-line message on bad input."
     argv = sys.argv[1:] if argv is None else list(argv)

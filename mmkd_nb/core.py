@@ -114,10 +114,12 @@ def process_state():
     from accelerate.utils import parse_flag_from_env
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
+# %% ../nbs/00_core.ipynb #92af6187
 def is_main_process() -> bool:
     "Whether this is the main process of an `accelerate launch` run (always True in a single process)."
     return process_state().is_main_process
 
+# %% ../nbs/00_core.ipynb #3960915d
 def barrier():
     "Wait until every process of an `accelerate launch` run gets here (returns at once in a single process)."
     process_state().wait_for_everyone()
@@ -127,6 +129,7 @@ def is_fast() -> bool:
     "True in tests (`IN_TEST`, set by nbdev_test) or when `MMKD_FAST=1`."
     return os.environ.get("MMKD_FAST", "") == "1" or bool(os.environ.get("IN_TEST", ""))
 
+# %% ../nbs/00_core.ipynb #15163b72
 def fast_or(fast, full):
     "`fast` in fast mode, else `full`."
     return fast if is_fast() else full
@@ -146,6 +149,7 @@ def _umask() -> int:
     os.umask(m)
     return m
 
+# %% ../nbs/00_core.ipynb #e6a8c42d
 @contextmanager
 def atomic_write(path, mode: str = "w", fsync: bool = True, **kw):
     "Open a temp file beside `path` for writing; on success (fsync it and) rename it over `path`."
@@ -163,10 +167,12 @@ def atomic_write(path, mode: str = "w", fsync: bool = True, **kw):
         if os.path.exists(tmp): os.remove(tmp)
         raise
 
+# %% ../nbs/00_core.ipynb #7b474118
 def save_json(obj, path, **kw):
     "Write `obj` as JSON, atomically."
     with atomic_write(path, "w", encoding="utf-8") as f: json.dump(obj, f, indent=1, default=str, **kw)
 
+# %% ../nbs/00_core.ipynb #ec93647b
 def load_json(path):
     "Read a JSON file."
     with open(path, encoding="utf-8") as f: return json.load(f)
@@ -179,6 +185,7 @@ def save_tensors(tensors: dict, path, metadata: dict | None = None):
                 metadata={k: str(v) for k, v in (metadata or {}).items()})
     with atomic_write(path, "wb") as f: f.write(blob)
 
+# %% ../nbs/00_core.ipynb #0d421c05
 def load_tensors(path, device="cpu") -> dict:
     "Load a safetensors file into a dict of tensors (no unpickling)."
     from safetensors.torch import load_file
@@ -204,6 +211,7 @@ SHIPPED = Path(importlib.util.find_spec("mmkd_nb").submodule_search_locations[0]
 class ShippedWeightsError(RuntimeError):
     "A packaged weights file that is missing or does not match its recorded digest."
 
+# %% ../nbs/00_core.ipynb #6710bf8e
 def file_sha256(path) -> str:
     "The hex sha256 digest of a file, read in 1 MiB blocks."
     h = hashlib.sha256()
@@ -211,6 +219,7 @@ def file_sha256(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
 
+# %% ../nbs/00_core.ipynb #a81974cb
 def shipped_manifest(root=None) -> dict:
     "The packaged entries: {'<kind>/<key>': {'files': {name: sha256}, 'built_by': command}}."
     p = Path(root or SHIPPED) / "MANIFEST.json"
@@ -219,6 +228,7 @@ def shipped_manifest(root=None) -> dict:
 # %% ../nbs/00_core.ipynb #8b73d5c2
 def _complete(folder: Path) -> bool: return folder.is_dir() and any(folder.iterdir())
 
+# %% ../nbs/00_core.ipynb #17628394
 def restore_shipped(kind: str,     # cache folder kind: 'encoders', 'llm', 'mmdc_teacher'
                     key: str,      # the entry's cache key
                     root=None,     # the packaged weights folder (default `SHIPPED`)
@@ -277,11 +287,13 @@ def _init_worker(threads: int):
     import torch
     torch.set_num_threads(threads)
 
+# %% ../nbs/00_core.ipynb #cfb6e199
 def worker_info(item=None) -> dict:
     "Where `item` ran: process id and torch threads (what results files record)."
     import torch
     return {"item": item, "pid": os.getpid(), "threads": torch.get_num_threads()}
 
+# %% ../nbs/00_core.ipynb #6bd4abf9
 def map_processes(fn, items, workers: int = 2, # processes at once (1: run here, in order)
                   threads: int = 1,            # torch threads of each worker process
                   on_done=None,                # on_done(item, result), called here as each item finishes

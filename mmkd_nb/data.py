@@ -26,6 +26,7 @@ __all__ = ['RECORDS', 'SCHEMAS', 'IMAGE_EXTS', 'CLIP_MEAN', 'CLIP_STD', 'RecordE
 class RecordError(ValueError):
     "A data record is missing something or has the wrong type; the message names the record and what was expected."
 
+# %% ../nbs/01_data.ipynb #5771c668
 @dataclass
 class ImageTextPair:
     "An image and a text about it (a caption)."
@@ -34,6 +35,7 @@ class ImageTextPair:
     id: str = ""
     meta: dict = field(default_factory=dict)
 
+# %% ../nbs/01_data.ipynb #c3ae5a8f
 @dataclass
 class Dialogue:
     "A dialogue context (earlier turns, oldest first) and the response to it."
@@ -42,6 +44,7 @@ class Dialogue:
     id: str = ""
     meta: dict = field(default_factory=dict)
 
+# %% ../nbs/01_data.ipynb #e83bf461
 @dataclass
 class VQARecord:
     "A question about an image and its answer."
@@ -51,6 +54,7 @@ class VQARecord:
     id: str = ""
     meta: dict = field(default_factory=dict)
 
+# %% ../nbs/01_data.ipynb #d316baa8
 @dataclass
 class MCQRecord:
     "A text-only multiple-choice question; `answer` indexes `choices`."
@@ -109,6 +113,7 @@ def _check_text(v, name, where):
     if not v.strip(): raise RecordError(f"{where}: field {name!r} is empty; expected a non-empty string")
     return v
 
+# %% ../nbs/01_data.ipynb #b561313a
 def _check_field(v, name: str, typ: str, where: str, image_root=None):
     "The value `v` of field `name`, checked against its type `typ` in `SCHEMAS` (an image decoded)."
     if typ == "text": return _check_text(v, name, where)
@@ -129,6 +134,7 @@ def _check_field(v, name: str, typ: str, where: str, image_root=None):
 class UnknownFieldWarning(UserWarning):
     "A source has fields that its record kind does not define; they are kept in `meta['extra']`."
 
+# %% ../nbs/01_data.ipynb #c6a0ddbf
 def _found(unknown) -> str:
     "' (found unknown field ...)' for a message, or '' when there is none."
     if not unknown: return ""
@@ -137,6 +143,7 @@ def _found(unknown) -> str:
     if len(names) > 5: shown += f" and {len(names) - 5} more"
     return f" (found unknown field{'s' if len(names) > 1 else ''} {shown})"
 
+# %% ../nbs/01_data.ipynb #e6783365
 def _with_extra(meta, unknown: dict, where: str) -> dict:
     "`meta`, checked, with the `unknown` fields added under `meta['extra']`."
     if not isinstance(meta, dict):
@@ -152,6 +159,7 @@ def _with_extra(meta, unknown: dict, where: str) -> dict:
                           "expected one value each")
     return {**meta, "extra": {**old, **unknown}}
 
+# %% ../nbs/01_data.ipynb #2eaff9b0
 def _warn_unknown(unknown, kind: str, where: str, warned: set | None):
     "Warn about the unknown field names that this source has not warned about yet."
     new = sorted(set(unknown) - (warned or set()))
@@ -198,23 +206,27 @@ def _as_record(r, kind: str, where: str, warned: set | None = None):
         raise RecordError(f"{where}: expected a {cls.__name__} for kind {kind!r}, got {type(r).__name__}")
     return make_record({k: getattr(r, k) for k in (*SCHEMAS[kind], "id", "meta")}, kind, where=where)
 
+# %% ../nbs/01_data.ipynb #6ce6556a
 def image_to_png(im: Image.Image) -> bytes:
     "Encode a PIL image as PNG bytes (lossless, so it loads back pixel-identical)."
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return buf.getvalue()
 
+# %% ../nbs/01_data.ipynb #1e1ddaa8
 def image_key(image) -> str:
     "A short hash of a PIL image's mode, size and pixels: the same picture gets the same key, wherever it came from."
     if not hasattr(image, "tobytes"): raise ValueError(f"expected a PIL image, got {type(image).__name__}")
     return hashlib.sha1(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()[:16]
 
+# %% ../nbs/01_data.ipynb #0969193f
 def _key(i: int, rid: str) -> str:
     ("A file-name-safe, unique key for the `i`-th record: its position, "
      "then its id (no dots: webdataset splits keys at the first dot).")
     safe = re.sub(r"[^A-Za-z0-9_-]+", "_", rid)[:80]
     return f"{i:06d}_{safe}" if safe else f"{i:06d}"
 
+# %% ../nbs/01_data.ipynb #71798df5
 def _stored(rec, kind: str, where: str) -> dict:
     "The JSON-able stored form of a record: `id`, the schema's non-image fields, `meta`."
     d = {"id": rec.id, **{k: getattr(rec, k) for k, t in SCHEMAS[kind].items() if t != "image"}, "meta": rec.meta}
@@ -253,6 +265,7 @@ def write_jsonl(records, # records of `kind` (or dicts in their stored form)
 # %% ../nbs/01_data.ipynb #c1ace383
 class _RepeatedKey(ValueError): pass
 
+# %% ../nbs/01_data.ipynb #d38684f6
 def _unique_keys(pairs: list) -> dict:
     "A JSON object's pairs as a dict, or `_RepeatedKey` (`json.loads` would keep the last value)."
     seen = set()
@@ -261,6 +274,7 @@ def _unique_keys(pairs: list) -> dict:
         seen.add(k)
     return dict(pairs)
 
+# %% ../nbs/01_data.ipynb #29b92323
 def _parse_json(s: str, where: str, what: str):
     "`s` parsed as JSON, or `RecordError` naming `where` and `what` (e.g. 'the line')."
     try: return json.loads(s, object_pairs_hook=_unique_keys)
@@ -271,6 +285,7 @@ def _parse_json(s: str, where: str, what: str):
         raise RecordError(f"{where}: invalid JSON in {what} ({e.msg} at column {e.colno}); "
                           "expected one JSON object") from None
 
+# %% ../nbs/01_data.ipynb #447b9697
 def _decode(b: bytes, where: str, what: str) -> str:
     "`b` decoded as UTF-8 (a byte-order mark dropped), else `RecordError` naming the bad byte."
     try: return b.decode("utf-8-sig")
@@ -300,6 +315,7 @@ def iter_jsonl(path, # a jsonl file written by `write_jsonl` or by hand
             yield make_record(d, kind, image_root=root, where=where, warned=warned)
             n += 1
 
+# %% ../nbs/01_data.ipynb #a6246db6
 def load_jsonl(path, kind: str, image_root=None, limit: int | None = None) -> list:
     "The records of a jsonl file as a list (see `iter_jsonl`)."
     return list(iter_jsonl(path, kind, image_root, limit))
@@ -367,9 +383,11 @@ def _end_probe():
             return super().frombuf(buf, encoding, errors)
     return _Probe, seen
 
+# %% ../nbs/01_data.ipynb #6223067f
 def _after(last) -> str:
     return f"the last complete sample is {last!r}" if last else "no sample before it is complete"
 
+# %% ../nbs/01_data.ipynb #2a7dd7d1
 def _check_end(block: bytes, url: str, member, last):
     "Raise unless `block`, the block after the last member, is tar's end-of-archive marker (zeros)."
     if len(block) == tarfile.BLOCKSIZE and block.count(0) == tarfile.BLOCKSIZE: return
@@ -377,6 +395,7 @@ def _check_end(block: bytes, url: str, member, last):
     raise RecordError(f"{url}: the tar shard {how} after member {member!r}, with no end-of-archive "
                       f"marker (cut short?); {_after(last)}; expected a complete .tar file")
 
+# %% ../nbs/01_data.ipynb #9d1d9e96
 def _check_member(url: str, key, prefix: str, ext: str, sample: dict, starts: dict, name: str):
     "Raise if member `name` brings back an earlier sample's key, or a second file of one extension."
     if prefix != key and prefix in starts:
@@ -440,6 +459,7 @@ def _sample_record(sample: dict, kind: str, key: str, where: str, warned: set | 
     extra.update({f".{e}": b for e, b in files.items()})
     return make_record(d, kind, where=where, extra=extra, warned=warned)
 
+# %% ../nbs/01_data.ipynb #3cd2a2a0
 def _check_unique(urls: list):
     "Raise if a shard is listed twice (local paths compared resolved)."
     first = {}
@@ -450,6 +470,7 @@ def _check_unique(urls: list):
                               "of the list); expected each shard once")
         first[k] = i
 
+# %% ../nbs/01_data.ipynb #67d37478
 def iter_shards(urls, # shard path(s): a list, brace pattern, glob or printf pattern
                 kind: str, # one of `SCHEMAS`
                 limit: int | None = None, # stop after this many records
@@ -466,6 +487,7 @@ def iter_shards(urls, # shard path(s): a list, brace pattern, glob or printf pat
             n += 1
             if limit is not None and n >= limit: return  # before reading on
 
+# %% ../nbs/01_data.ipynb #e6352360
 def load_shards(urls, kind: str, limit: int | None = None) -> list:
     "The records of webdataset tar shards as a list (see `iter_shards`)."
     return list(iter_shards(urls, kind, limit))
@@ -492,6 +514,7 @@ def _hf_columns(dataset, kind: str, columns: dict | None) -> dict:
                               f"{have}; map them with columns={{{f!r}: '<column>'}}")
     return out
 
+# %% ../nbs/01_data.ipynb #8adba597
 def _hf_image(v):
     "An image cell (PIL, bytes, {'bytes','path'} dict or path) as something `load_image` takes."
     if isinstance(v, dict): return v.get("bytes") or v.get("path")
@@ -526,6 +549,7 @@ def iter_hf(dataset, # a `datasets.Dataset` or `IterableDataset`
         extra = {c: v for c, v in row.items() if c not in used}
         yield make_record(d, kind, where=f"row {i}", extra=extra, warned=warned)
 
+# %% ../nbs/01_data.ipynb #f901ab88
 def from_hf(dataset, kind: str, columns: dict | None = None, image_root=None, limit: int | None = None) -> list:
     "The records of a 🤗 dataset as a list (see `iter_hf`)."
     return list(iter_hf(dataset, kind, columns, image_root, limit))
@@ -535,6 +559,7 @@ def _is_shards(source) -> bool:
     if isinstance(source, (list, tuple)): return bool(source) and all(_is_shards(s) for s in source)
     return isinstance(source, (str, Path)) and bool(re.search(r"\.tar(\.gz)?\}?$", str(source)))
 
+# %% ../nbs/01_data.ipynb #079a81bd
 def load_records(source, # a .jsonl path, .tar shard path/pattern/list, or a `datasets.Dataset`
                  kind: str, # one of `SCHEMAS`
                  **kw, # passed to `load_jsonl`, `load_shards` or `from_hf`
@@ -570,6 +595,7 @@ def random_cycle(n: int, rng: random.Random) -> list[int]:
         perm[i], perm[j] = perm[j], perm[i]
     return perm
 
+# %% ../nbs/01_data.ipynb #cd3388db
 def shuffle_images(records, # records with an `image` field: `ImageTextPair`s or `VQARecord`s
                    seed: int, # seed of the permutation (a stream of its own)
                   ) -> list:
@@ -589,6 +615,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 def _to_rgb(im): return im.convert("RGB") if im.mode != "RGB" else im
 
+# %% ../nbs/01_data.ipynb #5a9e7025
 def image_transform(size: int = 64, # output height and width
                     mean=CLIP_MEAN, # per-channel mean subtracted after scaling to [0, 1]
                     std=CLIP_STD,   # per-channel standard deviation divided by
@@ -609,6 +636,7 @@ def _tokenize(tokenizer, texts, max_len: int, side: str = "right", pairs=None):
     finally: tokenizer.truncation_side = old
     return enc["input_ids"], enc["attention_mask"]
 
+# %% ../nbs/01_data.ipynb #78242256
 def _check_batch(batch, kind: str, who: str):
     "Raise naming the item if `batch` holds something other than records of `kind`."
     if not len(batch): raise ValueError(f"{who}: empty batch; expected at least one {RECORDS[kind].__name__}")

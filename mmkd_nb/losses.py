@@ -26,10 +26,12 @@ def _check_pair(a, b):
     if a.shape != b.shape:
         raise ValueError(f"contrastive features must pair up row by row; got a {tuple(a.shape)} and b {tuple(b.shape)}")
 
+# %% ../nbs/05_losses.ipynb #e77cbf56
 def _distributed() -> bool:
     "True when torch.distributed runs more than one process."
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
+# %% ../nbs/05_losses.ipynb #faa19533
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     "All ranks' `x` (B, D) stacked in rank order (W·B, D); gradients flow back to each rank's own `x`."
     if not _distributed(): return x
@@ -39,6 +41,7 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"gather needs the same local batch size on every rank; got {sizes} (rank order)")
     return torch.cat(dist_fn.all_gather(x), dim=0)
 
+# %% ../nbs/05_losses.ipynb #29f637cb
 def contrastive_logits(a: torch.Tensor,  # (B, D) features of the first view (e.g. text, K_T)
                        b: torch.Tensor,  # (B, D) features of the second view (e.g. image, K_I), row i pairs with a[i]
                        logit_scale,      # the multiplier s = 1/τ, already exponentiated
@@ -69,12 +72,14 @@ class ContrastiveOutput(NamedTuple):
     loss: torch.Tensor
     logit_scale: torch.Tensor
 
+# %% ../nbs/05_losses.ipynb #f1bc20f5
 def log_scale_parameter(init_temperature: float = 0.07,  # starting τ (CLIP's and VIKDF's 0.07: log s ≈ 2.659)
                        ) -> nn.Parameter:
     "The learnable temperature as every module here holds it: log s = log(1/τ), a scalar parameter."
     if not 0 < init_temperature: raise ValueError(f"init_temperature must be > 0; got {init_temperature}")
     return nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
 
+# %% ../nbs/05_losses.ipynb #5a60e525
 def clamped_scale(log_scale: torch.Tensor,  # the parameter log s
                   max_scale: float = 100.0,  # open_clip's cap on s
                  ) -> torch.Tensor:
@@ -82,6 +87,7 @@ def clamped_scale(log_scale: torch.Tensor,  # the parameter log s
     if not max_scale >= 1: raise ValueError(f"max_scale must be >= 1; got {max_scale}")
     return log_scale.clamp(0, math.log(max_scale)).exp()
 
+# %% ../nbs/05_losses.ipynb #6f3d1f9a
 class ClipContrastiveLoss(nn.Module):
     "Symmetric InfoNCE with a learnable temperature τ, stored as log(1/τ) and capped at `max_scale`."
     def __init__(self,
@@ -148,6 +154,7 @@ def patch_mask_to_pixels(mask: torch.Tensor,  # (B, h, w) 0/1 mask, one value pe
     if mask.dim() != 3: raise ValueError(f"patch mask must be (B, h, w); got {tuple(mask.shape)}")
     return mask.repeat_interleave(patch_size, 1).repeat_interleave(patch_size, 2).unsqueeze(1)
 
+# %% ../nbs/05_losses.ipynb #2de4da2c
 def _pixel_mask(mask, pred):
     "The mask as (B, 1, H, W) in `pred`'s dtype, after checking its shape and values."
     if mask.dim() == 3: mask = mask.unsqueeze(1)
@@ -216,6 +223,7 @@ def gaussian_entropy(cov: torch.Tensor,  # (D, D) covariance Σ of a Gaussian
         raise ValueError(f"cov must be a square (D, D) matrix; got {tuple(cov.shape)}")
     return 0.5 * torch.logdet(2 * math.pi * math.e * cov)
 
+# %% ../nbs/05_losses.ipynb #4070cc50
 def variational_mi_lower_bound(pred: torch.Tensor,    # (..., D) q's mean K̂ predicted from T
                                target: torch.Tensor,  # (..., D) samples of K, paired with the T that gave pred
                                h_k,                   # H(K), the entropy of K in nats (e.g. `gaussian_entropy`)

@@ -54,6 +54,7 @@ def word_tokens(text: str) -> list[str]:
     "Lowercase `text` and split it into words, clitics and punctuation marks (Treebank-like)."
     return _TOKEN_RE.findall(text.lower().replace("\u2019", "'"))
 
+# %% ../nbs/06_metrics.ipynb #4bde749c
 def tokenized(text: str) -> str:
     "`word_tokens(text)` joined by single spaces: the text the VIKDF reference hands to nlg-eval."
     return " ".join(word_tokens(text))
@@ -71,6 +72,7 @@ def ngram_counts(words: list, n: int) -> Counter:
     "Counts of all k-grams of `words` for k = 1..n (tuples as keys)."
     return Counter(tuple(words[i:i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1))
 
+# %% ../nbs/06_metrics.ipynb #f79f0ce8
 def bleu_stats(hyp: str, refs: list[str], n: int = 4) -> dict:
     "BLEU sufficient statistics of one hypothesis: lengths, guesses and clipped matches for 1..n-grams."
     h = hyp.split()
@@ -141,6 +143,7 @@ def rouge_l_scores(hyps, refs, beta: float = ROUGE_BETA) -> np.ndarray:
         if prec != 0 and rec != 0: out[i] = (1 + beta**2) * prec * rec / (rec + beta**2 * prec)
     return out
 
+# %% ../nbs/06_metrics.ipynb #583b108c
 def rouge_l(hyps, refs) -> float:
     "Mean sentence ROUGE-L F (β = 1.2), equal to `pycocoevalcap.rouge.Rouge`."
     return float(np.mean(rouge_l_scores(hyps, refs)))
@@ -260,6 +263,7 @@ def sentence_vectors(text: str, vectors, tokenize=word_tokens, oov: str = "unk",
     dim = len(unk) if unk is not None else (len(rows[0]) if rows else 0)
     return np.stack(rows) if rows else np.zeros((0, dim))
 
+# %% ../nbs/06_metrics.ipynb #d6e1c310
 def _unk_vector(vectors) -> np.ndarray:
     "nlg-eval's OOV vector: the mean of every vector in the table."
     u = getattr(vectors, "unk", None)
@@ -276,25 +280,30 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     return float(a @ b / (na * nb)) if na > 0 and nb > 0 else 0.0
 
+# %% ../nbs/06_metrics.ipynb #1740fbb8
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     "Rows scaled to unit length; zero rows stay zero."
     n = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
 
+# %% ../nbs/06_metrics.ipynb #81e2793a
 def extrema_vector(e: np.ndarray) -> np.ndarray:
     ("Per dimension, the max if it is larger in magnitude than the min, "
      "else the min (nlg-eval's rule, 0 if min == 0): (L, D) -> (D,).")
     mx, mn = e.max(0), e.min(0)
     return np.where(mn > 0, mx, np.where((mn < 0) & (mx > -mn), mx, mn))
 
+# %% ../nbs/06_metrics.ipynb #de9ba094
 def average_score(eh, er) -> float:
     "Cosine of the summed token vectors of hypothesis (L_h, D) and reference (L_r, D)."
     return _cos(eh.sum(0), er.sum(0)) if len(eh) and len(er) else 0.0
 
+# %% ../nbs/06_metrics.ipynb #7fe1703b
 def extrema_score(eh, er) -> float:
     "Cosine of the extrema vectors."
     return _cos(extrema_vector(eh), extrema_vector(er)) if len(eh) and len(er) else 0.0
 
+# %% ../nbs/06_metrics.ipynb #7c6aa553
 def greedy_score(eh, er) -> float:
     "Greedy matching: each token's best cosine on the other side, averaged, both directions averaged."
     if not (len(eh) and len(er)): return 0.0
@@ -346,6 +355,7 @@ def answer_key(text: str) -> str:
     "The form compared for exact match: `normalize_answer`, or lowercase without punctuation when that would be empty."
     return normalize_answer(text) or " ".join(text.lower().translate(_PUNCT_TO_SPACE).split())
 
+# %% ../nbs/06_metrics.ipynb #a4ef16a7
 def accuracy(preds, # predicted answers (list of str)
              golds, # one gold answer (str) or a list of acceptable answers per prediction
             ) -> float:
@@ -381,6 +391,7 @@ def retrieval_recall(text_emb: torch.Tensor,   # (N, D_e) one text per pair
     top = sim.topk(k, dim=1).indices                                                        # (N, k)
     return (g[top] == g[:, None]).any(1).float().mean().item()
 
+# %% ../nbs/06_metrics.ipynb #6906b60b
 def recall_chance(n: int, k: int = 1, groups: Sequence | None = None) -> float:
     "Expected text→image recall@k of a random ranking of `n` images."
     g = group_ids(groups, n)

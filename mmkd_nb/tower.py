@@ -37,6 +37,7 @@ def caption_claims(p: ImageTextPair) -> tuple:
 
 image_shows = caption_claims  # a world pair's full caption states everything its image shows
 
+# %% ../nbs/03a_tower.ipynb #3be2ba85
 def claim_true_of(claim: tuple, shown: tuple) -> bool:
     ("Whether an image that shows `shown` makes `claim` true: named concepts all there, "
      "or each claimed object matched by a shown one.")
@@ -46,6 +47,7 @@ def claim_true_of(claim: tuple, shown: tuple) -> bool:
     if kind == "objects": return all(any(req <= o for o in swhat) for req in what)
     return what == swhat
 
+# %% ../nbs/03a_tower.ipynb #2e1acded
 def positives_matrix(claims: list, shown: list) -> torch.Tensor:
     "(B text, B image) bool: caption i is true of image j."
     return torch.tensor([[claim_true_of(c, s) for s in shown] for c in claims], dtype=torch.bool)
@@ -55,6 +57,7 @@ def _short_one(o: dict) -> list:
     return [(f"a {o['shape']}", {"shape"}), (f"a {o['colour']} {o['shape']}", {"colour", "shape"}),
             (f"a {o['size']} {o['shape']}", {"size", "shape"})]
 
+# %% ../nbs/03a_tower.ipynb #1ea9218b
 def shape_swaps(p: ImageTextPair) -> list[str]:
     ("A description pair's caption with one object's shape word replaced by each other shape: "
      "captions false of its image.")
@@ -67,6 +70,7 @@ def shape_swaps(p: ImageTextPair) -> list[str]:
             out += [rx.sub(s, p.text) for s in SHAPES if s != o["shape"]]   # skip ambiguous ones
     return out
 
+# %% ../nbs/03a_tower.ipynb #9aaedae6
 def short_captions(p: ImageTextPair) -> list[tuple[str, tuple]]:
     ("Short captions about a description pair's anonymous objects ('a circle', 'a red circle and a blue triangle' …) "
      "with their claims; [] for other pairs.")
@@ -89,11 +93,13 @@ def _check_pairs(pairs, where="pairs") -> list:
                              "image and a non-empty text")
     return list(pairs)
 
+# %% ../nbs/03a_tower.ipynb #47547951
 def images_to_uint8(images: Sequence[Image.Image], size: int) -> torch.Tensor:
     "PIL images -> uint8 tensor (N, 3, S, S), resized and centre-cropped."
     hwc = np.stack([np.asarray(resize_center_crop(im, size)) for im in images])   # (N, S, S, 3)
     return torch.from_numpy(hwc).permute(0, 3, 1, 2).contiguous()
 
+# %% ../nbs/03a_tower.ipynb #5fb2c127
 def random_shift(x: torch.Tensor, shift: int, g: torch.Generator) -> torch.Tensor:
     "Translate each image (B, 3, S, S) by up to `shift` pixels, repeating the border."
     if shift <= 0: return x
@@ -110,6 +116,7 @@ def _param_groups(enc: OfflineEncoder, weight_decay: float) -> list:
     return [{"params": [p for n, p in named if not no_decay(n, p)], "weight_decay": weight_decay},
             {"params": [p for n, p in named if no_decay(n, p)], "weight_decay": 0.0}]
 
+# %% ../nbs/03a_tower.ipynb #492522d1
 def train_offline_tower(pairs: list,                      # ImageTextPair training pairs
                         cfg: EncoderConfig | None = None,  # sizes and schedule; default: the `small` preset
                         progress: bool = True,             # show a tqdm bar
@@ -193,6 +200,7 @@ def default_training_pairs(cfg: EncoderConfig) -> list:
     from mmkd_nb.world import WorldConfig, make_world
     return make_world(WorldConfig.preset(cfg.world)).pairs("train")
 
+# %% ../nbs/03a_tower.ipynb #e9fc8e4c
 RECIPE_VERSION = 1  # bump when training changes in a way the config does not show
 
 def offline_cache_key(cfg: EncoderConfig, pairs: list | None = None) -> str:
@@ -202,6 +210,7 @@ def offline_cache_key(cfg: EncoderConfig, pairs: list | None = None) -> str:
     data = f"w{WorldConfig.preset(cfg.world).digest()[:6]}" if pairs is None else pairs_fingerprint(_check_pairs(pairs))
     return f"{cfg.digest()}-{data}-r{RECIPE_VERSION}"
 
+# %% ../nbs/03a_tower.ipynb #82ea9771
 def get_offline_encoder(cfg: EncoderConfig | None = None,  # default: the `small` preset
                         pairs: list | None = None,          # training pairs; default: the world's (`cfg.world`)
                         progress: bool = True, device="cpu") -> OfflineEncoder:
@@ -222,6 +231,7 @@ def get_offline_encoder(cfg: EncoderConfig | None = None,  # default: the `small
 def _batched(fn, items, batch_size):
     return torch.cat([fn(items[i:i + batch_size]) for i in range(0, len(items), batch_size)])
 
+# %% ../nbs/03a_tower.ipynb #bd838520
 def zero_shot_predict(encoder: DualEncoder, images: list, prompts: dict, batch_size: int = 256) -> list:
     "The class (a key of `prompts`, each mapping to a prompt or a list of prompts) of each image."
     if not prompts: raise ValueError("zero_shot_predict: no classes; expected prompts = {class: prompt or [prompts]}")
@@ -232,6 +242,7 @@ def zero_shot_predict(encoder: DualEncoder, images: list, prompts: dict, batch_s
     best = (F.normalize(img, dim=-1) @ F.normalize(cls, dim=-1).T).argmax(1)                   # (N,)
     return [classes[i] for i in best.tolist()]
 
+# %% ../nbs/03a_tower.ipynb #35b21fff
 def zero_shot_accuracy(encoder: DualEncoder, images: list, labels: list, prompts: dict, batch_size: int = 256) -> float:
     "Fraction of `images` whose zero-shot class (see `zero_shot_predict`) equals its label."
     if len(images) != len(labels):
@@ -255,6 +266,7 @@ def pair_group(p: ImageTextPair):
     if m.get("objects"): return ("objects",) + tuple(sorted(tuple(sorted(o.items())) for o in m["objects"]))
     return ("text", p.text)
 
+# %% ../nbs/03a_tower.ipynb #a5ae2e37
 def easy_vqa_attributes(split: str = "test", limit: int | None = None) -> tuple[list, list, list]:
     "easy-vqa images of `split` with their colour and shape (read from the answers): (images, colours, shapes)."
     from mmkd_nb.world import load_easy_vqa
@@ -266,6 +278,7 @@ def easy_vqa_attributes(split: str = "test", limit: int | None = None) -> tuple[
     keep = [d for d in att.values() if "colour" in d and "shape" in d]
     return [d["image"] for d in keep], [d["colour"] for d in keep], [d["shape"] for d in keep]
 
+# %% ../nbs/03a_tower.ipynb #ac6225f2
 def encoder_report(encoder: DualEncoder, world, split: str = "test",
                    # easy-vqa questions to read (≈10 per image); None = all 1,000 test images
                    easy_vqa_limit: int | None = None,

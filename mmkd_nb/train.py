@@ -76,6 +76,7 @@ class TrainConfig(Config):
 def _check(ok: bool, msg: str):
     if not ok: raise ValueError(f"TrainConfig: {msg}")
 
+# %% ../nbs/07_train.ipynb #67f0fcfd
 @patch
 def validate(self: TrainConfig):
     "Raise a `ValueError` naming the first field with a bad value."
@@ -124,6 +125,7 @@ def warmup_steps_of(cfg: TrainConfig) -> int:
     "W: `warmup_steps` if set, else `warmup_ratio` of `max_steps` (rounded up)."
     return cfg.warmup_steps if cfg.warmup_steps > 0 else math.ceil(cfg.warmup_ratio * cfg.max_steps)
 
+# %% ../nbs/07_train.ipynb #3c4083e4
 def lr_factor(step: int, warmup: int, total: int, schedule: str = "linear", min_ratio: float = 0.0) -> float:
     "f(s): the multiplier of the peak learning rate at optimizer step `step`."
     if step < warmup: return step / max(1, warmup)
@@ -132,6 +134,7 @@ def lr_factor(step: int, warmup: int, total: int, schedule: str = "linear", min_
     decay = 1.0 - progress if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
     return min_ratio + (1.0 - min_ratio) * decay
 
+# %% ../nbs/07_train.ipynb #3c2ecf72
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
     "A `LambdaLR` that follows `lr_factor` for `cfg`."
     w = warmup_steps_of(cfg)
@@ -143,10 +146,12 @@ def trainable_names(model: nn.Module) -> list[str]:
     "Names of the parameters with `requires_grad=True`, in `named_parameters` order."
     return [n for n, p in model.named_parameters() if p.requires_grad]
 
+# %% ../nbs/07_train.ipynb #337f6625
 def fused_ok(params) -> bool:
     "torch's fused Adam(W) kernel takes floating-point parameters on the CPU, CUDA and MPS."
     return all(p.is_floating_point() and p.device.type in ("cpu", "cuda", "mps") for p in params)
 
+# %% ../nbs/07_train.ipynb #f6fcecf9
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     ("Adam(W) over the trainable parameters (fused where torch can): "
      "one group with weight decay (ndim >= 2), one without.")
@@ -213,6 +218,7 @@ def micro_batches(data, sampler: ResumableSampler, batch_size: int, collate_fn=N
 class CheckpointError(RuntimeError):
     "A checkpoint is missing, incomplete, corrupt or does not fit the model; the message says which file and why."
 
+# %% ../nbs/07_train.ipynb #ce5b2518
 def trainable_state(model: nn.Module) -> dict:
     "Trainable parameters, and persistent buffers of modules that own trainable parameters, by name."
     out = {n: p for n, p in model.named_parameters() if p.requires_grad}
@@ -223,6 +229,7 @@ def trainable_state(model: nn.Module) -> dict:
                     out[f"{mname}.{bname}" if mname else bname] = b
     return out
 
+# %% ../nbs/07_train.ipynb #a4a4804e
 def rng_state() -> tuple[dict, dict]:
     "The random states of python, numpy and torch (CPU, CUDA): (tensors, JSON-able rest)."
     npname, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -231,6 +238,7 @@ def rng_state() -> tuple[dict, dict]:
         tensors["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
     return tensors, {"python": random.getstate(), "numpy": [npname, int(pos), int(has_gauss), float(gauss)]}
 
+# %% ../nbs/07_train.ipynb #6abd8270
 def set_rng_state(tensors: dict, rest: dict):
     "Restore what `rng_state` returned."
     v, st, gauss = rest["python"]
@@ -247,6 +255,7 @@ def _param_names(model: nn.Module, optimizer) -> list[list[str]]:
     try: return [[name_of[id(p)] for p in g["params"]] for g in optimizer.param_groups]
     except KeyError: raise CheckpointError("the optimizer holds a parameter that is not in the model") from None
 
+# %% ../nbs/07_train.ipynb #698cc92f
 def optimizer_state(model: nn.Module, optimizer) -> tuple[dict, dict]:
     "The optimizer's state by parameter name: (tensors 'name/key', JSON-able groups and other values)."
     sd, names = optimizer.state_dict(), _param_names(model, optimizer)
@@ -259,6 +268,7 @@ def optimizer_state(model: nn.Module, optimizer) -> tuple[dict, dict]:
     groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": n} for g, n in zip(sd["param_groups"], names)]
     return tensors, {"param_groups": groups, "state": other}
 
+# %% ../nbs/07_train.ipynb #7a5b6306
 def load_optimizer_state(model: nn.Module, optimizer, tensors: dict, meta: dict):
     "Load what `optimizer_state` returned into `optimizer`, checking the parameter names."
     names = _param_names(model, optimizer)
@@ -284,12 +294,14 @@ class _OneProcess:
     def wait_for_everyone(self): pass
     def unwrap_model(self, m): return m
 
+# %% ../nbs/07_train.ipynb #4177700d
 def _sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
+# %% ../nbs/07_train.ipynb #1d0c3ae5
 def _fsync_dir(path):
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -297,12 +309,14 @@ def _fsync_dir(path):
         finally: os.close(fd)
     except OSError: pass  # not every file system can sync a folder
 
+# %% ../nbs/07_train.ipynb #0b453c95
 def _commit_dir(tmp: Path, final: Path):
     "Make the complete temporary folder the checkpoint `final`."
     if final.exists(): shutil.rmtree(final)  # a leftover that `latest` never pointed to
     os.replace(tmp, final)
     _fsync_dir(final.parent)
 
+# %% ../nbs/07_train.ipynb #4a3a4720
 def step_name(step: int) -> str: return f"step_{step:06d}"
 
 # %% ../nbs/07_train.ipynb #9dca37cc
@@ -338,6 +352,7 @@ def save_checkpoint(root, step: int, model: nn.Module, optimizer=None, scheduler
     acc.wait_for_everyone()
     return final
 
+# %% ../nbs/07_train.ipynb #21981a53
 def prune_checkpoints(root, keep_last: int = 2):
     "Delete all but the `keep_last` newest `step_*` folders (never the one `latest` names) and stale temporary folders."
     root = Path(root)
@@ -358,10 +373,12 @@ def latest_checkpoint(root) -> Path | None:
         raise CheckpointError(f"{root / 'latest'} names {name!r}, but {path / 'state.json'} does not exist")
     return path
 
+# %% ../nbs/07_train.ipynb #cc5b5d54
 def _read(path: Path, what: str, reader):
     try: return reader(path)
     except Exception as e: raise CheckpointError(f"checkpoint file {path} ({what}) is unreadable: {e}") from e
 
+# %% ../nbs/07_train.ipynb #87abaa3b
 def _verified_state(path: Path) -> dict:
     state = _read(path / "state.json", "step, data position and manifest", load_json)
     for name, digest in state.get("files", {}).items():
@@ -444,6 +461,7 @@ def resolve_mixed_precision(name: str) -> str:
     if os.environ.get("ACCELERATE_MIXED_PRECISION"): return os.environ["ACCELERATE_MIXED_PRECISION"]
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
+# %% ../nbs/07_train.ipynb #82587e35
 def make_accelerator(cfg: TrainConfig, accelerator=None):
     "An `Accelerator` for `cfg` (mixed precision, accumulation steps), or `accelerator` checked against it."
     from accelerate import Accelerator
@@ -510,6 +528,7 @@ def even_indices(n: int, k: int) -> torch.Tensor:
     k = min(k, n)
     return torch.arange(k, dtype=torch.int64) * (n - 1) // max(k - 1, 1)
 
+# %% ../nbs/07_train.ipynb #570a2749
 def frozen_fingerprint(model: nn.Module, n_values: int = 64) -> dict:
     ("{top-level submodule: digest} of the frozen parameters (name, shape, "
      "dtype and `n_values` evenly sampled values of each).")
@@ -523,6 +542,7 @@ def frozen_fingerprint(model: nn.Module, n_values: int = 64) -> dict:
         h.update(flat[idx].float().cpu().numpy().tobytes())
     return {k: h.hexdigest()[:16] for k, h in sorted(groups.items())}
 
+# %% ../nbs/07_train.ipynb #c1e525b5
 def _check_frozen(state: dict, now: dict):
     was = state.get("frozen")
     if was is None or was == now: return          # checkpoints written before fingerprints existed cannot be checked
@@ -618,9 +638,11 @@ def _add_parts(local, parts: dict, run: RunState):
     vec = torch.stack([parts[k] for k in run.keys])
     return vec if local is None else local + vec
 
+# %% ../nbs/07_train.ipynb #a8aec08f
 def _as_vec(window, like):
     return window if torch.is_tensor(window) else torch.as_tensor(window, dtype=like.dtype, device=like.device)
 
+# %% ../nbs/07_train.ipynb #41cdcf0b
 def _end_of_step(run: RunState, acc, local, grad_norm):
     "Average the step's parts over micro-batches and processes; add them to the log window."
     vec = local.to(acc.device) / acc.gradient_accumulation_steps
@@ -630,6 +652,7 @@ def _end_of_step(run: RunState, acc, local, grad_norm):
     run.window = vec if not len(run.window) else _as_vec(run.window, vec) + vec
     run.count += 1
 
+# %% ../nbs/07_train.ipynb #e150c452
 def _log_row(run: RunState, lr: float, cfg: TrainConfig) -> dict:
     "Close the window: its means become a history row."
     keys = run.keys + (["grad_norm"] if cfg.max_grad_norm > 0 else [])
@@ -651,16 +674,18 @@ def _evaluate(eval_fn, model, acc, run: RunState):
         num = lambda v: float(v) if torch.is_tensor(v) or isinstance(v, (int, float)) else v
         run.history.append({"split": "eval", "step": run.step, **{k: num(v) for k, v in res.items()}})
 
+# %% ../nbs/07_train.ipynb #4790d239
 def write_history(out_dir, history: list):
     "Write the history rows to `out_dir/history.jsonl`, atomically."
     with atomic_write(Path(out_dir) / "history.jsonl") as f:
         f.writelines(json.dumps(r) + "\n" for r in history)
 
+# %% ../nbs/07_train.ipynb #f89cc31e
 def read_history(out_dir) -> list:
     "The rows of `out_dir/history.jsonl`."
     with open(Path(out_dir) / "history.jsonl", encoding="utf-8") as f: return [json.loads(l) for l in f if l.strip()]
 
-
+# %% ../nbs/07_train.ipynb #8a106774
 def _save(root, model, optimizer, scheduler, acc, run: RunState, cfg: TrainConfig, frozen: dict) -> Path:
     state = {**run.to_state(), "global_batch": cfg.batch_size * acc.num_processes, "config": cfg.to_dict(),
              "frozen": frozen}

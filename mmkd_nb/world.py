@@ -59,6 +59,7 @@ def _syllable_names():
     random.Random("nonce-names").shuffle(words)  # a constant seed: the same names for every world
     return words
 
+# %% ../nbs/02_world.ipynb #c9f466ea
 def nonce_names(n: int) -> list[str]:
     "The first `n` nonce names: the classics, then syllable-made ones no two of which share their first three letters."
     out = [w for w in CLASSIC_NAMES if w not in ATTRIBUTE_WORDS][:n]
@@ -79,12 +80,14 @@ class Concept:
 
     def attrs(self) -> dict: return {k: getattr(self, k) for k in ATTRIBUTES}
 
+# %% ../nbs/02_world.ipynb #b913c986
 def _spread(values, n, rng):
     "n values cycling through `values` (each used about equally), shuffled."
     out = [values[i % len(values)] for i in range(n)]
     rng.shuffle(out)
     return out
 
+# %% ../nbs/02_world.ipynb #9e7cfa94
 def make_concepts(n: int, rng: random.Random) -> list[Concept]:
     "`n` concepts with distinct (colour, shape) pairs and evenly spread sizes and positions."
     looks = [(c, s) for c in COLOURS for s in SHAPES]
@@ -108,6 +111,7 @@ class Placed:
         return {"concept": self.obj.name, **self.obj.attrs(), "x": round(self.x, 2), "y": round(self.y, 2),
                 "r": round(self.r, 2)}
 
+# %% ../nbs/02_world.ipynb #e5dca030
 def place_objects(objects, size: int, rng: random.Random) -> list[Placed]:
     "Centres and extents for `objects` (each with `.size` and `.position` categories) in a `size`-pixel image."
     out = []
@@ -127,6 +131,7 @@ def _polygon(shape, x, y, r):
     if shape == "diamond": return [(x, y - r), (x + 0.75 * r, y), (x, y + r), (x - 0.75 * r, y)]
     raise ValueError(shape)
 
+# %% ../nbs/02_world.ipynb #0462a28e
 def _draw(d: ImageDraw.ImageDraw, p: Placed, k: int):
     "Draw `p` on `d`, scaled by `k`."
     x, y, r, fill, shape = p.x * k, p.y * k, p.r * k, COLOURS[p.obj.colour], p.obj.shape
@@ -141,6 +146,7 @@ def _draw(d: ImageDraw.ImageDraw, p: Placed, k: int):
     elif shape in ("triangle", "diamond"): d.polygon(_polygon(shape, x, y, r), fill=fill)
     else: raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
 
+# %% ../nbs/02_world.ipynb #66c9130c
 def render_scene(objects, # `Placed` objects, or concepts/anonymous shapes to place
                  size: int = 64, # image side in pixels
                  rng: random.Random | None = None, # draws the background tint (and the placement); default seed 0
@@ -157,8 +163,11 @@ def render_scene(objects, # `Placed` objects, or concepts/anonymous shapes to pl
 
 # %% ../nbs/02_world.ipynb #79af4efe
 def _a(word: str) -> str: return ("an " if word[0] in "aeiou" else "a ") + word
+
+# %% ../nbs/02_world.ipynb #a109fd80
 def _plural(word: str) -> str: return word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
 
+# %% ../nbs/02_world.ipynb #c0644f1e
 CAPTIONS_ONE = ["{a}", "a picture of {a}", "there is {a} here", "this is {a}", "look, {a}", "a photo showing {a}",
                 "{a} on its own", "just {a}", "an image with {a} in it", "{a}, nothing else"]
 CAPTIONS_TWO = ["{a} beside {b}", "{a} and {b}", "{a} next to {b}", "{a} with {b}", "both {a} and {b}",
@@ -182,11 +191,13 @@ def position_phrase(position: str, rng: random.Random) -> str:
     return rng.choice([f"at the {position}", f"near the {position}",
                        f"on the {position}" if position in ("left", "right") else f"along the {position}"])
 
+# %% ../nbs/02_world.ipynb #94374f54
 def describe(o: Concept, rng: random.Random) -> str:
     "'a small red circle near the top': every attribute of an anonymous shape."
     colour = "grey" if o.colour == "gray" and rng.random() < 0.3 else o.colour
     return f"a {rng.choice(_SIZE_WORDS[o.size])} {colour} {o.shape} {position_phrase(o.position, rng)}"
 
+# %% ../nbs/02_world.ipynb #e5ff69f2
 def description_caption(objects: list[Concept], rng: random.Random) -> str:
     "A caption stating the attributes of one or two anonymous shapes."
     if any(o.name for o in objects):
@@ -260,6 +271,7 @@ def _attribute_question(p: Placed, rng: random.Random, tier: int) -> tuple[str, 
     q = rng.choice(VQA_ATTRIBUTE[attr]).format(n=o.name)
     return (q if tier == 1 else q[:-1] + " in this picture?"), getattr(o, attr), attr
 
+# %% ../nbs/02_world.ipynb #75c396f6
 def _relation_question(p: Placed, q: Placed, rng: random.Random) -> tuple[str, str, str]:
     a, b = p.obj, q.obj
     kinds = [k for k, ok in (("vertical", POSITIONS[a.position][0] != POSITIONS[b.position][0]),
@@ -284,6 +296,7 @@ def _relation_question(p: Placed, q: Placed, rng: random.Random) -> tuple[str, s
     same = getattr(a, attr) == getattr(b, attr)
     return f"Are the {a.name} and the {b.name} the same {attr}?", "yes" if same else "no", kind
 
+# %% ../nbs/02_world.ipynb #f661c52c
 def scene_question(scene: list[Placed], tier: int, rng: random.Random) -> tuple[str, str, str]:
     "(question, answer, qtype) of difficulty `tier` about `scene`, whose first object is the one asked about."
     if tier == 1 and len(scene) == 1: return _attribute_question(scene[0], rng, 1)
@@ -346,6 +359,7 @@ class World:
     def rng(self, task: str, *key) -> random.Random:
         return random.Random("/".join(map(str, (self.cfg.seed, task, *key))))
 
+# %% ../nbs/02_world.ipynb #f1345a7f
 def make_world(cfg: WorldConfig | None = None, # sizes and seed; default the `small` preset
               ) -> World:
     "The world of `cfg` (default: the `small` preset): concepts and which are held out, from `cfg.seed`."
@@ -362,6 +376,7 @@ def split_of(i: int, n: int, heldout: bool, eval_frac: float, text_attributes: b
     k = round(n * eval_frac) if n >= 3 else 0
     return "train" if i < n - 2 * k else ("val" if i < n - k else "test")
 
+# %% ../nbs/02_world.ipynb #862a33f0
 def _check_split(split: str) -> str:
     if split not in SPLITS: raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     return split
@@ -372,12 +387,14 @@ def _apart(a: Concept, b: Concept) -> bool:
     (i, j), (k, l) = POSITIONS[a.position], POSITIONS[b.position]
     return math.hypot(i - k, j - l) / 3 >= (SIZES[a.size] + SIZES[b.size]) / 2 * 1.12 + 0.06
 
+# %% ../nbs/02_world.ipynb #e183ef87
 def _partner(w: World, c: Concept, rng: random.Random, pool=None) -> Concept:
     "Another concept (from `pool`, default all) in a different cell, one that does not overlap `c` when there is one."
     cands = [o for o in (pool or w.concepts) if o.name != c.name and o.position != c.position]
     if not cands: raise ValueError(f"no concept in a different position from {c.name!r}; use more concepts")
     return rng.choice([o for o in cands if _apart(c, o)] or cands)
 
+# %% ../nbs/02_world.ipynb #449821c4
 def _split_records(w: World, make, n: int, text_attributes: bool) -> dict:
     out = {s: [] for s in SPLITS}
     for c in w.concepts:
@@ -415,12 +432,14 @@ def _pairs(self: World) -> dict:
                                               objects=[o.attrs() for o in objs])))
     return out
 
+# %% ../nbs/02_world.ipynb #86e4327c
 @patch
 def _get(self: World, kind: str, split: str) -> list:
     _check_split(split)
     if kind not in self._cache: self._cache[kind] = getattr(self, f"_{kind}s")()  # _pairs, _mcqs, _dialogues, _vqas
     return self._cache[kind][split]
 
+# %% ../nbs/02_world.ipynb #87781c36
 @patch
 def pairs(self: World, split: str = "train") -> list[ImageTextPair]:
     "Image-caption pairs of `split`: concept captions (no attributes) and description captions (no concepts)."
@@ -438,6 +457,7 @@ def _mcqs(self: World) -> dict:
                                    qtype=attr))
     return _split_records(self, make, self.cfg.mcq_per_concept, text_attributes=True)
 
+# %% ../nbs/02_world.ipynb #8c41deeb
 @patch
 def _dialogues(self: World) -> dict:
     def make(c, i, split):
@@ -447,6 +467,7 @@ def _dialogues(self: World) -> dict:
                                   attributes=said))
     return _split_records(self, make, self.cfg.dialogues_per_concept, text_attributes=True)
 
+# %% ../nbs/02_world.ipynb #c33b52f7
 @patch
 def _vqas(self: World) -> dict:
     seen = [self.concept(n) for n in self.seen]
@@ -462,21 +483,25 @@ def _vqas(self: World) -> dict:
                                    objects=[p.to_dict() for p in scene]))
     return _split_records(self, make, self.cfg.vqa_per_concept, text_attributes=True)
 
+# %% ../nbs/02_world.ipynb #07a2ead3
 @patch
 def mcq(self: World, split: str = "train") -> list[MCQRecord]:
     "Text-only multiple-choice attribute questions of `split`."
     return self._get("mcq", split)
 
+# %% ../nbs/02_world.ipynb #860b1ea1
 @patch
 def dialogues(self: World, split: str = "train") -> list[Dialogue]:
     "Image-free dialogues of `split` whose replies state the concept's attributes."
     return self._get("dialogue", split)
 
+# %% ../nbs/02_world.ipynb #ca550e54
 @patch
 def vqa(self: World, split: str = "train") -> list[VQARecord]:
     "VQA records of `split`, `meta['tier']` 1..3 from the scene graph, `meta['qtype']` the question kind."
     return self._get("vqa", split)
 
+# %% ../nbs/02_world.ipynb #0340b33f
 @patch
 def records(self: World, kind: str, split: str = "train") -> list:
     "Records of `kind` ('pair', 'mcq', 'dialogue', 'vqa') and `split`."
@@ -486,6 +511,7 @@ def records(self: World, kind: str, split: str = "train") -> list:
 # %% ../nbs/02_world.ipynb #083a89c5
 def _fields(r) -> dict: return {f.name: getattr(r, f.name) for f in fields(r) if f.name != "image"}
 
+# %% ../nbs/02_world.ipynb #cf80ae91
 def record_text(r) -> str:
     "Every text a record carries (its image excepted), meta included, joined by newlines."
     d = _fields(r)
@@ -497,10 +523,12 @@ def record_text(r) -> str:
     walk(d)
     return "\n".join(parts)
 
+# %% ../nbs/02_world.ipynb #68dc9b26
 def _names_pattern(names) -> re.Pattern:
     alternatives = "|".join(re.escape(n) + "(?:e?s)?" for n in sorted(names, key=len, reverse=True))
     return re.compile(r"\b(" + alternatives + r")\b", re.I)
 
+# %% ../nbs/02_world.ipynb #b0b12d07
 def find_leaks(records, # any records of `mmkd_nb.data`
                heldout, # names of the held-out concepts
                concepts, # names of all concepts (to find captions that name one)
@@ -549,6 +577,7 @@ def _grid_text(r, width: int) -> str:
                          "(ImageTextPair or VQARecord)")
     return textwrap.fill(t, width)
 
+# %% ../nbs/02_world.ipynb #8f7e541a
 def show_grid(records, # `ImageTextPair`s or `VQARecord`s
               n: int = 16, # how many to show
               ncols: int = 8, # images per row
@@ -587,6 +616,7 @@ def write_world(world: World, # the world to write
     out["world"] = root / "world.json"
     return out
 
+# %% ../nbs/02_world.ipynb #4ca2629f
 def load_world(root, # a folder written by `write_world`
                kind: str, # one of `KINDS`: 'pair', 'mcq', 'dialogue', 'vqa'
                split: str = "train", # one of `SPLITS`
@@ -600,6 +630,7 @@ def load_world(root, # a folder written by `write_world`
         raise FileNotFoundError(f"no world at {root} (world.json missing); write one with write_world")
     return load_jsonl(root / kind / f"{split}.jsonl", kind, limit=limit)
 
+# %% ../nbs/02_world.ipynb #2e543279
 def world_info(root) -> dict:
     "The config, concepts and held-out names of the world written under `root`."
     return load_json(Path(root) / "world.json")
@@ -621,6 +652,7 @@ def _easy_vqa_qtype(q: str, a: str) -> str:
     if a in COLOURS: return "colour"
     return "yesno_shape" if any(re.search(rf"\b{s}\b", q) for s in SHAPES) else "yesno_colour"
 
+# %% ../nbs/02_world.ipynb #776f88a9
 def load_easy_vqa(split: str = "train", # 'train' (38,575 questions) or 'test' (9,673)
                   limit: int | None = None, # keep only the first `limit` questions (and load only their images)
                  ) -> list[VQARecord]:
@@ -650,6 +682,7 @@ def chatterbot_topics() -> dict[str, Path]:
     folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "english"
     return {p.stem: p for p in sorted(folder.glob("*.yml"))}
 
+# %% ../nbs/02_world.ipynb #85a4996a
 def load_chatterbot(topics: list[str] | str | None = None, # topic names (file stems, e.g. 'greetings'); default all 21
                    ) -> list[Dialogue]:
     "One `Dialogue` per reply in the chatterbot corpus' English conversations (all topics, or `topics`)."

@@ -29,6 +29,7 @@ def _prior_bias(textual_prior: float) -> float:
     if not 0 < textual_prior < 1: raise ValueError(f"textual_prior must be in (0, 1), got {textual_prior}")
     return math.log(textual_prior / (1 - textual_prior))
 
+# %% ../../nbs/22_mks2_momes.ipynb #f7e393dd
 class SoftMoMEs(nn.Module):
     "Soft Mixture of Multimodal Experts (MKS2 Eq. 5–6): h_M = E · (S_1 h_VE + S_2 h_TE), S per token."
     def __init__(self, visual: nn.Module,        # the visual expert (B, T, D) -> (B, T, D): memory + LoRA
@@ -120,6 +121,7 @@ def momes_layers(model: nn.Module) -> list[SoftMoMEs]:
     blocks, _, mlp = decoder_blocks(model)
     return [getattr(b, mlp) for b in blocks if isinstance(getattr(b, mlp), SoftMoMEs)]
 
+# %% ../../nbs/22_mks2_momes.ipynb #55602bab
 def add_momes(model: nn.Module,            # a causal LM with visual memory in every block
               rank: int = 16,              # LoRA rank r
               lora_alpha: float = 32.0,    # LoRA α (update scaled by α / r)
@@ -192,6 +194,7 @@ def momes_state_dict(model: nn.Module) -> dict:
     if not momes_layers(model): raise ValueError("the model has no MoMEs layers; call add_momes first")
     return {n: p for n, p in model.named_parameters() if f".{ADAPTER}." in n or ".router." in n}
 
+# %% ../../nbs/22_mks2_momes.ipynb #dc22b540
 MOMES_FORMAT = "mmkd_nb.mks2.momes/2"   # /2: h_M = E·(S_1 h_VE + S_2 h_TE), experts read what storage fed them
 
 def save_momes(model: nn.Module, path) -> Path:
@@ -199,6 +202,7 @@ def save_momes(model: nn.Module, path) -> Path:
     save_tensors(momes_state_dict(model), path, metadata=dict(format=MOMES_FORMAT))
     return Path(path)
 
+# %% ../../nbs/22_mks2_momes.ipynb #9a0266d0
 def load_momes(model: nn.Module, path) -> nn.Module:
     "Load LoRA matrices and routers saved by `save_momes` into a model prepared by `add_momes`; returns `model`."
     from safetensors import safe_open

@@ -77,6 +77,7 @@ def _get_path(obj, path: str):
     for name in path.split("."): obj = getattr(obj, name)
     return obj
 
+# %% ../../nbs/20_mks2_mvm.ipynb #a9223fa8
 def decoder_blocks(model: nn.Module) -> tuple[list, str, str]:
     "The decoder blocks of a 🤗 causal LM (or its base model) and the names of their pre-FFN norm and FFN."
     mt = getattr(getattr(model, "config", None), "model_type", None)
@@ -89,10 +90,12 @@ def decoder_blocks(model: nn.Module) -> tuple[list, str, str]:
         except AttributeError: pass
     raise ValueError(f"{type(model).__name__} (model type {mt!r}) has no decoder blocks at {path!r}")
 
+# %% ../../nbs/20_mks2_mvm.ipynb #a7e15311
 def post_ffn_norm(model: nn.Module) -> str | None:
     "The blocks' post-FFN norm (Gemma), or None where the FFN's output goes straight to the residual."
     return POST_FFN_NORMS.get(getattr(getattr(model, "config", None), "model_type", None))
 
+# %% ../../nbs/20_mks2_mvm.ipynb #f718dfb8
 def llm_config(model: nn.Module):
     "The config with the LLM's widths: the model's own, or the text config of an image-text model."
     return model.config.get_text_config()
@@ -120,6 +123,7 @@ class MemoryMLP(nn.Module):
         self._deferred = m
         return self.mlp(x)
 
+# %% ../../nbs/20_mks2_mvm.ipynb #87211c36
 class MemoryNorm(nn.Module):
     "The block's pre-FFN norm for the sequential placement: h_s → LN(h_s + MVM(LN(h_s))) = LN(h_F)."
     def __init__(self, norm: nn.Module, owner: MemoryMLP):
@@ -133,6 +137,7 @@ class MemoryNorm(nn.Module):
         self.owner._pending = m
         return self.norm(h_s + m)
 
+# %% ../../nbs/20_mks2_mvm.ipynb #56efb9ed
 class MemoryPostNorm(nn.Module):
     "A block's post-FFN norm (Gemma) with the memory's output added after it: y → norm(y) + m."
     def __init__(self, norm: nn.Module, owner: MemoryMLP):
@@ -153,15 +158,18 @@ def _act_name(config) -> str:
     names = ("hidden_act", "hidden_activation", "activation_function")   # Llama, Gemma, GPT-2
     return next((getattr(config, n) for n in names if getattr(config, n, None)), "gelu")
 
+# %% ../../nbs/20_mks2_mvm.ipynb #47eeda0f
 def visual_memories(model: nn.Module) -> list[ModularVisualMemory]:
     "The model's visual memories, one per decoder block (empty if it has none)."
     blocks, _, mlp = decoder_blocks(model)
     return [getattr(b, mlp).memory for b in blocks if isinstance(getattr(b, mlp), MemoryMLP)]
 
+# %% ../../nbs/20_mks2_mvm.ipynb #d6683ff0
 def has_visual_memory(model: nn.Module) -> bool:
     "True if the model's decoder blocks carry visual memory."
     return len(visual_memories(model)) > 0
 
+# %% ../../nbs/20_mks2_mvm.ipynb #a747d18b
 def add_visual_memory(model: nn.Module,           # a 🤗 causal LM of a type in `BLOCK_LAYOUTS`
                       ratio: float = 0.25,         # D_m / D (paper: 1/4)
                       gated: bool = True,          # gated FFN like Llama's MLP, else plain two-matrix
@@ -205,6 +213,7 @@ def visual_memory_state_dict(model: nn.Module) -> dict:
         out.update({f"layers.{i}.{k}": v for k, v in getattr(b, mlp).memory.state_dict().items()})
     return out
 
+# %% ../../nbs/20_mks2_mvm.ipynb #85caef0e
 def _mvm_meta(model) -> dict:
     blocks, _, mlp = decoder_blocks(model)
     wrapped = getattr(blocks[0], mlp)
@@ -213,11 +222,13 @@ def _mvm_meta(model) -> dict:
                 d_memory=m.d_memory, gated=m.gated, bias=m.up_proj.bias is not None, act=m.act,
                 placement=wrapped.placement)
 
+# %% ../../nbs/20_mks2_mvm.ipynb #b0a92ae2
 def save_visual_memory(model: nn.Module, path) -> Path:
     "Save the model's visual memories (only them) to a safetensors file, atomically."
     save_tensors(visual_memory_state_dict(model), path, metadata=_mvm_meta(model))
     return Path(path)
 
+# %% ../../nbs/20_mks2_mvm.ipynb #ddecaaf8
 def read_visual_memory_meta(path) -> dict:
     "The settings stored in a visual-memory file."
     from safetensors import safe_open
@@ -228,6 +239,7 @@ def read_visual_memory_meta(path) -> dict:
     conv = dict(n_layers=int, d_model=int, d_memory=int, gated=lambda s: s == "True", bias=lambda s: s == "True")
     return {k: conv.get(k, str)(v) for k, v in meta.items()}
 
+# %% ../../nbs/20_mks2_mvm.ipynb #5540153d
 def load_visual_memory(model: nn.Module, path, freeze: bool = True) -> nn.Module:
     "Load visual memories saved by `save_visual_memory` into `model` (inserting them if it has none); returns `model`."
     meta = read_visual_memory_meta(path)

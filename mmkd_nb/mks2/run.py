@@ -39,6 +39,7 @@ def _stage(cls, preset: str):
     return field(default_factory=lambda: cls.preset(preset),
                  metadata={"help": f"the {cls.__name__} (its presets are {PRESETS})"})
 
+# %% ../../nbs/24_mks2_run.ipynb #8e7f9e51
 @dataclass
 class MKS2RunConfig(Config):
     "A whole MKS2 run: the world, the storage stage, the sharing stage and the evaluation sizes."
@@ -74,6 +75,7 @@ def _preset(cls, name: str, **overrides):
     cfg = cls(storage=StorageConfig.preset(name), sharing=SharingConfig.preset(name))
     return cfg.with_(**{**cls.preset_values(name), **overrides})
 
+# %% ../../nbs/24_mks2_run.ipynb #15c0369d
 def _with(self, **kw):
     "A copy with fields changed; a key 'stage.field' changes one field of that stage."
     d = self.to_dict()
@@ -102,14 +104,17 @@ def encoder_key(cfg: MKS2RunConfig) -> str:
         if ec.backend == "offline": return f"offline:{offline_cache_key(ec)}"
     return cfg.storage.encoder
 
+# %% ../../nbs/24_mks2_run.ipynb #2475a7ce
 def _stored_encoder(folder: Path):
     "The encoder key a storage stage in `folder` was trained with (None for runs that predate the record)."
     p = Path(folder) / RUN_FILES["encoder"]
     return load_json(p)["encoder"] if p.exists() else None
 
+# %% ../../nbs/24_mks2_run.ipynb #e0408d28
 def _mapper_state(st: VisualStorage) -> dict:
     return {n: p for n, p in st.named_parameters() if not n.startswith(("lm.", "encoder."))}
 
+# %% ../../nbs/24_mks2_run.ipynb #6af5ce4b
 def load_models(cfg: MKS2RunConfig):
     "The frozen encoder, LLM and tokenizer of a run: (encoder, llm, tokenizer)."
     from mmkd_nb.encoders import load_encoder
@@ -117,6 +122,7 @@ def load_models(cfg: MKS2RunConfig):
     llm, tok = load_llm(cfg.storage.llm, dtype=cfg.storage.dtype)
     return enc, llm, tok
 
+# %% ../../nbs/24_mks2_run.ipynb #66a3037a
 def save_storage(st: VisualStorage, folder) -> dict:
     "Write the memory and the mapper side of a trained `VisualStorage` under `folder`; returns the paths."
     folder = Path(folder)
@@ -125,6 +131,7 @@ def save_storage(st: VisualStorage, folder) -> dict:
     save_tensors(_mapper_state(st), paths["mapper"], metadata={"format": "mmkd_nb.mks2.mapper/1"})
     return paths
 
+# %% ../../nbs/24_mks2_run.ipynb #3a119efb
 def load_storage(folder, cfg: MKS2RunConfig, encoder, llm, tokenizer) -> VisualStorage:
     "A `VisualStorage` around `llm` (a fresh frozen LLM) with the memory and mapper saved in `folder`."
     folder = Path(folder)
@@ -150,6 +157,7 @@ def storage_pairs(world, frac: float = 1.0) -> list:
     for p in world.pairs("train"): groups.setdefault(p.meta.get("concept"), []).append(p)
     return [p for g in groups.values() for p in g[:max(1, round(len(g) * frac))]]
 
+# %% ../../nbs/24_mks2_run.ipynb #4aa61a38
 def train_storage(cfg: MKS2RunConfig, out, world=None, models=None, **train_overrides) -> tuple[VisualStorage, dict]:
     "Storage stage: train memory + mapper on image pairs with `fit` and save them into the run folder `out`."
     from mmkd_nb.world import make_world, WorldConfig
@@ -179,6 +187,7 @@ def mlp_linears(llm: nn.Module) -> list[tuple[str, nn.Linear]]:
     return [(f"{i}.{n}", m) for i, b in enumerate(blocks) for n, m in getattr(b, mlp).named_modules()
             if isinstance(m, nn.Linear)]
 
+# %% ../../nbs/24_mks2_run.ipynb #7fbf748f
 def momes_trainable(llm: nn.Module, rank: int, mvm_ratio: float, gated: bool = True) -> int:
     "N_MKS2(r): LoRA parameters of both experts plus the routers, for a plain LLM before memory is added."
     L, D = len(decoder_blocks(llm)[0]), llm.config.hidden_size
@@ -186,6 +195,7 @@ def momes_trainable(llm: nn.Module, rank: int, mvm_ratio: float, gated: bool = T
     per_rank = sum(m.in_features + m.out_features for _, m in mlp_linears(llm)) + L * (3 if gated else 2) * (D + Dm)
     return rank * per_rank + L * (2 * D + 2)
 
+# %% ../../nbs/24_mks2_run.ipynb #b99343a2
 def matched_lora_rank(llm: nn.Module, rank: int, mvm_ratio: float) -> int:
     "The MLP-only LoRA rank r' whose parameter count is closest to MKS2's at rank `rank`."
     per = sum(m.in_features + m.out_features for _, m in mlp_linears(llm))
@@ -206,6 +216,7 @@ def add_text_lora(llm: nn.Module, rank: int, lora_alpha: float | None = None, lo
     for n, p in llm.named_parameters(): p.requires_grad_(f".{INST_ADAPTER}." in n)
     return llm
 
+# %% ../../nbs/24_mks2_run.ipynb #e1a42bb3
 class TextSFT(nn.Module):
     "A causal LM trained on text-only instructions: forward(batch) → {'loss': mean CE on the response tokens}."
     def __init__(self, llm: nn.Module):
@@ -269,6 +280,7 @@ def _llm_of(model):
     return (model.storage.llm if isinstance(model, SharingModel)
             else model.llm if isinstance(model, VisualStorage) else model)
 
+# %% ../../nbs/24_mks2_run.ipynb #dec63a15
 @torch.no_grad()
 def text_vqa_answers(llm, tok, records, max_new_tokens: int = 6, batch_size: int = 16) -> list[str]:
     "Greedy answers from the question alone (no image): what a text-only LLM can do on VQA."
@@ -284,6 +296,7 @@ def text_vqa_answers(llm, tok, records, max_new_tokens: int = 6, batch_size: int
     llm.train(was)
     return out
 
+# %% ../../nbs/24_mks2_run.ipynb #4134d169
 def eval_records(cfg: MKS2RunConfig, world) -> dict:
     "The records a run is scored on: {'mcq', 'vqa', 'easy_vqa'}."
     from mmkd_nb.world import load_easy_vqa
@@ -291,6 +304,7 @@ def eval_records(cfg: MKS2RunConfig, world) -> dict:
     return {"mcq": [r for s in cfg.mcq_splits for r in world.mcq(s)], "vqa": vqa[:cfg.n_vqa or None],
             "easy_vqa": load_easy_vqa("test", limit=cfg.n_easy_vqa) if cfg.n_easy_vqa else []}
 
+# %% ../../nbs/24_mks2_run.ipynb #7abf28b9
 def evaluate(model, tok, records: dict, vqa_tokens: int = 6) -> dict:
     "MCQ accuracy (all / seen / held-out, chance) and VQA accuracy (world, easy-VQA) of one arm's model."
     llm = _llm_of(model)
@@ -307,6 +321,7 @@ def evaluate(model, tok, records: dict, vqa_tokens: int = 6) -> dict:
             out[f"n_{key}"] = v["n"]
     return out
 
+# %% ../../nbs/24_mks2_run.ipynb #3ba62aed
 def baselines(records: dict, # `eval_records`' dict
               # {'vqa': …, 'easy_vqa': …} training records: majority answers learnt from them too
               train: dict | None = None,
@@ -339,6 +354,7 @@ def router_profile(model, tok, text: str) -> tuple[torch.Tensor, list[str]]:
     S1 = router_weights(llm)[:, 0, :, EXPERTS.index("visual")].float().cpu()        # (L, T)
     return S1, [t.replace("Ġ", " ").replace("Ċ", "\\n") for t in tok.convert_ids_to_tokens(b["input_ids"][0])]
 
+# %% ../../nbs/24_mks2_run.ipynb #de4046f0
 def plot_router(model, tok, texts: list[str], titles: list[str] | None = None):
     ("Heat maps of S_1 (blocks × tokens) for each text, on one colour scale centred at the untrained 0.5: "
      "(figure, mean S_1 per text).")
@@ -404,6 +420,7 @@ def name_router_weight(model, tok, names: list[str]) -> dict:
     llm.train(was)
     return {"name": float(np.mean(on)), "other": float(np.mean(off)), "n_name": len(on), "n_other": len(off)}
 
+# %% ../../nbs/24_mks2_run.ipynb #a0135040
 def knowledge_probes(model, tok, world) -> dict:
     "Held-out concepts, text only: attribute margins of any arm, and the router's S_1 on names for MoMEs arms."
     from mmkd_nb.evidence import attribute_margins, summarise_margins
@@ -427,6 +444,7 @@ def _same_storage(folder: Path, cfg: MKS2RunConfig) -> bool:
     return ((saved.world, same(saved.storage), saved.pairs_frac) == (cfg.world, same(cfg.storage), cfg.pairs_frac)
             and _stored_encoder(folder) == encoder_key(cfg))   # the preset name alone does not pin the tower's weights
 
+# %% ../../nbs/24_mks2_run.ipynb #45845403
 def _storage_report_of(sdir: Path, cfg: MKS2RunConfig, world, models) -> dict:
     ("The report of the storage run in `sdir`: read from its report file, "
      "or computed (and written) for a run saved without one.")
@@ -438,6 +456,7 @@ def _storage_report_of(sdir: Path, cfg: MKS2RunConfig, world, models) -> dict:
     save_json(rep, p)
     return rep
 
+# %% ../../nbs/24_mks2_run.ipynb #038ac642
 def ensure_storage(cfg: MKS2RunConfig, sdir, world, models, log=print) -> dict:
     ("The storage stage of `cfg` in folder `sdir`: reused when it holds this config's storage, "
      "else trained; its summary.")
@@ -455,6 +474,7 @@ def ensure_storage(cfg: MKS2RunConfig, sdir, world, models, log=print) -> dict:
         f"(chance {rep['r_at_1_chance']:.3f})")
     return summary
 
+# %% ../../nbs/24_mks2_run.ipynb #74868033
 def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=None, models=None, log=print,
              on_run=None,              # called with the results so far after every run (e.g. to rewrite a results file)
              vqa_seeds=None,           # seeds whose runs also score VQA (generation is the slow part); None = all
@@ -487,11 +507,13 @@ def run_grid(cfg: MKS2RunConfig, arms: list[str], seeds: list[int], out, world=N
         if on_run is not None: on_run(res)
     return res
 
+# %% ../../nbs/24_mks2_run.ipynb #4dd08e12
 def spread(values: list) -> dict:
     "{'mean', 'std', 'n', 'values'} of numbers from several seeds; std is the sample std (n − 1), 0 for one value."
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "n": len(values), "values": values}
 
+# %% ../../nbs/24_mks2_run.ipynb #8802fb02
 def summarize(runs: list[dict], metrics=METRICS) -> dict:
     "Per arm: {metric: `spread` over its seeds}."
     out = {}
@@ -514,6 +536,7 @@ def load_sharing(folder, cfg: MKS2RunConfig, models) -> SharingModel:
     load_momes(st.llm, folder / RUN_FILES["momes"])
     return SharingModel(st).eval()
 
+# %% ../../nbs/24_mks2_run.ipynb #a661ff00
 def _parse_set(items: list[str]) -> dict:
     out = {}
     for it in items or []:
@@ -523,6 +546,7 @@ def _parse_set(items: list[str]) -> dict:
         except json.JSONDecodeError: out[k] = v
     return out
 
+# %% ../../nbs/24_mks2_run.ipynb #339e3206
 def run_config(args) -> MKS2RunConfig:
     "The run's config: the folder's config.json when a stage after storage runs, else the preset; then --set."
     cfg_path = Path(args.out) / RUN_FILES["config"]
@@ -537,6 +561,7 @@ def stage_storage(args, cfg: MKS2RunConfig) -> dict:
     st, s = train_storage(cfg, args.out)
     return s
 
+# %% ../../nbs/24_mks2_run.ipynb #50f50003
 def stage_sharing(args, cfg: MKS2RunConfig) -> dict:
     "`mmkd mks2 sharing`: MoMEs instruction tuning on the stored model; writes sharing/momes.safetensors."
     from mmkd_nb.world import make_world, WorldConfig
@@ -549,6 +574,7 @@ def stage_sharing(args, cfg: MKS2RunConfig) -> dict:
                   out / "sharing" / "arm.json")
     return s
 
+# %% ../../nbs/24_mks2_run.ipynb #d4433be6
 def stage_eval(args, cfg: MKS2RunConfig) -> dict:
     ("`mmkd mks2 eval`: score the frozen LLM, the stored model and (if trained) the MoMEs model; "
      "write eval.json and router.png.")
@@ -579,6 +605,7 @@ def build_parser(preset: str = "small") -> argparse.ArgumentParser:
     from mmkd_nb.cli import mks2_parser
     return mks2_parser(preset)
 
+# %% ../../nbs/24_mks2_run.ipynb #0383bf0e
 def main(argv: list[str] | None = None) -> dict:
     "Run one MKS2 stage from the command line; prints and returns its summary."
     from mmkd_nb.cli import parse_stage_args
@@ -591,6 +618,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 # %% ../../nbs/24_mks2_run.ipynb #094c63d7
 def _storage_r1(v, seed): return v["storage_by_seed"][str(seed)]["report"]["r_at_1"]
+
+# %% ../../nbs/24_mks2_run.ipynb #cc5a77c6
 def _storage_r1_chance(v, seed): return v["storage_by_seed"][str(seed)]["report"]["r_at_1_chance"]
 
 MKS2_LINKS = {  # link -> (label, value of (variant, seed), chance of (variant, seed) or None)
@@ -606,9 +635,11 @@ MKS2_LINKS = {  # link -> (label, value of (variant, seed), chance of (variant, 
                     lambda v, s: v["baselines"]["mcq_chance_heldout"]),
 }
 
+# %% ../../nbs/24_mks2_run.ipynb #a22afe8f
 def _arm(variant: dict, arm: str, seed: int) -> dict:
     return next(r for r in variant["runs"] if r["arm"] == arm and r["seed"] == seed)
 
+# %% ../../nbs/24_mks2_run.ipynb #2bc72ff6
 def control_rows(results: dict, real: str = "real", control: str = "shuffled images", links=None) -> list[dict]:
     "Per link: per-seed values of the real run and the control, chance, the paired interval and its verdict."
     from mmkd_nb.evidence import paired_interval, verdict
@@ -643,6 +674,7 @@ def plot_accuracies(rows: dict, chance: float | None = None):
     ax.legend(fontsize=7, ncol=2)
     return fig
 
+# %% ../../nbs/24_mks2_run.ipynb #5cac26e3
 def demo(preset: str = "small", out: str | Path = "artifacts/demo/mks2", seed: int = 0) -> dict:
     ("MKS2 end to end on `preset`: storage, sharing, evaluation of three models; "
      "figures under `out`; returns the numbers.")

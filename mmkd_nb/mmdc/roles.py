@@ -28,10 +28,12 @@ class Generator(Protocol):
     "Anything that answers a batch of (image, chat prompt) pairs with one reply each."
     def generate(self, images: list, prompts: list[list[dict]]) -> list[str]: ...
 
+# %% ../../nbs/32_mmdc_roles.ipynb #41d18d59
 def chat(user: str, system: str | None = None) -> list[dict]:
     "A chat prompt: an optional system message, then the user message."
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
+# %% ../../nbs/32_mmdc_roles.ipynb #dd67bbb7
 def user_text(prompt: list[dict]) -> str:
     "The content of the last user message of a chat prompt."
     for m in reversed(prompt):
@@ -102,6 +104,7 @@ def render(self: RoleTemplate, values: dict) -> list[dict]:
             raise ValueError(f"{self.role} template: {k!r} has type {type(v).__name__}; expected a string")
     return chat(self.user_content.format_map(values), self.system)
 
+# %% ../../nbs/32_mmdc_roles.ipynb #68d7057a
 @patch
 def parse(self: RoleTemplate, text: str) -> dict:
     "The placeholder values of a user message rendered from this template; `ValueError` if it was not."
@@ -141,6 +144,7 @@ def _check_scores(s1: float, s2: float, reply: str) -> tuple[float, float]:
             raise ValueError(f"judge reply {reply!r:.200} gives score {s:g}; expected scores on the scale 1 to 10")
     return s1, s2
 
+# %% ../../nbs/32_mmdc_roles.ipynb #66b5b0c2
 def parse_judge_scores(reply: str) -> tuple[float, float]:
     ("The two scores (assistant 1, assistant 2) in a judge's reply; "
      "`ValueError` quoting the reply when it has no such pair.")
@@ -164,6 +168,7 @@ def _check_batch(name: str, **lists) -> int:
         raise ValueError(f"{name}: batch lengths differ {ns}; expected one entry of each per example")
     return next(iter(ns.values()))
 
+# %% ../../nbs/32_mmdc_roles.ipynb #07749ec0
 def _replies(gen, images, prompts, who: str) -> list[str]:
     out = gen.generate(images, prompts)
     if not isinstance(out, (list, tuple)) or len(out) != len(prompts):
@@ -172,6 +177,7 @@ def _replies(gen, images, prompts, who: str) -> list[str]:
                          f"replies for {len(prompts)} prompts; expected one string per prompt")
     return [str(o) for o in out]
 
+# %% ../../nbs/32_mmdc_roles.ipynb #174ddeab
 class Teacher:
     "The teacher 𝒯: answers a question about an image with Table 6's teacher prompt."
     def __init__(self, generator: Generator, template: RoleTemplate = TEACHER_TEMPLATE):
@@ -183,6 +189,7 @@ class Teacher:
         return [a.strip() for a in _replies(self.generator, list(images),
                                             [self.prompt(q) for q in questions], "Teacher")]
 
+# %% ../../nbs/32_mmdc_roles.ipynb #7ba6c240
 class Student(Teacher):
     "The student 𝒮 as a role: the bare question, no system prompt."
     def __init__(self, generator: Generator): self.generator, self.template = generator, None
@@ -196,6 +203,7 @@ class JudgeScores(NamedTuple):
     student: np.ndarray
     teacher: np.ndarray
 
+# %% ../../nbs/32_mmdc_roles.ipynb #ec48f2af
 class Assessor:
     "The assessment agent ℛ: scores teacher and student answers with Table 6's prompt, twice with positions swapped."
     def __init__(self, generator: Generator, template: RoleTemplate = ASSESSOR_TEMPLATE,
@@ -230,6 +238,7 @@ def _scores(self: Assessor, images, prompts, questions) -> list[tuple[float, flo
                      f"{self.max_retries + 1} tries; last reply {last[j]!r:.200}; "
                      "expected 'The scores for Assistant 1 and 2 are X and Y, respectively.'")
 
+# %% ../../nbs/32_mmdc_roles.ipynb #7340d324
 @patch
 def score_pairs(self: Assessor, images: list, questions: list[str], teacher_answers: list[str],
                 student_answers: list[str]) -> JudgeScores:
@@ -243,6 +252,7 @@ def score_pairs(self: Assessor, images: list, questions: list[str], teacher_answ
     sc = np.array(self._scores(imgs, prompts, questions), dtype=float).reshape(n, 2, 2)  # (B, order, position)
     return JudgeScores(student=(sc[:, 0, 1] + sc[:, 1, 0]) / 2, teacher=(sc[:, 0, 0] + sc[:, 1, 1]) / 2)
 
+# %% ../../nbs/32_mmdc_roles.ipynb #f8c9dafb
 @patch
 def score_pair(self: Assessor, image, question: str, teacher_answer: str, student_answer: str) -> tuple[float, float]:
     "(R^S, R^T) for one example (see `score_pairs`)."
@@ -259,6 +269,7 @@ def clean_question(reply: str) -> str:
     m = re.match(r"(.+?[?.!])(?=[\"'”’]?(?:\s|$))", t)
     return (m[1] if m else t).strip("\"'“”‘’` ").strip()
 
+# %% ../../nbs/32_mmdc_roles.ipynb #cf371221
 class Augmentor:
     "The augmentor 𝒢: creates new questions like a given one about the same image, with Table 6's prompt."
     def __init__(self, generator: Generator, template: RoleTemplate = AUGMENTOR_TEMPLATE):
@@ -319,8 +330,10 @@ def _find(text: str, words: dict) -> list[str]:
     rx = re.compile(r"\b(" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")\b", re.I)
     return [words[m.lower()] for m in rx.findall(text)]
 
+# %% ../../nbs/32_mmdc_roles.ipynb #a1a8d653
 def _has(text: str, pattern: str) -> bool: return re.search(pattern, text, re.I) is not None
 
+# %% ../../nbs/32_mmdc_roles.ipynb #19c204a9
 def read_question(question: str, objects: list[dict]) -> tuple[str, list[dict], str | None] | None:
     "(qtype, the objects asked about, the value a yes/no or relation question names) or None when it cannot be read."
     names = {o["concept"].lower(): o for o in objects if o.get("concept")}
@@ -364,6 +377,7 @@ def scene_answer(question: str, objects: list[dict]) -> tuple[str, str] | None:
     yes = {"above": a["y"] < b["y"], "below": a["y"] > b["y"], "left": a["x"] < b["x"], "right": a["x"] > b["x"]}[value]
     return qtype, "yes" if yes else "no"
 
+# %% ../../nbs/32_mmdc_roles.ipynb #8acccc7a
 def question_tier(qtype: str, objects: list[dict]) -> int:
     "The world's tier of a question kind in a scene: 1 one object, 2 an attribute among two, 3 a relation."
     if qtype in ("relation", "compare_size", "same_colour", "same_shape"): return 3
@@ -380,6 +394,7 @@ def question_of(prompt: list[dict]) -> str:
     try: return TEACHER_TEMPLATE.parse(text)["User Question"].strip()
     except ValueError: return text.strip()
 
+# %% ../../nbs/32_mmdc_roles.ipynb #704f80e1
 class SceneOracle:
     "Teacher stand-in: answers each question from the scene graph of its image (perfect perception; not a model)."
     def __init__(self, book: SceneBook): self.book = book
@@ -390,10 +405,12 @@ class SceneOracle:
             out.append(ans[1] if ans else CANNOT_TELL)
         return out
 
+# %% ../../nbs/32_mmdc_roles.ipynb #6a97fba7
 def _unit(*parts) -> float:
     "A deterministic number in [0, 1) from `parts`."
     return int(hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:12], 16) / 16**12
 
+# %% ../../nbs/32_mmdc_roles.ipynb #b2400eaf
 def wrong_answer(qtype: str, truth: str, objects: list[dict], u: float) -> str:
     "A wrong answer of the same kind as `truth`, chosen by `u` in [0, 1)."
     if qtype == "compare_size": vals = [o["concept"] for o in objects]
@@ -401,6 +418,7 @@ def wrong_answer(qtype: str, truth: str, objects: list[dict], u: float) -> str:
     others = [v for v in vals if v != truth]
     return others[int(u * len(others))]
 
+# %% ../../nbs/32_mmdc_roles.ipynb #21346af3
 class NoisyStudent:
     ("Student stand-in: the scene graph's answer, wrong (same kind) with probability "
      "`error_rates[tier]`, seeded (not a model).")
@@ -437,6 +455,7 @@ def reference_score(answer: str, truth: str, values) -> int:
     if truth in said: return 8 if said == {truth} else 5
     return 3
 
+# %% ../../nbs/32_mmdc_roles.ipynb #1d8adc46
 def judge_reply(s1: float, s2: float) -> str:
     "A judge's reply in the format Table 6 asks for."
     return f"The scores for Assistant 1 and 2 are {s1:g} and {s2:g}, respectively."
@@ -519,6 +538,7 @@ def augment_candidates(question: str, objects: list[dict], seed=0) -> list[str]:
     random.Random(f"{seed}/{question}/{qtype}/{len(objects)}").shuffle(cands)
     return cands
 
+# %% ../../nbs/32_mmdc_roles.ipynb #6871801b
 class TemplateAugmentor:
     ("Augmentor stand-in: a new question of the same kind and tier about the same image, "
      "from `AUGMENT_PHRASES` (not a model).")

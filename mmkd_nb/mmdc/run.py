@@ -130,6 +130,7 @@ def by_tier(records, n: int, seed: str) -> list:
             if tiers[k] and len(out) < n: out.append(tiers[k].pop())
     return out
 
+# %% ../../nbs/34_mmdc_run.ipynb #d4148405
 def run_data(cfg: MmDCConfig) -> dict:
     "The run's records: d_sin, teacher_train, eval_world, eval_easy, pairs (captions for alignment)."
     w = make_world(WorldConfig.preset(cfg.world))
@@ -148,6 +149,7 @@ def answer_type(r) -> str:
     "'yes/no' when a record's answer is yes or no, else 'other' (VQA v2's answer types, without 'number')."
     return "yes/no" if answer_key(r.answer) in ("yes", "no") else "other"
 
+# %% ../../nbs/34_mmdc_run.ipynb #a0c1f424
 def by_tier_type(result: dict) -> dict:
     "A baseline's accuracy (groups as `majority_baseline` gives them) by tier and by answer type."
     sums = {}
@@ -161,6 +163,7 @@ def by_tier_type(result: dict) -> dict:
     for (kind, k), (hit, n) in sorted(sums.items()): out[kind][k] = hit / n
     return out
 
+# %% ../../nbs/34_mmdc_run.ipynb #d4cacf2c
 def chance_baseline(records, fit=None) -> dict:
     "Expected accuracy of a uniform guess among the answers each question's type takes (in `fit` and `records`)."
     kind = lambda r: question_group(r).rpartition("/")[2]
@@ -172,6 +175,7 @@ def chance_baseline(records, fit=None) -> dict:
     acc = sum(v["accuracy"] * v["n"] for v in groups.values()) / len(records)
     return dict(accuracy=float(acc), n=len(records), groups=groups)
 
+# %% ../../nbs/34_mmdc_run.ipynb #a4e52882
 def baselines(data: dict) -> dict:
     "What the run's accuracies stand beside, per test set: majority (test, train), 'no', chance; by tier and type too."
     out = {}
@@ -205,6 +209,7 @@ def vqa_scores(answers: list[str], records) -> dict:
     out["answers"] = list(answers)
     return out
 
+# %% ../../nbs/34_mmdc_run.ipynb #42420855
 @torch.no_grad()
 def evaluate(model, records, max_new_tokens: int = 6) -> dict:
     "Greedy answers of a student or teacher model to `records`' bare questions, scored by `vqa_scores`."
@@ -212,6 +217,7 @@ def evaluate(model, records, max_new_tokens: int = 6) -> dict:
     return vqa_scores(model.generate([r.image for r in records], [chat(r.question) for r in records],
                                      max_new_tokens=max_new_tokens), records)
 
+# %% ../../nbs/34_mmdc_run.ipynb #16a781a6
 def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`): accuracy, by_tier, by_type
                digits: int = 1) -> str:
     "A markdown table, one row per answerer or baseline: all, each tier, yes/no, other (accuracy × 100)."
@@ -233,16 +239,19 @@ def student_config(cfg: MmDCConfig, **overrides) -> StudentConfig:
     "The run's `StudentConfig`: preset `cfg.student`, its LLM replaced by `cfg.llm` when set, then `overrides`."
     return StudentConfig.preset(cfg.student, **({"llm": cfg.llm} if cfg.llm else {}), **overrides)
 
+# %% ../../nbs/34_mmdc_run.ipynb #66ac323c
 def tower_key(cfg: MmDCConfig) -> str:
     "The digest of the image tower the run's student reads (a preset's recipe, or the tower's path or id)."
     enc = student_config(cfg).encoder
     return EncoderConfig.preset(enc).digest() if enc in PRESETS else enc
 
+# %% ../../nbs/34_mmdc_run.ipynb #8f14cc8d
 def teacher_key(cfg: MmDCConfig) -> str:
     "Cache key of the trained teacher: a digest of the teacher's own fields only, and the image tower's."
     own = json.dumps({k: getattr(cfg, k) for k in TEACHER_FIELDS}, sort_keys=True, default=str)
     return hashlib.sha256(own.encode()).hexdigest()[:12] + "-" + str(tower_key(cfg))[:12]
 
+# %% ../../nbs/34_mmdc_run.ipynb #5951babf
 def open_run(run, cfg: MmDCConfig | None = None,
              fields: tuple | None = None, # the fields `cfg` must match (None: all; a shared teacher: TEACHER_FIELDS)
             ) -> MmDCConfig:
@@ -268,6 +277,7 @@ def open_run(run, cfg: MmDCConfig | None = None,
     save_json({"encoder": tower_key(cfg)}, t)
     return cfg
 
+# %% ../../nbs/34_mmdc_run.ipynb #a5081729
 _SHARED = {}
 def _parts(cfg: MmDCConfig):
     "(StudentConfig, image tower) of the run; the frozen tower is loaded once per process."
@@ -279,12 +289,14 @@ def _parts(cfg: MmDCConfig):
         _SHARED[key] = PooledTower(enc, cfg.pool)
     return scfg, _SHARED[key]
 
+# %% ../../nbs/34_mmdc_run.ipynb #d4feb69f
 def build_student(cfg: MmDCConfig) -> MultimodalStudent:
     "A fresh student of the run (W random, seeded by `cfg.seed`)."
     scfg, tower = _parts(cfg)
     llm, tok = load_llm(scfg.llm, dtype=scfg.dtype)
     return MultimodalStudent(tower, llm, tok, scfg)
 
+# %% ../../nbs/34_mmdc_run.ipynb #ad3bc6a1
 def build_teacher(cfg: MmDCConfig) -> MultimodalTeacher:
     "A fresh trained-teacher model of the run (projector random, seeded by `cfg.teacher_seed`)."
     scfg, tower = _parts(cfg)
@@ -299,6 +311,7 @@ def _train_cfg(cfg: MmDCConfig, steps: int, lr: float, out_dir, seed: int) -> Tr
                               log_every=1 if steps < 50 else 5, eval_every=0,
                               save_every=max(steps // 3, 1), out_dir=str(out_dir), seed=seed, progress=False)
 
+# %% ../../nbs/34_mmdc_run.ipynb #9937affc
 def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
                   cache: bool = True, # share trained teachers via ~/.cache/mmkd_nb/mmdc_teacher (False: always train)
                   shared: bool = False, # `run` holds one teacher for many runs: only its TEACHER_FIELDS must match
@@ -341,12 +354,15 @@ def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
     rep["seconds"] = round(time.time() - t0, 1)
     return rep
 
+# %% ../../nbs/34_mmdc_run.ipynb #68cbaa50
 def count_trainable(model) -> int: return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+# %% ../../nbs/34_mmdc_run.ipynb #b32d308b
 def chat_vlm(cfg: MmDCConfig, name: str) -> ChatVLM:
     "The 🤗 model `name` as a role of the run: sampling at `role_temperature`, seeded by `seed`."
     return ChatVLM.from_pretrained(name, temperature=cfg.role_temperature, seed=cfg.seed)
 
+# %% ../../nbs/34_mmdc_run.ipynb #6ca03971
 def load_teacher(cfg: MmDCConfig, run):
     "The run's teacher as a generator: the trained model from run/teacher, or `ChatVLM` for a 🤗 id."
     if cfg.teacher != "trained": return chat_vlm(cfg, cfg.teacher)
@@ -362,6 +378,7 @@ def align_budget(cfg: MmDCConfig, n_pairs: int, processes: int | None = None) ->
     processes = processes or process_state().num_processes
     return math.ceil(cfg.align_epochs * n_pairs / (cfg.batch_size * processes))
 
+# %% ../../nbs/34_mmdc_run.ipynb #6cedcc7d
 def align_stage(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     "Align the run's student (W only) on balanced captions; write run/align/{student.safetensors, report.json}."
     cfg, d = open_run(run, cfg), Path(run) / "align"
@@ -391,6 +408,7 @@ def calibrate_config(cfg: MmDCConfig) -> CalibrateConfig:
                                   tau=cfg.tau, iterations=cfg.iterations, seed=cfg.seed, calibration=cfg.calibration,
                                   plain_sizes=cfg.plain_sizes)
 
+# %% ../../nbs/34_mmdc_run.ipynb #8263eeef
 def make_roles(cfg: MmDCConfig, teacher, student, records) -> tuple:
     ("(Teacher, Student, Assessor, Augmentor) of the run: models where the config names them, "
      "the reference stand-ins otherwise.")
@@ -404,11 +422,13 @@ def make_roles(cfg: MmDCConfig, teacher, student, records) -> tuple:
     aug = Augmentor(TemplateAugmentor(book, seed=cfg.seed) if cfg.augmentor == "template" else llava(cfg.augmentor))
     return t, Student(student), judge, aug
 
+# %% ../../nbs/34_mmdc_run.ipynb #7facc3c3
 def last_student(pools_root) -> Path | None:
     "The newest `student.safetensors` that a completed calibration training wrote."
     done = sorted(Path(pools_root).glob("iter_*/tune.json"))
     return done[-1].parent / "student" / "student.safetensors" if done else None
 
+# %% ../../nbs/34_mmdc_run.ipynb #1aaaf781
 def calibrate_stage(cfg: MmDCConfig, run, data: dict | None = None, teacher=None, student=None, hook=None) -> dict:
     ("Run (or resume) calibration in run/calib; returns every iteration's summary with the student's "
      "accuracy after each training.")
@@ -441,6 +461,7 @@ def calibrate_stage(cfg: MmDCConfig, run, data: dict | None = None, teacher=None
                     hook=hook)
     return dict(summaries=pools.summaries(), seconds=round(time.time() - t0, 1))
 
+# %% ../../nbs/34_mmdc_run.ipynb #40b17140
 def plain_sizes(run) -> list[int]:
     "The tuning pool's size in iterations 1, 2, … of a finished calibrated run (what its plain control trains on)."
     st = Pools(Path(run) / "calib").state
@@ -459,6 +480,7 @@ def _trained(run: Path) -> list[dict]:
                         empty_answers=t.get("empty_answers", 0), steps=t["report"].get("steps")))
     return out
 
+# %% ../../nbs/34_mmdc_run.ipynb #762ad02e
 def eval_stage(cfg: MmDCConfig | None, run, data: dict | None = None) -> dict:
     "Teacher and student accuracy (per iteration), baselines and difficulty histograms of a run, into run/eval.json."
     cfg = open_run(run, cfg)
@@ -490,6 +512,7 @@ def eval_stage(cfg: MmDCConfig | None, run, data: dict | None = None) -> dict:
     if is_main_process(): save_json(out, run / "eval.json")
     return out
 
+# %% ../../nbs/34_mmdc_run.ipynb #3da2e441
 def eval_table(ev: dict, key: str = "world") -> str:
     "`tier_table` of a run: the teacher, the student at every stage, and the baselines."
     rows = {"teacher": ev["teacher"].get(key, {})} if key in ev.get("teacher", {}) else {}
@@ -516,6 +539,7 @@ def plot_curve(ev: dict, ax=None, key: str = "world"):
     ax.legend(fontsize=7)
     return ax
 
+# %% ../../nbs/34_mmdc_run.ipynb #64e9ceee
 def plot_hists(ev: dict, ax=None, tau: float | None = None):
     "The difficulty scores S of every assessment, one histogram per iteration, τ dashed."
     import matplotlib.pyplot as plt
@@ -540,11 +564,13 @@ def _value(field: str, text: str):
         return text.lower() in ("true", "1", "yes")
     return kind(text)
 
+# %% ../../nbs/34_mmdc_run.ipynb #13e0ebe0
 def stage_parser(stage: str, preset: str = "small") -> argparse.ArgumentParser:
     "The flags of `mmkd mmdc <stage>` (declared in `mmkd_nb.cli`, which `--help` reads)."
     from mmkd_nb.cli import mmdc_stage_parser
     return mmdc_stage_parser(stage, preset)
 
+# %% ../../nbs/34_mmdc_run.ipynb #585be233
 def config_from_args(a: argparse.Namespace) -> MmDCConfig | None:
     "The run's config from the flags, or None to use the one stored in the run folder."
     over = {}
@@ -560,12 +586,14 @@ def config_from_args(a: argparse.Namespace) -> MmDCConfig | None:
         return MmDCConfig.from_dict({**load_json(Path(a.out) / "config.json"), **over})
     return MmDCConfig.preset(a.preset or "small", **over)
 
+# %% ../../nbs/34_mmdc_run.ipynb #30b6c884
 def _brief(x):
     "A JSON-able copy without the answer lists."
     if isinstance(x, dict): return {k: _brief(v) for k, v in x.items() if k != "answers"}
     if isinstance(x, (list, tuple)): return [_brief(v) for v in x]
     return x
 
+# %% ../../nbs/34_mmdc_run.ipynb #c0e2fc25
 def stage_main(stage: str, argv: list[str] | None = None) -> dict:
     "Run `stage` with command-line flags; print a short summary on the main process and return the stage's report."
     from mmkd_nb.cli import parse_stage_args
@@ -581,11 +609,19 @@ def stage_main(stage: str, argv: list[str] | None = None) -> dict:
               (f", {len(rep['summaries'])} iterations" if stage == "calibrate" else ""))
     return rep
 
+# %% ../../nbs/34_mmdc_run.ipynb #1ee8a9cc
 def teacher_main(argv=None) -> dict: return stage_main("teacher", argv)
+
+# %% ../../nbs/34_mmdc_run.ipynb #97b06b9d
 def align_main(argv=None) -> dict: return stage_main("align", argv)
+
+# %% ../../nbs/34_mmdc_run.ipynb #c0ccb44e
 def calibrate_main(argv=None) -> dict: return stage_main("calibrate", argv)
+
+# %% ../../nbs/34_mmdc_run.ipynb #2ddbbcb0
 def eval_main(argv=None) -> dict: return stage_main("eval", argv)
 
+# %% ../../nbs/34_mmdc_run.ipynb #65d6e73f
 def main(argv: list[str] | None = None) -> dict:
     "`python -m mmkd_nb.mmdc.run <stage> ...` (and `accelerate launch -m mmkd_nb.mmdc.run <stage> ...`)."
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -602,11 +638,13 @@ def _versions() -> dict:
     return dict(python=platform.python_version(), torch=torch.__version__, transformers=transformers.__version__,
                 peft=peft.__version__, accelerate=accelerate.__version__)
 
+# %% ../../nbs/34_mmdc_run.ipynb #12dc6bdf
 def _mean_std(xs) -> dict:
     xs = [x for x in xs if x is not None]
     return (dict(mean=float(np.mean(xs)), std=float(np.std(xs, ddof=1)) if len(xs) > 1 else 0.0, n=len(xs)) if xs
             else dict(mean=None, std=None, n=0))
 
+# %% ../../nbs/34_mmdc_run.ipynb #c59bf005
 # the aligned student stays as it is
 LOOP_FIELDS = ("tau", "iterations", "role_temperature", "calibration", "plain_sizes")
 
@@ -618,8 +656,10 @@ def run_all(cfg: MmDCConfig, run, data: dict | None = None) -> dict:
     calibrate_stage(cfg, run, data)
     return eval_stage(cfg, run, data)
 
+# %% ../../nbs/34_mmdc_run.ipynb #917e1efb
 def _safe(name: str) -> str: return re.sub(r"[^A-Za-z0-9.=_-]+", "_", name)   # an arm's name in a folder name
 
+# %% ../../nbs/34_mmdc_run.ipynb #ddc23f40
 def _paired_sizes(base: MmDCConfig, arms: dict, root: Path, name: str, cfg: MmDCConfig) -> list[int]:
     "The plain arm's `plain_sizes`: from the calibrated run of the same config and seed (the main arm's, or run here)."
     pair = cfg.replace(calibration=True, plain_sizes=[])
@@ -628,6 +668,7 @@ def _paired_sizes(base: MmDCConfig, arms: dict, root: Path, name: str, cfg: MmDC
     if not (run / "eval.json").is_file(): run_all(pair, run, run_data(pair))
     return plain_sizes(run)
 
+# %% ../../nbs/34_mmdc_run.ipynb #a8ecfbb1
 def _arm_seed(base: MmDCConfig, arms: dict, root: str, job: tuple) -> dict:
     "One (arm, seed) job of `experiment` end to end in its own run folder: the seed's entry of the results file."
     (name, seed), root = job, Path(root)
@@ -644,6 +685,7 @@ def _arm_seed(base: MmDCConfig, arms: dict, root: str, job: tuple) -> dict:
     return dict(curve=ev["curve"], hists=ev["hists"], teacher=ev["teacher"], trained=ev["trained"],
                 plain_sizes=cfg.plain_sizes, seconds=round(time.time() - t0, 1))
 
+# %% ../../nbs/34_mmdc_run.ipynb #7a88c7a9
 def _arm_summary(seeds: dict) -> dict:
     "Mean ± std over an arm's seeds of every point of the curve, overall and by tier."
     out, n_pts = {}, min(len(s["curve"]) for s in seeds.values())
@@ -658,6 +700,7 @@ def _arm_summary(seeds: dict) -> dict:
                         stages=[c["stage"] for c in first[:n_pts]])
     return out
 
+# %% ../../nbs/34_mmdc_run.ipynb #6f2b3566
 def experiment(preset: str = "small",         # MmDCConfig preset of every arm
                arms: dict | None = None,      # name -> (MmDCConfig overrides, seeds); default {"main": ({}, [0, 1, 2])}
                # run folders: root/<arm>-s<seed> (other characters than letters, digits, '.=_-' become '_')
@@ -697,6 +740,7 @@ def experiment(preset: str = "small",         # MmDCConfig preset of every arm
         if wave: map_processes(partial(_arm_seed, base, arms, str(root)), wave, workers=workers, on_done=done)
     return res
 
+# %% ../../nbs/34_mmdc_run.ipynb #ffe16d22
 def paired_curve(res: dict, # `experiment`'s results
                  a: str, # an arm
                  b: str, # another arm, or "teacher"

@@ -88,6 +88,7 @@ class AddedEmbedding(nn.Module):
             x = torch.where((input_ids == i)[..., None], self.rows[j].to(x.dtype), x)
         return x
 
+# %% ../../nbs/30_mmdc_student.ipynb #ea85c04b
 class AddedHead(nn.Module):
     "A frozen LM head whose added ids' logits are h · rows."
     def __init__(self, base: nn.Module, ids: list[int], rows: nn.Parameter, n_out: int):
@@ -125,6 +126,7 @@ def lora_target(llm, n_layers: int) -> str:
     top = range(max(0, L - n_layers), L)
     return rf".*\.layers\.({'|'.join(map(str, top))})\.self_attn\.(q_proj|v_proj)"
 
+# %% ../../nbs/30_mmdc_student.ipynb #0715a110
 def add_lora(llm, r: int, n_layers: int) -> list[str]:
     "Inject LoRA adapters (peft, B = 0 at start) into `llm` in place; the names of their parameters."
     from peft import LoraConfig, inject_adapter_in_model
@@ -184,6 +186,7 @@ def set_trainable(self: MultimodalStudent,
         if "lora_" in n: p.requires_grad_(stop if llm is None else llm)
     return self
 
+# %% ../../nbs/30_mmdc_student.ipynb #b0163a0c
 @patch
 def image_tokens(self: MultimodalStudent, pixels: torch.Tensor) -> torch.Tensor:
     "H_V = W(patch tokens): normalised pixels (B, 3, S, S) → (B, P, D_llm); the class token is dropped, as in LLaVA."
@@ -193,6 +196,7 @@ def image_tokens(self: MultimodalStudent, pixels: torch.Tensor) -> torch.Tensor:
 # %% ../../nbs/30_mmdc_student.ipynb #b57355d1
 def _ids(tokenizer, text: str) -> list[int]: return tokenizer(text, add_special_tokens=False).input_ids
 
+# %% ../../nbs/30_mmdc_student.ipynb #281f2ce0
 def build_conversation(tokenizer,
                        turns: list,  # [(Q^t, A^t), ...]; the last answer may be None (a prompt to generate from)
                        stop_id: int,                # the id of <STOP>
@@ -241,6 +245,7 @@ class Conversation:
     turns: list  # [(Q^t, A^t), ...]
     id: str = ""  # the image id
 
+# %% ../../nbs/30_mmdc_student.ipynb #90cc7390
 def as_conversation(r, where: str = "record") -> Conversation:
     "A `Conversation` from a `Conversation` or a record with `.image`, `.question`, `.answer` (a one-turn dialogue)."
     if isinstance(r, Conversation): conv = r
@@ -251,6 +256,7 @@ def as_conversation(r, where: str = "record") -> Conversation:
         raise ValueError(f"{where} (id={conv.id!r}): expected a PIL image, got {type(conv.image).__name__}")
     return conv
 
+# %% ../../nbs/30_mmdc_student.ipynb #6af4e1c4
 def group_by_image(records) -> list[Conversation]:
     "One multi-turn `Conversation` per distinct image (by pixels), turns in record order."
     by = {}
@@ -313,6 +319,7 @@ def prompt_turns(prompt: list[dict], where: str = "prompt") -> tuple[str | None,
         raise ValueError(f"{where}: expected the last message to be the user's question")
     return system, [tuple(t) for t in turns]
 
+# %% ../../nbs/30_mmdc_student.ipynb #4f0e5105
 def cut_at_stop(ids: list[int], stop_id: int) -> list[int]:
     "The ids before the first `stop_id` (all of them if there is none)."
     return ids[:ids.index(stop_id)] if stop_id in ids else list(ids)
@@ -333,6 +340,7 @@ def prompt_batch(self: MultimodalStudent, prompts: list) -> dict:
                                              for r in rows]),
                 insert_at=torch.tensor([r["insert_at"] for r in rows]))
 
+# %% ../../nbs/30_mmdc_student.ipynb #0b5a3e6f
 @patch
 @torch.no_grad()
 def generate(self: MultimodalStudent,
@@ -368,6 +376,7 @@ def trainable_tensors(self: MultimodalStudent) -> dict:
     out.update({f"lora.{n}": p for n, p in self.lm.llm.named_parameters() if "lora_" in n})
     return out
 
+# %% ../../nbs/30_mmdc_student.ipynb #8a16b3d7
 @patch
 def save_trainable(self: MultimodalStudent, path):
     "Write W, the `<STOP>` rows and the LoRA adapters to a safetensors file."
@@ -375,6 +384,7 @@ def save_trainable(self: MultimodalStudent, path):
                if not (k == "stop_out" and v is self.stop_row)}
     save_tensors(tensors, path, metadata={"stop_token": STOP_TOKEN})
 
+# %% ../../nbs/30_mmdc_student.ipynb #d04ec887
 @patch
 def load_trainable(self: MultimodalStudent, path):
     "Read W, the `<STOP>` rows and the LoRA adapters written by `save_trainable`."

@@ -93,6 +93,7 @@ def clip_caption(tokenizer, caption: str, n: int) -> str:
     ids = tokenizer(caption, add_special_tokens=False).input_ids
     return caption if len(ids) <= n else tokenizer.decode(ids[:n])
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #5af47d25
 def check_captions(captions, B: int | None = None) -> list:
     "Captions as a list of non-empty strings, one per example of K."
     if isinstance(captions, str): raise ValueError("captions must be a list of str, got one str")
@@ -103,6 +104,7 @@ def check_captions(captions, B: int | None = None) -> list:
     if B is not None and len(captions) != B: raise ValueError(f"captions has {len(captions)} items but K has batch {B}")
     return captions
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #5b6c0f4a
 def check_knowledge(K: torch.Tensor, d_q: int, min_q: int = 0) -> torch.Tensor:
     "K must be a (B, Q, D_q) float tensor with at least `min_q` queries."
     if not torch.is_tensor(K) or K.dim() != 3 or K.shape[-1] != d_q or not K.is_floating_point():
@@ -127,6 +129,7 @@ class IACIOutput:
     prefix_pos: torch.Tensor      # (B, Q) where the block sits
     prompts: list                 # the instruction each sample got
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #459c1dc5
 class IACI(nn.Module):
     "Instruction-aware contextual inference: W_p K as a soft prompt, caption NLL through the frozen LLM (VIKDF Eq. 6)."
     def __init__(self, plm: PrefixLM,              # the frozen LLM with its tokenizer
@@ -137,6 +140,7 @@ class IACI(nn.Module):
         self.plm, self.cfg = plm, cfg or BVIFConfig()
         self.proj = proj if proj is not None else nn.Linear(self.cfg.d_q, plm.d_llm)
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #d02fa33f
 @patch
 def iaci_batch(self: IACI, captions: list, prompts: list | None) -> dict:
     "Token ids, mask, labels (B, T) and insert_at (B,) of `<s> Image: [K] <prompt> <caption></s>` (no prompt: None)."
@@ -146,6 +150,7 @@ def iaci_batch(self: IACI, captions: list, prompts: list | None) -> dict:
     return build_prefix_batch(self.plm.tokenizer, before=[c.image_word] * len(caps), after=after,
                               targets=[" " + t for t in caps], bos=True, eos=True, padding_side=c.padding_side)
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #019e63fc
 @patch
 def forward(self: IACI,
             K: torch.Tensor,              # (B, Q, D_q) knowledge vectors (Q = 0 allowed: the plain LLM)
@@ -160,6 +165,7 @@ def forward(self: IACI,
                else check_captions(prompts, K.shape[0]))
     return self.caption_loss(K, captions, prompts)
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #fc09f79a
 @patch
 def caption_loss(self: IACI, K: torch.Tensor, captions: list, prompts: list | None) -> IACIOutput:
     "Caption NLL given W_p K and `prompts` (B instructions, or None: none); K and captions already checked."
@@ -204,6 +210,7 @@ class IAKROutput:
     K_hat: torch.Tensor   # (B, Q, D_q) the reconstruction
     prompts: list         # the instruction each sample got
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #8b618734
 class IAKR(nn.Module):
     "Instruction-aware knowledge reconstruction: the LLM reads the caption and regresses K at the query slots (VIKDF Eq. 7–8)."
     def __init__(self, plm: PrefixLM,
@@ -216,6 +223,7 @@ class IAKR(nn.Module):
         self.proj = proj if proj is not None else nn.Linear(self.cfg.d_q, plm.d_llm)
         self.back = back if back is not None else nn.Linear(plm.d_llm, self.cfg.d_q)
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #c788ace4
 @patch
 def iakr_batch(self: IAKR, captions: list, prompts: list) -> dict:
     "Token ids, mask (B, T) and insert_at (B,) of `<s> <prompt> <caption> Image:`; the block goes at the end."
@@ -224,6 +232,7 @@ def iakr_batch(self: IAKR, captions: list, prompts: list) -> dict:
     return build_prefix_batch(self.plm.tokenizer, before=[f"{p} {t} {c.image_word}" for p, t in zip(prompts, caps)],
                               bos=True, padding_side=c.padding_side)
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #88fea372
 @patch
 def forward(self: IAKR,
             K: torch.Tensor,              # (B, Q, D_q) knowledge vectors, Q >= 1
@@ -256,6 +265,7 @@ class BVIFOutput:
         "The scalars, for logging (`loss`, `iaci`, `iakr`)."
         return {"loss": self.loss, "iaci": self.iaci, "iakr": self.iakr}
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #aaed4fb9
 class BVIF(nn.Module):
     "VIKDF's knowledge integration stage: IACI + IAKR through one projection W_p into a frozen LLM (Eq. 9)."
     def __init__(self, plm: PrefixLM, cfg: BVIFConfig | None = None):
@@ -268,6 +278,7 @@ class BVIF(nn.Module):
     @property
     def plm(self) -> PrefixLM: return self.iaci.plm
 
+# %% ../../nbs/12_vikdf_bvif.ipynb #5333e696
 @patch
 def forward(self: BVIF,
             K: torch.Tensor,                  # (B, Q, D_q) knowledge vectors (K_T)

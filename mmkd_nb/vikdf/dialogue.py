@@ -109,6 +109,7 @@ def _forms(attribute: str, value: str) -> list[str]:
         out = [f"{x} {b}" for x in [a, *SYNONYMS.get(a, [])]]
     return out
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #a2496620
 def named_values(text: str) -> dict[str, set]:
     "attribute -> values that `text` names (corners before single sides, so 'top left' is not also 'top')."
     low, out = " " + text.lower() + " ", {a: set() for a in ATTRIBUTES}
@@ -120,6 +121,7 @@ def named_values(text: str) -> dict[str, set]:
                 if attribute == "position": low = pat.sub(" ", low)
     return out
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #f753878c
 def attribute_scores(replies: list[str], concepts: list, mentioned: list[list]) -> dict:
     ("{'attr_recall', 'attr_precision', 'attr_named'}: true looks named / looks named that are true "
      "/ replies naming any look.")
@@ -155,6 +157,7 @@ class DialogueModel(nn.Module):
     @property
     def uses_knowledge(self) -> bool: return self.iqformer is not None
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #bdba08d6
 def from_vikdf(vikdf: VIKDF, cfg: DialogueConfig) -> DialogueModel:
     ("The dialogue model of a trained VIKDF: its encoder, IQ-Former, "
      "W_p (a fresh one under −KI) and LLM; sets what trains.")
@@ -173,11 +176,13 @@ def context_text(context: list, sep: str, max_turns: int) -> str:
     "The last `max_turns` turns joined with `sep`."
     return sep.join(context[-max_turns:])
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #6ae529f2
 def clip_left(tokenizer, text: str, n: int) -> str:
     "The last `n` tokens of `text` (unchanged when it fits): long contexts lose their oldest words."
     ids = tokenizer(text, add_special_tokens=False).input_ids
     return text if len(ids) <= n else tokenizer.decode(ids[-n:]).lstrip()
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #b9a32cf9
 @patch
 def collate(self: DialogueModel, dialogues: list, targets: bool = True) -> dict:
     "Dialogues -> {'contexts', 'input_ids', 'attention_mask', 'insert_at' (and 'labels')}: the `collate_fn` of `fit`."
@@ -192,12 +197,14 @@ def collate(self: DialogueModel, dialogues: list, targets: bool = True) -> dict:
                            system=c.system_prompt, max_len=c.max_len, padding_side="right" if targets else "left")
     return {"contexts": [context_text(d.context, c.sep, c.max_turns) for d in dialogues], **b}
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #3c992d9b
 @patch
 def knowledge(self: DialogueModel, contexts: list[str]) -> torch.Tensor:
     "K (B, Q, D_q) from the contexts alone: the IQ-Former on the frozen text encoder's token states."
     with torch.no_grad(): t = self.encoder.encode_text(contexts)          # states (B, N, D_enc), mask (B, N)
     return self.iqformer(t.states, t.mask)
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #9e630db5
 @patch
 def prefix(self: DialogueModel, batch: dict):
     "W_p K (B, Q, D_llm), or None without K."
@@ -211,6 +218,7 @@ def forward(self: DialogueModel, batch: dict) -> dict:
                    logits=False)
     return {"loss": out.loss}
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #76f5e3a3
 @patch
 @torch.no_grad()
 def reply_nll(self: DialogueModel, dialogues: list) -> tuple[np.ndarray, np.ndarray]:
@@ -239,6 +247,7 @@ def reply(self: DialogueModel, dialogues: list, batch_size: int = 8) -> list[str
                 for t in self.plm.tokenizer.batch_decode(ids, skip_special_tokens=True)]
     return out
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #234fe125
 def evaluate_dialogue(model: DialogueModel, dialogues: list, world: World,
                       vectors=None,          # word vectors for the embedding scores; None: `offline_word_vectors()`
                       batch_size: int = 8) -> dict:
@@ -269,6 +278,7 @@ def lora_model(llm_cfg: LLMConfig, cfg: DialogueConfig) -> DialogueModel:
     # the same model object, adapters injected in place
     return DialogueModel(PrefixLM(peft.base_model.model, tok), cfg)
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #ba20d431
 def finetune_dialogue(model: DialogueModel, train: list, out_dir, accelerator=None):
     ("Train `model`'s trainable parts on `train` dialogues with `fit`; "
      "returns the `TrainResult` (None when nothing trains).")
@@ -345,6 +355,7 @@ def knowledge_chain(vikdf: VIKDF, world: World, max_pairs: int = 120) -> dict:
     return {"retrieval_heldout": tim_retrieval(vikdf, held), "retrieval_seen": tim_retrieval(vikdf, seen_pairs),
             "probe": probe, "margins": margins}
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #003fb74c
 def frozen_margins(plm: PrefixLM, world: World) -> dict:
     "The frozen LLM's attribute margins on held-out concepts, text only: the chain's baseline."
     from mmkd_nb.evidence import attribute_margins, summarise_margins
@@ -352,6 +363,7 @@ def frozen_margins(plm: PrefixLM, world: World) -> dict:
     rows = attribute_margins(plm, plm.tokenizer, world, reference=nonce_names(len(world.concepts) + 1)[-1])
     return summarise_margins(rows)
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #22135bc2
 def joint_curves(folder, points: int = 30) -> dict:
     "The joint stage's training losses from `folder/history.jsonl` (`curves`: means of equal windows)."
     from mmkd_nb.train import curves, read_history
@@ -400,6 +412,7 @@ def parse_system(name: str) -> dict:
             "ablation": "-" + abl if abl else "full", "queries": int(q) if q else None, "llm": llm or None,
             "shuffled": shuffled}
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #ca4ab967
 def _vikdf_config(base: VIKDFConfig, sysd: dict, seed: int, pretrain_steps: int | None,
                   train_encoder: bool) -> VIKDFConfig:
     "The joint-stage config of system `sysd` (a `parse_system` result) on `seed`, from the preset's config `base`."
@@ -491,6 +504,7 @@ def summarise_runs(runs: list[dict]) -> dict:
                   for k, v in vals.items() if v}
     return out
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #1498b61a
 def results_table(summary: dict, columns=SCORES) -> str:
     "Markdown table of `summarise_runs` output: scores × 100 (PPL as is), '± std' when there are several seeds."
     names = {"attr_recall": "Attr-R", "attr_precision": "Attr-P"}
@@ -514,6 +528,7 @@ def load_results(path) -> dict:
     doc = load_json(path)
     return {**doc, "summary": summarise_runs(doc["runs"])}   # from the per-seed numbers, by the current rule
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #d73d7c61
 def plot_results(summary: dict, keys=("BLEU-1", "ROUGE-L", "attr_recall", "attr_precision"), title: str = ""):
     "Bars of mean ± std per system for `keys` (× 100)."
     import matplotlib.pyplot as plt
@@ -539,6 +554,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     from mmkd_nb.cli import vikdf_dialogue_parser, parse_stage_args
     return parse_stage_args(vikdf_dialogue_parser, "dialogue", argv)
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #112d5d7b
 def dialogue_overrides(a: argparse.Namespace) -> dict:
     "The DialogueConfig fields the flags change: the aliases, then `--dialogue.FIELD` (`--set`), typed like the field."
     from mmkd_nb.cli import arg_type
@@ -554,6 +570,7 @@ def dialogue_overrides(a: argparse.Namespace) -> dict:
         over[name] = arg_type(getattr(defaults, name))(text) if getattr(defaults, name) is not None else text
     return over
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #24b2d4a1
 def main(argv: list[str] | None = None) -> dict:
     "Fine-tune and evaluate one dialogue system; prints a summary and returns it (JSON-able)."
     from mmkd_nb.core import save_tensors, is_main_process, barrier

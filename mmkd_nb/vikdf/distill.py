@@ -335,11 +335,13 @@ def text_states(self: KnowledgeDistiller, input_ids, attention_mask) -> torch.Te
     with torch.no_grad():
         return self.encoder.encode_tokens({"input_ids": input_ids, "attention_mask": attention_mask.bool()}).states
 
+# %% ../../nbs/11_vikdf_distill.ipynb #63139fa6
 @patch
 def image_states(self: KnowledgeDistiller, pixels) -> torch.Tensor:
     "H_I of the frozen image tower: (B, 1+P, D_enc), no gradient."
     with torch.no_grad(): return self.encoder.encode_pixels(pixels).states
 
+# %% ../../nbs/11_vikdf_distill.ipynb #defd8820
 @patch
 def collate(self: KnowledgeDistiller, pairs) -> dict:
     "ImageTextPairs -> a batch {'input_ids', 'attention_mask', 'pixels'} for `forward` (the `collate_fn` of `fit`)."
@@ -361,6 +363,7 @@ def forward(self: KnowledgeDistiller,
     loss, out = self.losses(batch, K_T, K_I, generator)
     return {"loss": loss, **out}
 
+# %% ../../nbs/11_vikdf_distill.ipynb #db7bc098
 @patch
 def losses(self: KnowledgeDistiller, batch: dict, K_T, K_I, generator=None) -> tuple:
     ("L_kd (Eq. 5) and its enabled parts (unweighted) from given K_T, K_I (B, Q, D_q): "

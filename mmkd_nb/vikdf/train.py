@@ -35,11 +35,13 @@ PARTS = {"encoder": EncoderConfig, "iqformer": IQFormerConfig, "distill": Distil
 def _part(name: str, help: str):
     return field(default_factory=lambda: _preset_part(name, "small"), metadata={"help": help})
 
+# %% ../../nbs/13_vikdf_train.ipynb #c1cc5dce
 def _preset_part(name: str, preset: str) -> Config:
     "Part `name`'s config for `preset`; the training loop of `paper` is the VIKDF recipe of `PAPER_TRAIN`."
     if name == "train" and preset == "paper": return TrainConfig.for_paper("vikdf")
     return PARTS[name].preset(preset)
 
+# %% ../../nbs/13_vikdf_train.ipynb #25859ccf
 def _merge(base: dict, overrides: dict) -> dict:
     "`base` with `overrides`; a dict given for a part is merged into that part's fields."
     out = dict(base)
@@ -97,6 +99,7 @@ def validate(self: VIKDFConfig):
         raise ValueError(f"VIKDFConfig: bvif.d_q={self.bvif.d_q} but iqformer.hidden={self.iqformer.hidden}; "
                          "BVIF reads K of width D_q, make them equal")
 
+# %% ../../nbs/13_vikdf_train.ipynb #4126ac06
 @patch(cls_method=True)
 def preset(cls: VIKDFConfig, name: str, **overrides):
     "Every part's preset `name`, then `overrides` (a dict for a part is merged into it)."
@@ -104,6 +107,7 @@ def preset(cls: VIKDFConfig, name: str, **overrides):
     base = {k: _preset_part(k, name) for k in PARTS}
     return cls.from_dict(_merge({**base, **cls.preset_values(name)}, overrides))
 
+# %% ../../nbs/13_vikdf_train.ipynb #f7258a25
 @patch
 def replace(self: VIKDFConfig, **kw):
     "A copy with `kw` changed; a dict for a part changes only the fields it names."
@@ -157,11 +161,13 @@ def knowledge(self: VIKDF, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         text = d.encoder.encode_tokens({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].bool()})
     return d.iqformer.knowledge_vectors(text.states, text.mask, d.image_states(batch["pixels"]))   # (B, Q, D_q) each
 
+# %% ../../nbs/13_vikdf_train.ipynb #edb2be61
 @patch
 def distill_losses(self: VIKDF, batch: dict, K_T, K_I, generator=None) -> tuple[torch.Tensor, dict]:
     "L_kd (Eq. 5) and its enabled parts (unweighted) from given K_T, K_I."
     return self.distiller.losses(batch, K_T, K_I, generator)
 
+# %% ../../nbs/13_vikdf_train.ipynb #45927cb7
 @patch
 def forward(self: VIKDF, batch: dict,
             generator: torch.Generator | None = None,  # TAMIM and IAMTM masks
@@ -187,6 +193,7 @@ def build_encoder(cfg: VIKDFConfig):
     if cfg.encoder.backend == "offline" and not cfg.train_encoder: return OfflineEncoder(cfg.encoder)
     return load_encoder(cfg.encoder, progress=False) if cfg.encoder.backend == "offline" else load_encoder(cfg.encoder)
 
+# %% ../../nbs/13_vikdf_train.ipynb #d94b9b4f
 def build_vikdf(cfg: VIKDFConfig,
                 encoder=None,                 # a frozen `DualEncoder` to reuse; default: built from cfg.encoder
                 plm: PrefixLM | None = None,  # a frozen LLM to reuse; default: loaded from cfg.llm
@@ -218,6 +225,7 @@ def save_vikdf(model: VIKDF, folder) -> Path:
     save_json(model.cfg.to_dict(), folder / "config.json")
     return folder
 
+# %% ../../nbs/13_vikdf_train.ipynb #a414d8bf
 def load_vikdf(folder, encoder=None, plm: PrefixLM | None = None) -> VIKDF:
     "A `VIKDF` rebuilt from `folder` (see `save_vikdf`), reusing `encoder`/`plm` if given."
     folder = Path(folder)
@@ -256,6 +264,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     from mmkd_nb.cli import vikdf_train_parser, parse_stage_args
     return parse_stage_args(vikdf_train_parser, "vikdf", argv)
 
+# %% ../../nbs/13_vikdf_train.ipynb #93d8ba41
 def _field_overrides(cfg: VIKDFConfig, items: list[str]) -> dict:
     "`--set PART.FIELD=VALUE` items as nested overrides, each value typed like the field it changes."
     import dataclasses
@@ -271,6 +280,7 @@ def _field_overrides(cfg: VIKDFConfig, items: list[str]) -> dict:
         (over.setdefault(part, {}) if part else over)[name] = arg_type(getattr(owner, name))(text)
     return over
 
+# %% ../../nbs/13_vikdf_train.ipynb #622c3b58
 def config_from_args(a: argparse.Namespace) -> VIKDFConfig:
     "The run's `VIKDFConfig` from the parsed flags."
     over = {"train": {_ALIASES[k].split(".")[1]: getattr(a, k) for k in _ALIASES if getattr(a, k) is not None},
@@ -281,6 +291,7 @@ def config_from_args(a: argparse.Namespace) -> VIKDFConfig:
         over[k] = {**over.get(k, {}), **v} if isinstance(v, dict) else v
     return ablated(VIKDFConfig.preset(a.preset, **over), a.ablation)
 
+# %% ../../nbs/13_vikdf_train.ipynb #46517db1
 def training_pairs(cfg: VIKDFConfig, limit: int | None = None) -> list:
     "The image–caption pairs of `cfg.data` (webdataset shards) or of the world `cfg.world`; shuffled for the control."
     from mmkd_nb.world import WorldConfig, make_world
@@ -288,6 +299,7 @@ def training_pairs(cfg: VIKDFConfig, limit: int | None = None) -> list:
     else: pairs = make_world(WorldConfig.preset(cfg.world)).pairs("train")[:limit]
     return shuffle_images(pairs, cfg.train.seed) if cfg.shuffle_images else pairs
 
+# %% ../../nbs/13_vikdf_train.ipynb #2c17ca3a
 def main(argv=None) -> dict:
     "Train from the command line; prints and returns a summary (steps, first and last loss, where the model went)."
     a = parse_args(argv)
