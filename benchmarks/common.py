@@ -140,20 +140,30 @@ def run_arms(script: Path, presets: list, arms: list, args: list[str], repeats: 
     return rows
 
 
+def repeat_ratios(row: dict, ref: dict) -> list[float]:
+    """The CPU-time ratio of `row` to `ref` within each repeat (the median step of each process, paired by repeat:
+    the two processes ran one after the other, so they saw about the same machine load). Their spread is the noise."""
+    med = lambda x: statistics.median(x["cpu_s_all"])
+    return [med(a) / med(b) for a, b in zip(row["repeats"], ref["repeats"])]
+
+
 def add_ratios(rows: list[dict], base_arm: str, ref_arms: dict | None = None) -> list[dict]:
     """Each row's step-time, CPU-time and memory ratio to `base_arm` of its preset (`time_ratio`, `cpu_ratio`, `mem_ratio`),
-    and, for the arms named in `ref_arms` (arm -> reference arm), the ratios to that reference too (`*_ratio_ref`)."""
+    and, for the arms named in `ref_arms` (arm -> reference arm), the ratios to that reference too (`*_ratio_ref`).
+    The CPU-time ratios are also kept per repeat (`cpu_ratio_repeats`, `cpu_ratio_ref_repeats`), see `repeat_ratios`."""
     def find(p, arm): return next(r for r in rows if r["preset"] == p and r["arm"] == arm)
     for r in rows:
         b = find(r["preset"], base_arm)
         r["time_ratio"] = r["step_s_median"] / b["step_s_median"]
         r["cpu_ratio"] = r["cpu_s_median"] / b["cpu_s_median"]
         r["mem_ratio"] = r["peak_mem_mb"] / max(b["peak_mem_mb"], 1e-9)
+        r["cpu_ratio_repeats"] = repeat_ratios(r, b)
         if ref_arms and r["arm"] in ref_arms:
             ref = find(r["preset"], ref_arms[r["arm"]])
             r.update(ref_arm=ref["arm"], time_ratio_ref=r["step_s_median"] / ref["step_s_median"],
                      cpu_ratio_ref=r["cpu_s_median"] / ref["cpu_s_median"],
-                     mem_ratio_ref=r["peak_mem_mb"] / max(ref["peak_mem_mb"], 1e-9))
+                     mem_ratio_ref=r["peak_mem_mb"] / max(ref["peak_mem_mb"], 1e-9),
+                     cpu_ratio_ref_repeats=repeat_ratios(r, ref))
     return rows
 
 

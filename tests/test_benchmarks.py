@@ -28,8 +28,23 @@ def check_rows(res: dict, arms: list):
         assert 0 < r["cpu_s_median"] <= r["step_s_median"] * 1.05 + 0.01    # one thread cannot use more CPU than wall time
         assert r["mem_ratio"] == pytest.approx(r["peak_mem_mb"] / base["peak_mem_mb"])
         assert r["first_loss"] == r["first_loss"] and r["first_loss"] > 0      # a finite, positive loss
+        assert r["cpu_ratio_repeats"] == pytest.approx([r["cpu_ratio"]])         # one repeat: its ratio is the ratio
     for k in ("command", "date", "torch", "load_avg_1min", "seconds"): assert k in res["meta"]
     return rows
+
+
+def test_repeat_ratios_pair_processes_by_repeat():
+    "Per-repeat CPU ratios pair the i-th process of an arm with the i-th of its reference; pooled medians differ."
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from common import add_ratios
+    rep = lambda *cpu: [dict(cpu_s_all=list(c)) for c in cpu]
+    rows = [dict(preset="p", arm="a", repeats=rep((1.0, 1.2, 1.1), (2.0, 2.0, 2.2)), step_s_median=1, cpu_s_median=1.6, peak_mem_mb=1),
+            dict(preset="p", arm="b", repeats=rep((1.1, 1.3, 1.2), (2.4, 2.3, 2.2)), step_s_median=1, cpu_s_median=1.75, peak_mem_mb=1)]
+    add_ratios(rows, "a", {"b": "a"})
+    assert rows[1]["cpu_ratio_repeats"] == pytest.approx([1.2 / 1.1, 2.3 / 2.0])
+    assert rows[1]["cpu_ratio_ref_repeats"] == rows[1]["cpu_ratio_repeats"]
+    assert rows[0]["cpu_ratio_repeats"] == pytest.approx([1.0, 1.0])
+    assert rows[1]["cpu_ratio"] == pytest.approx(1.75 / 1.6)
 
 
 def test_vikdf_benchmark(tmp_path):
