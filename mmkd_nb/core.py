@@ -15,8 +15,8 @@ import numpy as np
 # %% auto #0
 __all__ = ['PRESETS', 'PRESET_BASE', 'SHIPPED', 'hfield', 'Config', 'RunConfig', 'set_seed', 'get_device', 'process_state',
            'is_main_process', 'barrier', 'is_fast', 'fast_or', 'cache_dir', 'atomic_write', 'save_json', 'load_json',
-           'save_tensors', 'load_tensors', 'copy_tensors', 'ShippedWeightsError', 'file_sha256', 'shipped_manifest',
-           'restore_shipped', 'ship_entry', 'count_params', 'worker_info', 'map_processes']
+           'file_lock', 'save_tensors', 'load_tensors', 'copy_tensors', 'ShippedWeightsError', 'file_sha256',
+           'shipped_manifest', 'restore_shipped', 'ship_entry', 'count_params', 'worker_info', 'map_processes']
 
 # %% ../nbs/00_core.ipynb #2f1f53f5
 PRESETS = ("tiny", "micro", "small", "paper")
@@ -176,6 +176,18 @@ def save_json(obj, path, **kw):
 def load_json(path):
     "Read a JSON file."
     with open(path, encoding="utf-8") as f: return json.load(f)
+
+# %% ../nbs/00_core.ipynb #97a3e59f
+@contextmanager
+def file_lock(path, blocking: bool = True):
+    "Hold an exclusive lock on the file `path` (created if missing); with `blocking=False`, raise `BlockingIOError` if held."
+    import fcntl
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        try: yield path
+        finally: fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 # %% ../nbs/00_core.ipynb #39fc3a96
 def save_tensors(tensors: dict, path, metadata: dict | None = None):

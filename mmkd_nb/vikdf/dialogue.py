@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 
-from ..core import Config, hfield, PRESETS, set_seed, save_json, load_json
+from ..core import Config, hfield, PRESETS, set_seed, save_json, load_json, file_lock
 from ..data import Dialogue, RecordError
 from ..llm import LLMConfig, PrefixLM, load_llm, build_prefix_batch
 from ..metrics import dialogue_report, offline_word_vectors
@@ -452,9 +452,10 @@ def experiment(preset: str = "tiny",
             key = f"vikdf-{vcfg.digest()[:10]}-s{seed}"
             if key not in vikdfs:
                 folder = out / key
-                if not (folder / "model" / "config.json").exists():
-                    log(f"[{name}] joint VIKDF stages: {vcfg.train.max_steps} steps")
-                    train_vikdf(vcfg, training_pairs(vcfg), folder)
+                with file_lock(out / f"{key}.lock"):   # a parallel call with this config waits, then loads it
+                    if not (folder / "model" / "config.json").exists():
+                        log(f"[{name}] joint VIKDF stages: {vcfg.train.max_steps} steps")
+                        train_vikdf(vcfg, training_pairs(vcfg), folder)
                 vikdfs[key] = folder
             fk = (vcfg.encoder.digest(), vcfg.llm.name)        # frozen parts are loaded once and shared
             vk = load_vikdf(vikdfs[key] / "model", *frozen.get(fk, (None, None)))
