@@ -52,6 +52,7 @@ class Instruction:
     id: str = ""
     meta: dict = field(default_factory=dict)
 
+# %% ../../nbs/23_mks2_eval.ipynb #dc698d26
 def text_instructions(world, split: str = "train") -> list[Instruction]:
     "The world's attribute questions of `split` as text-only instructions (train: seen concepts only)."
     out = []
@@ -60,6 +61,7 @@ def text_instructions(world, split: str = "train") -> list[Instruction]:
                                dict(r.meta, kind="text")))
     return out
 
+# %% ../../nbs/23_mks2_eval.ipynb #81764fd3
 def multimodal_instructions(world, split: str = "train") -> list[Instruction]:
     "The world's VQA records of `split` as image-text instructions."
     return [Instruction(format_instruction(r.question), r.answer, r.image, r.id, dict(r.meta, kind="multimodal"))
@@ -88,6 +90,7 @@ class InstructionCollator:
                                max_len=self.max_len)
         return {"pixels": self.encoder.preprocess([x.image for x in items]), **b}
 
+# %% ../../nbs/23_mks2_eval.ipynb #01264cca
 def modality_batches(items: list, batch_size: int, seed: int = 0) -> list[list]:
     "Shuffle `items` and cut them into micro-batches that hold one modality each."
     rng, out = random.Random(seed), []
@@ -109,10 +112,12 @@ def _check_mcq(records):
             raise RecordError(f"mcq record {i} ({r.id or 'no id'}) has answer {r.answer} and {len(r.choices)} choices; "
                               "expected at least 2 choices and 0 <= answer < choices")
 
+# %% ../../nbs/23_mks2_eval.ipynb #57fa1c75
 def _cache_kwarg(base) -> str:
     "The keyword under which `base.forward` takes a key/value cache: `cache` (transformers >= 5.24) or `past_key_values` (older)."
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
+# %% ../../nbs/23_mks2_eval.ipynb #c9404035
 def _shared_prompt_scores(model, tokenizer, chunk: list, normalize: str, dev) -> list[float]:
     "Scores of every choice of the records in `chunk`: one pass over the R questions, one over the N choices on their cache."
     p = build_prefix_batch(tokenizer, [format_instruction(r.question) for r in chunk])   # prompts only, right-padded
@@ -137,6 +142,7 @@ def _shared_prompt_scores(model, tokenizer, chunk: list, normalize: str, dev) ->
     pred = torch.cat([last[rec, None], h[:, :-1]], 1)  # (N, T, D): the state before each choice token
     return _choice_logliks(model, pred, ids, keep, normalize)
 
+# %% ../../nbs/23_mks2_eval.ipynb #b1e460df
 def _record_chunks(records: list, rows: int) -> list[list]:
     "Consecutive records whose choices together fit in `rows` (always at least one record per chunk)."
     chunks, cur, n = [], [], 0
@@ -148,12 +154,14 @@ def _record_chunks(records: list, rows: int) -> list[list]:
         n += len(r.choices)
     return chunks + [cur] if cur else chunks
 
+# %% ../../nbs/23_mks2_eval.ipynb #ec90d9c7
 def _choice_logliks(model, pred: torch.Tensor, ids: torch.Tensor, keep: torch.Tensor, normalize: str) -> list[float]:
     "Score choice tokens `ids` (N, T) at `keep` (N, T) from the states `pred` (N, T, D) that predict them."
     logp = head_logits(model, pred[keep]).float().log_softmax(-1).gather(-1, ids[keep][:, None])[:, 0]   # (n,)
     s = torch.zeros(len(ids), device=ids.device).index_add_(0, keep.nonzero()[:, 0], logp)  # (N,) summed per row
     return (s / keep.sum(1) if normalize == "mean" else s).tolist()
 
+# %% ../../nbs/23_mks2_eval.ipynb #5f345eb5
 @torch.no_grad()
 def mcq_loglik_scores(model,               # a 🤗 causal LM (frozen, with memory, or with MoMEs)
                       tokenizer,
@@ -192,6 +200,7 @@ def mcq_loglik_scores(model,               # a 🤗 causal LM (frozen, with memo
 def _acc(hits: list, ks: list) -> dict:
     return dict(accuracy=sum(hits) / len(hits), chance=sum(1 / k for k in ks) / len(ks), n=len(hits))
 
+# %% ../../nbs/23_mks2_eval.ipynb #de467b85
 def mcq_breakdown(records: list, scores: list) -> dict:
     "Accuracy of argmax-score predictions: overall, 'seen' / 'heldout' concepts, and by attribute."
     if len(records) != len(scores): raise ValueError(f"{len(records)} records but {len(scores)} score lists")
@@ -205,6 +214,7 @@ def mcq_breakdown(records: list, scores: list) -> dict:
     for g, v in sorted(groups.items()): out[g] = _acc([h for h, _ in v], [k for _, k in v])
     return out
 
+# %% ../../nbs/23_mks2_eval.ipynb #63af76fe
 def mcq_accuracy(model, tokenizer, records: list, normalize: str = "mean", batch_size: int = 32) -> dict:
     "Multiple-choice accuracy by answer log-likelihood, with the seen / held-out / attribute breakdown."
     return mcq_breakdown(records, mcq_loglik_scores(model, tokenizer, records, normalize, batch_size))
@@ -213,6 +223,7 @@ def mcq_accuracy(model, tokenizer, records: list, normalize: str = "mean", batch
 def _storage_of(model):
     return model.storage if hasattr(model, "storage") else model
 
+# %% ../../nbs/23_mks2_eval.ipynb #b38942f5
 @torch.no_grad()
 def vqa_answers(model, records: list, max_new_tokens: int = 6, batch_size: int = 16) -> list[str]:
     "Greedy answers of a `VisualStorage` / `SharingModel` to VQA records, in the instruction format."
@@ -231,6 +242,7 @@ def vqa_answers(model, records: list, max_new_tokens: int = 6, batch_size: int =
     st.train(was)
     return out
 
+# %% ../../nbs/23_mks2_eval.ipynb #a68d1655
 def vqa_accuracy(model_or_generate_fn,    # a function records -> answers, or a model `vqa_answers` can run
                  records: list,           # VQARecords
                  **kw) -> dict:
@@ -299,12 +311,14 @@ class SharingModel(nn.Module):
         loss, _ = st.caption_loss(batch, block)      # mean CE on the labelled tokens; the LM head runs only there
         return {"loss": loss}
 
+# %% ../../nbs/23_mks2_eval.ipynb #d068edd2
 def sharing_data(world, cfg: SharingConfig, split: str = "train") -> list[Instruction]:
     "The sharing stage's instructions of `split`: text-only and/or multimodal (images shuffled for the control)."
     mm = multimodal_instructions(world, split) if cfg.multimodal else []
     if cfg.shuffle_images and mm: mm = shuffle_images(mm, cfg.seed)
     return (text_instructions(world, split) if cfg.text else []) + mm
 
+# %% ../../nbs/23_mks2_eval.ipynb #f310fcde
 def train_sharing(storage,                 # a `VisualStorage` after the storage stage
                   world,                   # a `World` (or anything with .mcq(split) and .vqa(split))
                   cfg: SharingConfig | None = None,
