@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..core import (Config, hfield, PRESETS, save_json, load_json, save_tensors, load_tensors, copy_tensors,
                           count_params, set_seed, is_main_process)
 from ..llm import body_states, build_prefix_batch, load_llm, position_ids_from_mask, scored_loss
-from ..train import fit, curves
+from ..train import fit, curves, read_history
 from ..data import shuffle_images
 from ..evidence import chance_accuracy, majority_baseline, constant_baseline
 from .mvm import decoder_blocks, save_visual_memory, load_visual_memory
@@ -463,7 +463,9 @@ def ensure_storage(cfg: MKS2RunConfig, sdir, world, models, log=print) -> dict:
     enc, frozen, tok = models
     if _same_storage(sdir, cfg):
         log(f"storage: reused {sdir}")
-        return {"reused": str(sdir), "report": _storage_report_of(sdir, cfg, world, models)}
+        hist = Path(sdir) / "storage" / "history.jsonl"       # its training curves, as when it was trained
+        return {"reused": str(sdir), "report": _storage_report_of(sdir, cfg, world, models),
+                **({"curves": curves(read_history(hist.parent), ("loss", "caption", "t2i"))} if hist.exists() else {})}
     t = time.time()
     st, summary = train_storage(cfg, sdir, world, (enc, copy.deepcopy(frozen), tok))
     rep = storage_report(st, world.pairs("test")[:32], n_samples=3)
