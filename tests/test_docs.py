@@ -49,7 +49,7 @@ FIGURE_PAGES = {"benchmarks": 3,
                 "01_data": 1, "02_world": 4, "03a_tower": 2, "04_llm": 1, "05_losses": 3, "05a_qformer": 1,
                 "06_metrics": 1, "07_train": 2, "08_micro_llm": 1, "09_evidence": 2,
                 "11_vikdf_distill": 3, "12_vikdf_bvif": 4, "13_vikdf_train": 1, "14_vikdf_dialogue": 8,
-                "20_mks2_mvm": 2, "21_mks2_storage": 2, "22_mks2_momes": 1, "23_mks2_eval": 2, "24_mks2_run": 9, "31_mmdc_align": 2, "32_mmdc_roles": 1,
+                "20_mks2_mvm": 2, "21_mks2_storage": 2, "22_mks2_momes": 1, "23_mks2_eval": 2, "24_mks2_run": 10, "31_mmdc_align": 2, "32_mmdc_roles": 1,
                 "30_mmdc_student": 2, "33_mmdc_calibrate": 3, "34_mmdc_run": 7}
 
 def test_pages_show_their_figures(site):
