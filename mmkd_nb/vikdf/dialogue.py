@@ -452,7 +452,7 @@ def experiment(preset: str = "tiny",
             key = f"vikdf-{vcfg.digest()[:10]}-s{seed}"
             if key not in vikdfs:
                 folder = out / key
-                with file_lock(out / f"{key}.lock"):   # a parallel call with this config waits, then loads it
+                with file_lock(out / f".{key}.lock"):   # a parallel call with this config waits, then loads it
                     if not (folder / "model" / "config.json").exists():
                         log(f"[{name}] joint VIKDF stages: {vcfg.train.max_steps} steps")
                         train_vikdf(vcfg, training_pairs(vcfg), folder)
