@@ -25,7 +25,7 @@ from .train import (VIKDF, VIKDFConfig, ABLATIONS, ablated, build_vikdf, load_vi
                                  training_pairs)
 
 # %% auto #0
-__all__ = ['METHODS', 'NAME_TEXTS', 'CHAIN_LINKS', 'SCORES', 'DialogueConfig', 'dialogue_data', 'named_values',
+__all__ = ['METHODS', 'REPLY_CUE', 'NAME_TEXTS', 'CHAIN_LINKS', 'SCORES', 'DialogueConfig', 'dialogue_data', 'named_values',
            'attribute_scores', 'DialogueModel', 'from_vikdf', 'context_text', 'clip_left', 'evaluate_dialogue',
            'lora_model', 'finetune_dialogue', 'textualise', 'name_knowledge', 'tim_retrieval', 'knowledge_chain',
            'frozen_margins', 'joint_curves', 'chain_rows', 'parse_system', 'experiment', 'summarise_runs',
@@ -182,6 +182,9 @@ def clip_left(tokenizer, text: str, n: int) -> str:
     ids = tokenizer(text, add_special_tokens=False).input_ids
     return text if len(ids) <= n else tokenizer.decode(ids[-n:]).lstrip()
 
+# %% ../../nbs/14_vikdf_dialogue.ipynb #bdb9bde5
+REPLY_CUE = "\nReply:"   # ends a base LLM's plain-text prompt (no chat template): the reply follows
+
 # %% ../../nbs/14_vikdf_dialogue.ipynb #b9a32cf9
 @patch
 def collate(self: DialogueModel, dialogues: list, targets: bool = True) -> dict:
@@ -189,12 +192,15 @@ def collate(self: DialogueModel, dialogues: list, targets: bool = True) -> dict:
     for i, d in enumerate(dialogues):
         if not isinstance(d, Dialogue): raise RecordError(f"record {i}: expected a Dialogue, got {type(d).__name__}")
     c, tok = self.cfg, self.plm.tokenizer
-    turns = [clip_left(tok, context_text(d.context, "\n", c.max_turns), c.max_len // 2) for d in dialogues]
+    chat = getattr(tok, "chat_template", None) is not None   # a base LLM (Gemma 3 270M): plain text, a cue to reply
+    turns = [clip_left(tok, context_text(d.context, "\n", c.max_turns), c.max_len // 2) + ("" if chat else REPLY_CUE)
+             for d in dialogues]
     before = [c.image_word] * len(turns) if self.uses_knowledge else turns
     after = [" " + t for t in turns] if self.uses_knowledge else None
     b = build_prefix_batch(self.plm.tokenizer, before, after,
-                           targets=[d.response for d in dialogues] if targets else None, chat=True,
-                           system=c.system_prompt, max_len=c.max_len, padding_side="right" if targets else "left")
+                           targets=[d.response for d in dialogues] if targets else None, chat=chat,
+                           system=c.system_prompt if chat else None, max_len=c.max_len,
+                           padding_side="right" if targets else "left")
     return {"contexts": [context_text(d.context, c.sep, c.max_turns) for d in dialogues], **b}
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #3c992d9b
