@@ -43,6 +43,12 @@ def versions() -> dict:
             "peft": peft.__version__, "accelerate": accelerate.__version__, "numpy": numpy.__version__}
 
 
+def run_folder(cache, preset: str, group: str, name: str, cfg) -> Path:
+    """The sharing runs' folder of one variant, keyed by the whole run config: two configs (another LLM, another
+    storage budget) never resume each other's checkpoints."""
+    return Path(cache) / preset / group / (name.replace("/", "_").replace(", ", "-").replace(" ", "_") + "-" + cfg.digest())
+
+
 def router_doc(cache: Path, preset: str, seed: int = 0) -> dict:
     "S_1 per block and token of the table-1 MKS2 model (seed `seed`) for a visual and an abstract sentence."
     import copy
@@ -56,7 +62,7 @@ def router_doc(cache: Path, preset: str, seed: int = 0) -> dict:
     st = load_storage(sdir, cfg, enc, copy.deepcopy(frozen), tok)
     sh = cfg.sharing
     add_momes(st.llm, sh.rank, sh.lora_alpha, sh.lora_dropout, sh.textual_prior)
-    load_momes(st.llm, cache / preset / "table1" / "base" / f"mks2-{seed}" / "momes.safetensors")
+    load_momes(st.llm, run_folder(cache, preset, "table1", "base", cfg) / f"mks2-{seed}" / "momes.safetensors")
     world = make_world(WorldConfig.preset(cfg.world))
     out = {}
     for name, text in (("visual", VISUAL_SENTENCE.format(concept=world.heldout[0])), ("abstract", ABSTRACT_SENTENCE)):
@@ -144,7 +150,7 @@ def main(argv=None) -> dict:
         cfg = base.with_(**over)
         entry = doc["variants"][name] = {"overrides": over, "arms": a.arms or arms, "config": cfg.to_dict()}
         print(f"== {a.group} / {name} ==", flush=True)
-        folder = Path(a.cache) / a.preset / a.group / name.replace("/", "_").replace(", ", "-").replace(" ", "_")
+        folder = run_folder(a.cache, a.preset, a.group, name, cfg)
         # one storage run shared by every seed, or (--paired-storage) one per seed, each with its own sharing runs
         plan = ([(cfg.with_(**{"storage.seed": s}), [s], folder / f"storage-seed-{s}") for s in a.seeds] if a.paired_storage
                 else [(cfg, a.seeds, folder)])
