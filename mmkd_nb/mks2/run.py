@@ -29,10 +29,10 @@ from .eval import (SharingConfig, SharingModel, InstructionCollator, modality_ba
 __all__ = ['RUN_FILES', 'INST_ADAPTER', 'ARMS', 'VISUAL_SENTENCE', 'ABSTRACT_SENTENCE', 'ROUTER_PROBES', 'METRICS', 'STAGES',
            'MKS2_LINKS', 'DEMO_BUDGET', 'MKS2RunConfig', 'encoder_key', 'load_models', 'save_storage', 'load_storage',
            'storage_pairs', 'train_storage', 'mlp_linears', 'momes_trainable', 'matched_lora_rank', 'add_text_lora',
-           'TextSFT', 'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'baselines', 'router_profile',
-           'plot_router', 'image_router_profile', 'name_router_weight', 'knowledge_probes', 'ensure_storage',
-           'run_grid', 'spread', 'summarize', 'load_sharing', 'run_config', 'stage_storage', 'stage_sharing',
-           'stage_eval', 'build_parser', 'main', 'control_rows', 'plot_accuracies', 'demo']
+           'TextSFT', 'claim_folder', 'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'baselines',
+           'router_profile', 'plot_router', 'image_router_profile', 'name_router_weight', 'knowledge_probes',
+           'ensure_storage', 'run_grid', 'spread', 'summarize', 'load_sharing', 'run_config', 'stage_storage',
+           'stage_sharing', 'stage_eval', 'build_parser', 'main', 'control_rows', 'plot_accuracies', 'demo']
 
 # %% ../../nbs/24_mks2_run.ipynb #8764b116
 def _stage(cls, preset: str):
@@ -243,6 +243,15 @@ def _check_arm(arm: str) -> dict:
     if arm not in ARMS: raise ValueError(f"unknown arm {arm!r}; expected one of {list(ARMS)}")
     return ARMS[arm]
 
+# %% ../../nbs/24_mks2_run.ipynb #f37303f2
+def claim_folder(out: Path, ident: dict, name: str = "arm_config.json"):
+    "Mark run folder `out` as `ident`'s; refuse it when it holds another run, whose checkpoints would be resumed."
+    f = Path(out) / name
+    if f.exists() and load_json(f) != json.loads(json.dumps(ident, default=str)):
+        raise ValueError(f"{out} holds a run of another arm, seed or config (its {name} differs): "
+                         "use another folder, or remove this one to train afresh")
+    if is_main_process(): save_json(ident, f)
+
 # %% ../../nbs/24_mks2_run.ipynb #2eaef240
 def train_arm(arm: str, cfg: MKS2RunConfig, world, models, storage_dir=None, seed: int = 0, out=None,
               **train_overrides) -> tuple[nn.Module, dict]:
@@ -252,6 +261,7 @@ def train_arm(arm: str, cfg: MKS2RunConfig, world, models, storage_dir=None, see
     llm = copy.deepcopy(frozen)
     sh = cfg.sharing.replace(seed=seed, multimodal=spec.get("multimodal", cfg.sharing.multimodal))
     out = Path(out or tempfile.mkdtemp())
+    if spec["train"]: claim_folder(out, {"arm": arm, "seed": seed, "config": cfg.to_dict()})
     kw = {"progress": False, "log_every": 5, "save_every": 0, **train_overrides}
     summary = dict(arm=arm, seed=seed, steps=0, seconds=0.0)
     # adapters are initialised from the global RNG: without this an arm's result depends on what ran before it
