@@ -243,7 +243,7 @@ def _check_arm(arm: str) -> dict:
     if arm not in ARMS: raise ValueError(f"unknown arm {arm!r}; expected one of {list(ARMS)}")
     return ARMS[arm]
 
-# %% ../../nbs/24_mks2_run.ipynb #f37303f2
+# %% ../../nbs/24_mks2_run.ipynb #82b45b35
 def claim_folder(out: Path, ident: dict, name: str = "arm_config.json"):
     "Mark run folder `out` as `ident`'s; refuse it when it holds another run, whose checkpoints would be resumed."
     f = Path(out) / name
