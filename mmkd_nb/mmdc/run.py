@@ -5,7 +5,7 @@
 # %% ../../nbs/34_mmdc_run.ipynb #583e9da6
 from __future__ import annotations
 import argparse, hashlib, json, math, os, platform, random, re, shutil, sys, time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -29,10 +29,10 @@ from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM
 
 # %% auto #0
-__all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'run_data', 'answer_type', 'by_tier_type',
-           'chance_baseline', 'baselines', 'vqa_scores', 'evaluate', 'tier_table', 'student_config', 'tower_key',
-           'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm',
-           'load_teacher', 'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student',
+__all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise', 'run_data', 'answer_type',
+           'by_tier_type', 'chance_baseline', 'baselines', 'vqa_scores', 'evaluate', 'tier_table', 'student_config',
+           'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
+           'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student',
            'calibrate_stage', 'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser',
            'config_from_args', 'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main',
            'run_all', 'experiment', 'paired_curve', 'demo']
@@ -57,6 +57,9 @@ class MmDCConfig(Config):
     teacher_steps: int = hfield(120, "teacher training steps")
     teacher_lr: float = hfield(2e-3, "teacher peak learning rate")
     teacher_easy: int = hfield(192, "easy-VQA training questions added to the teacher's data (0 = world only)")
+    teacher_anonymous: float = hfield(0.0, "share of the teacher's tier-1 world training questions asked about "
+                                           "'the object' instead of the concept by name: the answer must then come "
+                                           "from the pixels, not the name (0 = none)")
     teacher_seed: int = hfield(0, "seed of the teacher (one teacher is shared by runs that differ only in `seed`)")
     student_lora_r: int = hfield(0, "LoRA rank on the student LLM's q/v projections, trained in calibration's "
                                     "instruction tuning (the paper tunes the LLM there); 0 = W and <STOP> only")
@@ -87,6 +90,7 @@ class MmDCConfig(Config):
     shuffle_images: bool = hfield(False, "the control: images permuted among the training records of every stage "
                                   "(teacher: seed teacher_seed; alignment captions and D_sin: seed `seed`); "
                                   "evaluation untouched")
+    _digest_skips = {"teacher_anonymous": 0.0}   # digests and teacher keys from before the field stay valid
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -130,13 +134,28 @@ def by_tier(records, n: int, seed: str) -> list:
             if tiers[k] and len(out) < n: out.append(tiers[k].pop())
     return out
 
+# %% ../../nbs/34_mmdc_run.ipynb #93b8ca2a
+def anonymise(records, share: float, seed: str) -> list:
+    """The records with `share` of the tier-1 ones (one object in the image; chosen by `seed`) asked about
+    'the object' instead of their concept's name: 'What colour is the dax?' -> 'What colour is the object?'."""
+    if not 0 <= share <= 1: raise ValueError(f"anonymise: share={share}; expected 0 <= share <= 1")
+    ones = [i for i, r in enumerate(records) if r.meta.get("tier") == 1 and r.meta.get("concept")]
+    pick = set(random.Random(seed).sample(ones, round(share * len(ones))))
+    def anon(r):
+        q = re.sub(rf"\b{re.escape(r.meta['concept'])}\b", "object", r.question)
+        if q == r.question: raise ValueError(f"anonymise: record {r.id!r} does not name its concept "
+                                             f"{r.meta['concept']!r}: {r.question!r}")
+        return replace(r, question=q, meta={**r.meta, "anonymous": True})
+    return [anon(r) if i in pick else r for i, r in enumerate(records)]
+
 # %% ../../nbs/34_mmdc_run.ipynb #d4148405
 def run_data(cfg: MmDCConfig) -> dict:
     "The run's records: d_sin, teacher_train, eval_world, eval_easy, pairs (captions for alignment)."
     w = make_world(WorldConfig.preset(cfg.world))
     train = w.vqa("train")
     easy_train = load_easy_vqa("train", limit=cfg.teacher_easy) if cfg.teacher_easy else []
-    d_sin, teacher_train, pairs = by_tier(train, cfg.n_instructions, "d_sin"), train + easy_train, w.pairs("train")
+    teacher_world = anonymise(train, cfg.teacher_anonymous, f"anonymous/{cfg.teacher_seed}")
+    d_sin, teacher_train, pairs = by_tier(train, cfg.n_instructions, "d_sin"), teacher_world + easy_train, w.pairs("train")
     if cfg.shuffle_images:   # the control: same records, images permuted among them
         d_sin, pairs = shuffle_images(d_sin, cfg.seed), shuffle_images(pairs, cfg.seed)
         teacher_train = shuffle_images(teacher_train, cfg.teacher_seed)
@@ -233,7 +252,8 @@ def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`)
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
-                  "teacher_steps", "teacher_lr", "teacher_easy", "teacher_seed", "batch_size", "shuffle_images")
+                  "teacher_steps", "teacher_lr", "teacher_easy", "teacher_anonymous", "teacher_seed", "batch_size",
+                  "shuffle_images")
 
 def student_config(cfg: MmDCConfig, **overrides) -> StudentConfig:
     "The run's `StudentConfig`: preset `cfg.student`, its LLM replaced by `cfg.llm` when set, then `overrides`."
@@ -248,7 +268,9 @@ def tower_key(cfg: MmDCConfig) -> str:
 # %% ../../nbs/34_mmdc_run.ipynb #8f14cc8d
 def teacher_key(cfg: MmDCConfig) -> str:
     "Cache key of the trained teacher: a digest of the teacher's own fields only, and the image tower's."
-    own = json.dumps({k: getattr(cfg, k) for k in TEACHER_FIELDS}, sort_keys=True, default=str)
+    skip = cfg._digest_skips   # a field at its skip value is left out, as in `Config.digest`
+    own = json.dumps({k: getattr(cfg, k) for k in TEACHER_FIELDS if k not in skip or getattr(cfg, k) != skip[k]},
+                     sort_keys=True, default=str)
     return hashlib.sha256(own.encode()).hexdigest()[:12] + "-" + str(tower_key(cfg))[:12]
 
 # %% ../../nbs/34_mmdc_run.ipynb #5951babf
