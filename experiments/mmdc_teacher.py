@@ -10,6 +10,12 @@ the training answers, and of the test set's own), beside chance; by tier × seen
 
 Writes experiments/results/mmdc-teacher-<preset>.json after every teacher (a cut run keeps what it finished; the
 teachers themselves are cached, so a rerun only evaluates them).
+
+    python experiments/mmdc_teacher.py --preset micro --steps 120 480 1440 --seeds 0 1 2 --object-eval
+
+adds to an existing results file, for every teacher in it (read from its run folder under --root), its accuracy on the
+tier-1 test questions asked about "the object" instead of the concept's name (`anonymise`), by seen / held-out
+concept: whether the teacher reads a look from the pixels when the name cannot tell it.
 """
 import argparse, datetime, json, os, platform, sys, time
 from pathlib import Path
@@ -43,6 +49,33 @@ def baseline_cells(records) -> dict:
     return by_tier_concepts([groups[question_group(r)]["answer"] for r in records], records)
 
 
+def object_eval(cfg, run: Path, records, fit) -> dict:
+    """The run's teacher on `records`' tier-1 questions asked about 'the object': accuracy by seen / held-out concept,
+    beside chance and the majority answer of the training questions `fit` on the same questions."""
+    from mmkd_nb.evidence import majority_baseline
+    from mmkd_nb.mmdc.run import load_teacher, evaluate, anonymise, chance_baseline
+    t1 = anonymise([r for r in records if r.meta.get("tier") == 1], 1.0, "object-eval")
+    res = evaluate(load_teacher(cfg, run), t1, cfg.max_new_tokens)
+    part = {k: [r for r in t1 if r.meta.get("heldout") == (k == "heldout")] for k in ("seen", "heldout")}
+    return dict(accuracy=res["accuracy"], n=res["n"], by_concepts=res["by_concepts"],
+                chance={k: chance_baseline(v, fit=fit)["accuracy"] for k, v in part.items() if v},
+                majority_of_train={k: majority_baseline(v, fit=fit)["accuracy"] for k, v in part.items() if v})
+
+
+def add_object_eval(doc: dict, base, data: dict, root: Path, command: str) -> dict:
+    "`object_eval` for every teacher of a results file, from its run folder; the command joins the file's commands."
+    for steps, runs in doc["runs"].items():
+        for seed, rep in runs.items():
+            cfg = base.replace(teacher_steps=int(steps), teacher_seed=int(seed))
+            rep["world"]["tier1_object"] = object_eval(cfg, root / f"{steps}-s{seed}", data["eval_world"],
+                                                       data["teacher_train"])
+            o = rep["world"]["tier1_object"]["by_concepts"]
+            print(f"teacher {steps} steps seed {seed}, 'the object': seen {o.get('seen', float('nan')):.3f}, "
+                  f"held-out {o.get('heldout', float('nan')):.3f}", flush=True)
+    doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
+    return doc
+
+
 def summarise(doc: dict) -> dict:
     """Per budget and tier: the teacher's mean accuracy over seeds, and for each blind baseline (the training answers'
     majority per question group, what a model that ignores the image learns; the test set's own majority, an oracle of
@@ -74,6 +107,8 @@ def main(argv=None):
     ap.add_argument("--root", default="artifacts/experiments/mmdc-teacher")
     ap.add_argument("--out", default=None, help="default experiments/results/mmdc-teacher-<preset>.json")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="MmDCConfig field (repeatable)")
+    ap.add_argument("--object-eval", action="store_true",
+                    help="add 'the object' accuracy (`object_eval`) to every teacher of the existing results file")
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(a.threads)
@@ -83,7 +118,15 @@ def main(argv=None):
     base = MmDCConfig.preset(a.preset, n_eval=0, **common)   # n_eval=0: the whole test split
     out = Path(a.out or f"experiments/results/mmdc-teacher-{a.preset}.json")
     data = run_data(base)
-    doc = dict(command="python experiments/mmdc_teacher.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    command = "python experiments/mmdc_teacher.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if a.object_eval:
+        if not out.is_file(): raise FileNotFoundError(f"--object-eval: no results file at {out}; train the teachers first")
+        doc = json.loads(out.read_text())
+        if MmDCConfig.from_dict(doc["config"]).to_dict() != base.to_dict():   # fields added since: at their defaults
+            raise ValueError(f"--object-eval: {out} holds teachers of another config; give the same --preset and --set")
+        save_json(add_object_eval(doc, base, data, Path(a.root), command), out)
+        return doc
+    doc = dict(command=command,
                date=datetime.date.today().isoformat(), preset=a.preset, config=base.to_dict(),
                machine=dict(cpus=os.cpu_count(), threads=a.threads, python=platform.python_version(),
                             torch=torch.__version__),

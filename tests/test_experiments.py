@@ -63,3 +63,27 @@ def test_merge_vikdf_unions_systems_per_seed(tmp_path):
     b["pretrain_steps"] = 450
     paths[1].write_text(json.dumps(b))
     with pytest.raises(ValueError, match="pretrain_steps"): merge([str(p) for p in paths])
+
+
+def test_mmdc_teacher_object_eval(tmp_path):
+    """The teacher sweep writes per-seed accuracies and the intervals against the blind baselines; --object-eval adds,
+    to the same file, each teacher's accuracy on the tier-1 questions asked about 'the object', beside chance; a file
+    of another config is refused."""
+    env = {"MMKD_CACHE": str(tmp_path / "cache"), "MMKD_SHIPPED": "0"}
+    common = ["--preset", "tiny", "--steps", "2", "--seeds", "0", "1", "--root", str(tmp_path / "runs"),
+              "--out", str(tmp_path / "t.json")]
+    script("mmdc_teacher.py", *common, env=env)
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert sorted(doc["runs"]["2"]) == ["0", "1"] and "all" in doc["summary"]["2"]
+    assert "tier1_object" not in doc["runs"]["2"]["0"]["world"]
+    script("mmdc_teacher.py", *common, "--object-eval", env=env)
+    doc = json.loads((tmp_path / "t.json").read_text())
+    for seed in ("0", "1"):
+        o = doc["runs"]["2"][seed]["world"]["tier1_object"]
+        assert o["n"] > 0 and 0 <= o["accuracy"] <= 1 and set(o["chance"]) <= {"seen", "heldout"} and o["chance"]
+        assert all(0 < v <= 1 for v in o["chance"].values())
+    assert doc["commands"][-1].endswith("--object-eval") and len(doc["commands"]) == 2
+    r = subprocess.run([sys.executable, str(ROOT / "experiments" / "mmdc_teacher.py"), *common, "--object-eval",
+                        "--set", "teacher_lr=0.5"], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, **env}, timeout=600)
+    assert r.returncode != 0 and "another config" in r.stderr, r.stderr[-2000:]
