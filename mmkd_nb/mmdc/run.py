@@ -15,13 +15,13 @@ import torch
 
 from ..core import (Config, hfield, set_seed, save_json, load_json, cache_dir, restore_shipped, PRESETS,
                           is_main_process, barrier, map_processes, process_state)
-from ..data import shuffle_images
+from ..data import shuffle_images, VQARecord
 from ..evidence import majority_baseline, constant_baseline, question_group, paired_interval, verdict
 from ..encoders import EncoderConfig, load_encoder
 from ..llm import load_llm
 from ..metrics import answer_key
 from ..train import TrainConfig
-from ..world import make_world, WorldConfig, load_easy_vqa
+from ..world import make_world, WorldConfig, load_easy_vqa, VQA_ATTRIBUTE
 from .student import MultimodalStudent, StudentConfig, train_student, student_fns, group_by_image
 from .align import AlignConfig, balance_pairs, align
 from .roles import Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor, chat
@@ -29,13 +29,13 @@ from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM
 
 # %% auto #0
-__all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise', 'run_data', 'answer_type',
-           'by_tier_type', 'chance_baseline', 'baselines', 'vqa_scores', 'evaluate', 'tier_table', 'student_config',
-           'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
-           'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student',
-           'calibrate_stage', 'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser',
-           'config_from_args', 'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main',
-           'run_all', 'experiment', 'paired_curve', 'demo']
+__all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise', 'description_questions', 'run_data',
+           'answer_type', 'by_tier_type', 'chance_baseline', 'baselines', 'vqa_scores', 'evaluate', 'tier_table',
+           'student_config', 'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage',
+           'count_trainable', 'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config',
+           'make_roles', 'last_student', 'calibrate_stage', 'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve',
+           'plot_hists', 'stage_parser', 'config_from_args', 'stage_main', 'teacher_main', 'align_main',
+           'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'paired_curve', 'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -60,6 +60,9 @@ class MmDCConfig(Config):
     teacher_anonymous: float = hfield(0.0, "share of the teacher's tier-1 world training questions asked about "
                                            "'the object' instead of the concept by name: the answer must then come "
                                            "from the pixels, not the name (0 = none)")
+    teacher_descriptions: int = hfield(0, "questions about the world's description images (one anonymous object of "
+                                          "random attributes, 'What colour is the object?') added to the teacher's "
+                                          "data: attributes apart from any concept (0 = none)")
     teacher_seed: int = hfield(0, "seed of the teacher (one teacher is shared by runs that differ only in `seed`)")
     student_lora_r: int = hfield(0, "LoRA rank on the student LLM's q/v projections, trained in calibration's "
                                     "instruction tuning (the paper tunes the LLM there); 0 = W and <STOP> only")
@@ -90,7 +93,7 @@ class MmDCConfig(Config):
     shuffle_images: bool = hfield(False, "the control: images permuted among the training records of every stage "
                                   "(teacher: seed teacher_seed; alignment captions and D_sin: seed `seed`); "
                                   "evaluation untouched")
-    _digest_skips = {"teacher_anonymous": 0.0}   # digests and teacher keys from before the field stay valid
+    _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0}   # older digests and teacher keys stay valid
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -148,6 +151,22 @@ def anonymise(records, share: float, seed: str) -> list:
         return replace(r, question=q, meta={**r.meta, "anonymous": True})
     return [anon(r) if i in pick else r for i, r in enumerate(records)]
 
+# %% ../../nbs/34_mmdc_run.ipynb #abd9b3d9
+def description_questions(pairs, n: int, seed: str) -> list[VQARecord]:
+    """`n` tier-1 questions about the single-object description images among `pairs` (an anonymous object of random
+    colour, shape, size and position), one attribute each, asked about 'the object' with the world's VQA templates."""
+    one = [p for p in pairs if (p.meta or {}).get("kind") == "description" and len(p.meta.get("objects", [])) == 1]
+    if n > len(one): raise ValueError(f"description_questions: n={n}; the pairs hold {len(one)} single-object "
+                                      "description images (one question each)")
+    rng = random.Random(seed)
+    out = []
+    for p in rng.sample(one, n):
+        attr = rng.choice(list(VQA_ATTRIBUTE))
+        out.append(VQARecord(p.image, rng.choice(VQA_ATTRIBUTE[attr]).format(n="object"), p.meta["objects"][0][attr],
+                             id=f"vqa-{p.id}", meta=dict(concept=None, concepts=[], split=p.meta.get("split"),
+                                                         heldout=False, tier=1, qtype=attr, source="description")))
+    return out
+
 # %% ../../nbs/34_mmdc_run.ipynb #d4148405
 def run_data(cfg: MmDCConfig) -> dict:
     "The run's records: d_sin, teacher_train, eval_world, eval_easy, pairs (captions for alignment)."
@@ -155,6 +174,8 @@ def run_data(cfg: MmDCConfig) -> dict:
     train = w.vqa("train")
     easy_train = load_easy_vqa("train", limit=cfg.teacher_easy) if cfg.teacher_easy else []
     teacher_world = anonymise(train, cfg.teacher_anonymous, f"anonymous/{cfg.teacher_seed}")
+    if cfg.teacher_descriptions:
+        teacher_world += description_questions(w.pairs("train"), cfg.teacher_descriptions, f"descriptions/{cfg.teacher_seed}")
     d_sin, teacher_train, pairs = by_tier(train, cfg.n_instructions, "d_sin"), teacher_world + easy_train, w.pairs("train")
     if cfg.shuffle_images:   # the control: same records, images permuted among them
         d_sin, pairs = shuffle_images(d_sin, cfg.seed), shuffle_images(pairs, cfg.seed)
@@ -252,8 +273,8 @@ def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`)
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
-                  "teacher_steps", "teacher_lr", "teacher_easy", "teacher_anonymous", "teacher_seed", "batch_size",
-                  "shuffle_images")
+                  "teacher_steps", "teacher_lr", "teacher_easy", "teacher_anonymous", "teacher_descriptions",
+                  "teacher_seed", "batch_size", "shuffle_images")
 
 def student_config(cfg: MmDCConfig, **overrides) -> StudentConfig:
     "The run's `StudentConfig`: preset `cfg.student`, its LLM replaced by `cfg.llm` when set, then `overrides`."
