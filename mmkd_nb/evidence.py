@@ -457,10 +457,14 @@ def plot_chain(rows: list[dict], # per link: label, arm and control ({seed: valu
                guess: float | None = None, # chance of the 'attr_recall' link, when the rows do not carry it
                title: str = "",
                names=("arm", "shuffled"), # the two x labels
+               axes=None, # one matplotlib axis per row to draw into (a row of a larger figure); None: a new figure
               ):
     "One panel per link: each seed's arm and control (dots joined by seed), chance dashed, the verdict above."
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.2))
+    if axes is None: fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.2))
+    else: fig = np.atleast_1d(axes)[0].figure
+    if len(np.atleast_1d(axes)) != len(rows):
+        raise ValueError(f"plot_chain: {len(np.atleast_1d(axes))} axes for {len(rows)} links; expected one each")
     for ax, r in zip(np.atleast_1d(axes), rows):
         for s in sorted(r["arm"]): ax.plot([0, 1], [r["arm"][s], r["control"][s]], "-o", color="0.6", ms=4)
         means = [np.mean(list(r["arm"].values())), np.mean(list(r["control"].values()))]
@@ -472,7 +476,7 @@ def plot_chain(rows: list[dict], # per link: label, arm and control ({seed: valu
         iv = r["interval"]
         head = "" if iv is None else f"{iv['mean']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]\n{r['verdict']}"
         ax.set_title(f"{r['label']}\n{head}", fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 
