@@ -173,10 +173,11 @@ def run_data(cfg: MmDCConfig) -> dict:
     w = make_world(WorldConfig.preset(cfg.world))
     train = w.vqa("train")
     easy_train = load_easy_vqa("train", limit=cfg.teacher_easy) if cfg.teacher_easy else []
+    pairs = w.pairs("train")
     teacher_world = anonymise(train, cfg.teacher_anonymous, f"anonymous/{cfg.teacher_seed}")
     if cfg.teacher_descriptions:
-        teacher_world += description_questions(w.pairs("train"), cfg.teacher_descriptions, f"descriptions/{cfg.teacher_seed}")
-    d_sin, teacher_train, pairs = by_tier(train, cfg.n_instructions, "d_sin"), teacher_world + easy_train, w.pairs("train")
+        teacher_world += description_questions(pairs, cfg.teacher_descriptions, f"descriptions/{cfg.teacher_seed}")
+    d_sin, teacher_train = by_tier(train, cfg.n_instructions, "d_sin"), teacher_world + easy_train
     if cfg.shuffle_images:   # the control: same records, images permuted among them
         d_sin, pairs = shuffle_images(d_sin, cfg.seed), shuffle_images(pairs, cfg.seed)
         teacher_train = shuffle_images(teacher_train, cfg.teacher_seed)
