@@ -655,17 +655,27 @@ def _easy_vqa_qtype(q: str, a: str) -> str:
 # %% ../nbs/02_world.ipynb #776f88a9
 def load_easy_vqa(split: str = "train", # 'train' (38,575 questions) or 'test' (9,673)
                   limit: int | None = None, # keep only the first `limit` questions (and load only their images)
+                  per_image: int | None = None, # at most this many questions of each image, drawn seeded per image
                  ) -> list[VQARecord]:
-    "easy-VQA's questions of `split` ('train' or 'test') as `VQARecord`s (the first `limit`)."
+    """easy-VQA's questions of `split` ('train' or 'test') as `VQARecord`s (the first `limit`). The file lists about
+    ten questions per image, so the first `limit` come from `limit / 10` images; `per_image` spreads them over more."""
     try: import easy_vqa
     except ImportError as e:
         raise ImportError("load_easy_vqa needs the easy-vqa package: pip install easy-vqa==1.0") from e
     if split not in ("train", "test"): raise ValueError(f"unknown easy-VQA split {split!r}; expected 'train' or 'test'")
     qs, answers, ids = easy_vqa.get_train_questions() if split == "train" else easy_vqa.get_test_questions()
     paths = easy_vqa.get_train_image_paths() if split == "train" else easy_vqa.get_test_image_paths()
+    if per_image is not None and per_image < 1: raise ValueError(f"load_easy_vqa: per_image={per_image}; expected >= 1")
+    keep = range(len(qs))
+    if per_image is not None:   # each image's questions (in the file's order), `per_image` of them drawn per image
+        by_image = {}
+        for k, i in enumerate(ids): by_image.setdefault(i, []).append(k)
+        keep = [k for i, ks in by_image.items()
+                for k in sorted(random.Random(f"easy-vqa/{split}/{i}").sample(ks, min(per_image, len(ks))))]
     images, out = {}, []
-    for k, (q, a, i) in enumerate(zip(qs, answers, ids)):
-        if limit is not None and k >= limit: break
+    for n, k in enumerate(keep):
+        if limit is not None and n >= limit: break
+        q, a, i = qs[k], answers[k], ids[k]
         if i not in images: images[i] = load_image(paths[i], f"easy-VQA {split} image {i}")
         out.append(VQARecord(images[i], q, a, id=f"easyvqa-{split}-{k:05d}",
                              meta=dict(source="easy_vqa", split=split, image_id=i, tier=1,

@@ -57,6 +57,9 @@ class MmDCConfig(Config):
     teacher_steps: int = hfield(120, "teacher training steps")
     teacher_lr: float = hfield(2e-3, "teacher peak learning rate")
     teacher_easy: int = hfield(192, "easy-VQA training questions added to the teacher's data (0 = world only)")
+    teacher_easy_per_image: int = hfield(0, "at most this many of those questions per easy-VQA image (1: one "
+                                            "question from each of `teacher_easy` images); 0 = the file's first "
+                                            "`teacher_easy` questions, about ten per image")
     teacher_anonymous: float = hfield(0.0, "share of the teacher's tier-1 world training questions asked about "
                                            "'the object' instead of the concept by name: the answer must then come "
                                            "from the pixels, not the name (0 = none)")
@@ -93,7 +96,8 @@ class MmDCConfig(Config):
     shuffle_images: bool = hfield(False, "the control: images permuted among the training records of every stage "
                                   "(teacher: seed teacher_seed; alignment captions and D_sin: seed `seed`); "
                                   "evaluation untouched")
-    _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0}   # older digests and teacher keys stay valid
+    _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0,   # older digests and teacher keys stay valid
+                     "teacher_easy_per_image": 0}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -172,7 +176,8 @@ def run_data(cfg: MmDCConfig) -> dict:
     "The run's records: d_sin, teacher_train, eval_world, eval_easy, pairs (captions for alignment)."
     w = make_world(WorldConfig.preset(cfg.world))
     train = w.vqa("train")
-    easy_train = load_easy_vqa("train", limit=cfg.teacher_easy) if cfg.teacher_easy else []
+    easy_train = (load_easy_vqa("train", limit=cfg.teacher_easy, per_image=cfg.teacher_easy_per_image or None)
+                  if cfg.teacher_easy else [])
     pairs = w.pairs("train")
     teacher_world = anonymise(train, cfg.teacher_anonymous, f"anonymous/{cfg.teacher_seed}")
     if cfg.teacher_descriptions:
@@ -274,8 +279,8 @@ def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`)
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
-                  "teacher_steps", "teacher_lr", "teacher_easy", "teacher_anonymous", "teacher_descriptions",
-                  "teacher_seed", "batch_size", "shuffle_images")
+                  "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
+                  "teacher_descriptions", "teacher_seed", "batch_size", "shuffle_images")
 
 def student_config(cfg: MmDCConfig, **overrides) -> StudentConfig:
     "The run's `StudentConfig`: preset `cfg.student`, its LLM replaced by `cfg.llm` when set, then `overrides`."
