@@ -469,19 +469,24 @@ def _dialogues(self: World) -> dict:
 
 # %% ../nbs/02_world.ipynb #c33b52f7
 @patch
+def vqa_record(self: World, c: Concept, i: int, split: str, tier: int | None = None) -> VQARecord:
+    """VQA record `i` of concept `c`: a scene drawn from the world's seed and a question of `tier` (default
+    1 + i % 3, as the world's own records). A seen concept's partner in the scene is another seen concept."""
+    rng, tier = self.rng("vqa", c.name, i), tier or 1 + i % 3
+    seen = None if c.name in self.heldout else [self.concept(n) for n in self.seen]
+    objs = [c] if tier == 1 else [c, _partner(self, c, rng, seen)]
+    scene = place_objects(objs, self.cfg.image_size, rng)
+    q, a, qtype = scene_question(scene, tier, rng)
+    names = [o.name for o in objs]
+    return VQARecord(render_scene(scene, self.cfg.image_size, rng), q, a, id=f"vqa-{c.name}-{i:04d}",
+                     meta=dict(concept=c.name, concepts=names, split=split,
+                               heldout=any(n in self.heldout for n in names), tier=tier, qtype=qtype,
+                               objects=[p.to_dict() for p in scene]))
+
+# %% ../nbs/02_world.ipynb #58fe4d18
+@patch
 def _vqas(self: World) -> dict:
-    seen = [self.concept(n) for n in self.seen]
-    def make(c, i, split):
-        rng, tier = self.rng("vqa", c.name, i), 1 + i % 3
-        objs = [c] if tier == 1 else [c, _partner(self, c, rng, None if c.name in self.heldout else seen)]
-        scene = place_objects(objs, self.cfg.image_size, rng)
-        q, a, qtype = scene_question(scene, tier, rng)
-        names = [o.name for o in objs]
-        return VQARecord(render_scene(scene, self.cfg.image_size, rng), q, a, id=f"vqa-{c.name}-{i:04d}",
-                         meta=dict(concept=c.name, concepts=names, split=split,
-                                   heldout=any(n in self.heldout for n in names), tier=tier, qtype=qtype,
-                                   objects=[p.to_dict() for p in scene]))
-    return _split_records(self, make, self.cfg.vqa_per_concept, text_attributes=True)
+    return _split_records(self, self.vqa_record, self.cfg.vqa_per_concept, text_attributes=True)
 
 # %% ../nbs/02_world.ipynb #07a2ead3
 @patch

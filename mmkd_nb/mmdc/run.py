@@ -29,13 +29,14 @@ from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM
 
 # %% auto #0
-__all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise', 'description_questions', 'run_data',
-           'answer_type', 'by_tier_type', 'chance_baseline', 'baselines', 'vqa_scores', 'evaluate', 'tier_table',
-           'student_config', 'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage',
-           'count_trainable', 'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config',
-           'make_roles', 'last_student', 'calibrate_stage', 'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve',
-           'plot_hists', 'stage_parser', 'config_from_args', 'stage_main', 'teacher_main', 'align_main',
-           'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'paired_curve', 'demo']
+__all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise', 'description_questions',
+           'relation_questions', 'run_data', 'answer_type', 'by_tier_type', 'chance_baseline', 'baselines',
+           'vqa_scores', 'evaluate', 'tier_table', 'student_config', 'tower_key', 'teacher_key', 'open_run',
+           'build_student', 'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm', 'load_teacher',
+           'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
+           'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args',
+           'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment',
+           'paired_curve', 'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -66,6 +67,9 @@ class MmDCConfig(Config):
     teacher_descriptions: int = hfield(0, "questions about the world's description images (one anonymous object of "
                                           "random attributes, 'What colour is the object?') added to the teacher's "
                                           "data: attributes apart from any concept (0 = none)")
+    teacher_relations: int = hfield(0, "extra tier-3 questions (two seen concepts: above / left of, same colour or "
+                                       "shape, which is bigger) on new scenes drawn past the world's own records, "
+                                       "added to the teacher's data (0 = none)")
     teacher_seed: int = hfield(0, "seed of the teacher (one teacher is shared by runs that differ only in `seed`)")
     student_lora_r: int = hfield(0, "LoRA rank on the student LLM's q/v projections, trained in calibration's "
                                     "instruction tuning (the paper tunes the LLM there); 0 = W and <STOP> only")
@@ -97,7 +101,7 @@ class MmDCConfig(Config):
                                   "(teacher: seed teacher_seed; alignment captions and D_sin: seed `seed`); "
                                   "evaluation untouched")
     _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0,   # older digests and teacher keys stay valid
-                     "teacher_easy_per_image": 0}
+                     "teacher_easy_per_image": 0, "teacher_relations": 0}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -171,6 +175,15 @@ def description_questions(pairs, n: int, seed: str) -> list[VQARecord]:
                                                          heldout=False, tier=1, qtype=attr, source="description")))
     return out
 
+# %% ../../nbs/34_mmdc_run.ipynb #a2a23227
+def relation_questions(world, n: int, seed: str) -> list[VQARecord]:
+    """`n` tier-3 questions about two seen concepts, on new scenes: each draws a seen concept (seeded by `seed`) and
+    a record index past the world's own (`World.vqa_record`), so no image of any split is reused."""
+    if n < 0: raise ValueError(f"relation_questions: n={n}; expected >= 0")
+    rng, base = random.Random(seed), world.cfg.vqa_per_concept
+    return [world.vqa_record(world.concept(name), base + k, "train", tier=3)
+            for k, name in enumerate(rng.choices(sorted(world.seen), k=n))]
+
 # %% ../../nbs/34_mmdc_run.ipynb #d4148405
 def run_data(cfg: MmDCConfig) -> dict:
     "The run's records: d_sin, teacher_train, eval_world, eval_easy, pairs (captions for alignment)."
@@ -182,6 +195,8 @@ def run_data(cfg: MmDCConfig) -> dict:
     teacher_world = anonymise(train, cfg.teacher_anonymous, f"anonymous/{cfg.teacher_seed}")
     if cfg.teacher_descriptions:
         teacher_world += description_questions(pairs, cfg.teacher_descriptions, f"descriptions/{cfg.teacher_seed}")
+    if cfg.teacher_relations:
+        teacher_world += relation_questions(w, cfg.teacher_relations, f"relations/{cfg.teacher_seed}")
     d_sin, teacher_train = by_tier(train, cfg.n_instructions, "d_sin"), teacher_world + easy_train
     if cfg.shuffle_images:   # the control: same records, images permuted among them
         d_sin, pairs = shuffle_images(d_sin, cfg.seed), shuffle_images(pairs, cfg.seed)
@@ -280,7 +295,7 @@ def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`)
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
-                  "teacher_descriptions", "teacher_seed", "batch_size", "shuffle_images")
+                  "teacher_descriptions", "teacher_relations", "teacher_seed", "batch_size", "shuffle_images")
 
 def student_config(cfg: MmDCConfig, **overrides) -> StudentConfig:
     "The run's `StudentConfig`: preset `cfg.student`, its LLM replaced by `cfg.llm` when set, then `overrides`."
