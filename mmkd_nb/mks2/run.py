@@ -27,12 +27,12 @@ from .eval import (SharingConfig, SharingModel, InstructionCollator, modality_ba
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'INST_ADAPTER', 'ARMS', 'VISUAL_SENTENCE', 'ABSTRACT_SENTENCE', 'ROUTER_PROBES', 'METRICS', 'STAGES',
-           'MKS2_LINKS', 'DEMO_BUDGET', 'MKS2RunConfig', 'encoder_key', 'load_models', 'save_storage', 'load_storage',
+           'DEMO_BUDGET', 'MKS2_LINKS', 'MKS2RunConfig', 'encoder_key', 'load_models', 'save_storage', 'load_storage',
            'storage_pairs', 'train_storage', 'mlp_linears', 'momes_trainable', 'matched_lora_rank', 'add_text_lora',
            'TextSFT', 'claim_folder', 'train_arm', 'text_vqa_answers', 'eval_records', 'evaluate', 'baselines',
            'router_profile', 'plot_router', 'image_router_profile', 'name_router_weight', 'knowledge_probes',
            'ensure_storage', 'run_grid', 'spread', 'summarize', 'load_sharing', 'run_config', 'stage_storage',
-           'stage_sharing', 'stage_eval', 'build_parser', 'main', 'control_rows', 'plot_accuracies', 'demo']
+           'stage_sharing', 'stage_eval', 'build_parser', 'main', 'plot_accuracies', 'demo', 'control_rows']
 
 # %% ../../nbs/24_mks2_run.ipynb #8764b116
 def _stage(cls, preset: str):
@@ -628,43 +628,6 @@ def main(argv: list[str] | None = None) -> dict:
     if is_main_process(): print(json.dumps({"stage": args.stage, **summary}, default=str))
     return summary
 
-# %% ../../nbs/24_mks2_run.ipynb #094c63d7
-def _storage_r1(v, seed): return v["storage_by_seed"][str(seed)]["report"]["r_at_1"]
-
-# %% ../../nbs/24_mks2_run.ipynb #cc5a77c6
-def _storage_r1_chance(v, seed): return v["storage_by_seed"][str(seed)]["report"]["r_at_1_chance"]
-
-MKS2_LINKS = {  # link -> (label, value of (variant, seed), chance of (variant, seed) or None)
-    "retrieval": ("storage: text → image R@1 through the memory", _storage_r1, _storage_r1_chance),
-    "margin_storage": ("margin, LLM + memory, text only (nats)",
-                       lambda v, s: _arm(v, "storage", s)["probes"]["margins"]["all"]["margin"], lambda v, s: 0.0),
-    "margin_mks2": ("margin after sharing, MKS2 (nats)",
-                    lambda v, s: _arm(v, "mks2", s)["probes"]["margins"]["all"]["margin"], lambda v, s: 0.0),
-    "router": ("router S_1 on names − other tokens",
-               lambda v, s: (lambda r: r["name"] - r["other"])(_arm(v, "mks2", s)["probes"]["router"]),
-               lambda v, s: 0.0),
-    "mcq_heldout": ("MKS2 held-out MCQ accuracy", lambda v, s: _arm(v, "mks2", s)["mcq_heldout"],
-                    lambda v, s: v["baselines"]["mcq_chance_heldout"]),
-}
-
-# %% ../../nbs/24_mks2_run.ipynb #a22afe8f
-def _arm(variant: dict, arm: str, seed: int) -> dict:
-    return next(r for r in variant["runs"] if r["arm"] == arm and r["seed"] == seed)
-
-# %% ../../nbs/24_mks2_run.ipynb #2bc72ff6
-def control_rows(results: dict, real: str = "real", control: str = "shuffled images", links=None) -> list[dict]:
-    "Per link: per-seed values of the real run and the control, chance, the paired interval and its verdict."
-    from mmkd_nb.evidence import paired_interval, verdict
-    v, c = results["variants"][real], results["variants"][control]
-    seeds = sorted({r["seed"] for r in v["runs"]} & {r["seed"] for r in c["runs"]})
-    rows = []
-    for link, (label, get, chance) in (links or MKS2_LINKS).items():
-        a, b = {s: get(v, s) for s in seeds}, {s: get(c, s) for s in seeds}
-        iv = paired_interval(a, b) if len(seeds) >= 2 else None
-        rows.append(dict(link=link, label=label, arm=a, control=b, chance=float(np.mean([chance(v, s) for s in seeds])),
-                         interval=None if iv is None else iv.to_dict(), verdict=None if iv is None else verdict(iv)))
-    return rows
-
 # %% ../../nbs/24_mks2_run.ipynb #4e31fd98
 DEMO_BUDGET = {"tiny": {"storage.max_steps": 20, "sharing.max_steps": 20},
                "small": {"storage.max_steps": 30, "sharing.max_steps": 30, "sharing.lr": 2e-3, "mcq_splits": ["test"],
@@ -725,6 +688,43 @@ def demo(preset: str = "small", out: str | Path = "artifacts/demo/mks2", seed: i
     save_json(res, out / "demo.json")
     print(f"MKS2 demo ({preset}) done in {res['seconds']:.0f}s; figures in {out}")
     return res
+
+# %% ../../nbs/24_mks2_run.ipynb #094c63d7
+def _storage_r1(v, seed): return v["storage_by_seed"][str(seed)]["report"]["r_at_1"]
+
+# %% ../../nbs/24_mks2_run.ipynb #cc5a77c6
+def _storage_r1_chance(v, seed): return v["storage_by_seed"][str(seed)]["report"]["r_at_1_chance"]
+
+MKS2_LINKS = {  # link -> (label, value of (variant, seed), chance of (variant, seed) or None)
+    "retrieval": ("storage: text → image R@1 through the memory", _storage_r1, _storage_r1_chance),
+    "margin_storage": ("margin, LLM + memory, text only (nats)",
+                       lambda v, s: _arm(v, "storage", s)["probes"]["margins"]["all"]["margin"], lambda v, s: 0.0),
+    "margin_mks2": ("margin after sharing, MKS2 (nats)",
+                    lambda v, s: _arm(v, "mks2", s)["probes"]["margins"]["all"]["margin"], lambda v, s: 0.0),
+    "router": ("router S_1 on names − other tokens",
+               lambda v, s: (lambda r: r["name"] - r["other"])(_arm(v, "mks2", s)["probes"]["router"]),
+               lambda v, s: 0.0),
+    "mcq_heldout": ("MKS2 held-out MCQ accuracy", lambda v, s: _arm(v, "mks2", s)["mcq_heldout"],
+                    lambda v, s: v["baselines"]["mcq_chance_heldout"]),
+}
+
+# %% ../../nbs/24_mks2_run.ipynb #a22afe8f
+def _arm(variant: dict, arm: str, seed: int) -> dict:
+    return next(r for r in variant["runs"] if r["arm"] == arm and r["seed"] == seed)
+
+# %% ../../nbs/24_mks2_run.ipynb #2bc72ff6
+def control_rows(results: dict, real: str = "real", control: str = "shuffled images", links=None) -> list[dict]:
+    "Per link: per-seed values of the real run and the control, chance, the paired interval and its verdict."
+    from mmkd_nb.evidence import paired_interval, verdict
+    v, c = results["variants"][real], results["variants"][control]
+    seeds = sorted({r["seed"] for r in v["runs"]} & {r["seed"] for r in c["runs"]})
+    rows = []
+    for link, (label, get, chance) in (links or MKS2_LINKS).items():
+        a, b = {s: get(v, s) for s in seeds}, {s: get(c, s) for s in seeds}
+        iv = paired_interval(a, b) if len(seeds) >= 2 else None
+        rows.append(dict(link=link, label=label, arm=a, control=b, chance=float(np.mean([chance(v, s) for s in seeds])),
+                         interval=None if iv is None else iv.to_dict(), verdict=None if iv is None else verdict(iv)))
+    return rows
 
 # %% ../../nbs/24_mks2_run.ipynb #95a4879b
 if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", "") == "mmkd_nb.mks2.run": main(sys.argv[1:])
