@@ -16,6 +16,9 @@ student that tunes LoRA adapters on its LLM in instruction tuning (the paper tun
     python experiments/mmdc.py --preset micro --arms main control --workers 2   # runs on both cores, one thread each
     python experiments/mmdc.py --preset micro --arms main+lora plain+lora control+lora --seeds 0 1 2 3 4 --workers 2 \
         --set n_instructions=0 --set tune_steps=240 --set n_eval=0 --out experiments/results/mmdc-lora-micro.json
+    python experiments/mmdc.py --preset micro --arms main+lora tau=0+lora tau=1+lora "w/o alignment+lora" \
+        --seeds 0 1 2 3 4 --other-seeds 0 1 2 3 4 --threads 1 --set n_instructions=0 --set tune_steps=240 --set n_eval=0 \
+        --out experiments/results/mmdc-tables-lora-micro.json     # Tables 4-5 for the LoRA student
 
 Writes experiments/results/mmdc-small.json after every run (run folders under artifacts/experiments/mmdc).
 """
@@ -30,7 +33,10 @@ ARMS = {"main": {}, "w/o alignment": dict(use_align=False),
         "plain": dict(calibration=False),   # plain distillation, matched to main seed by seed (PAIRED)
         # the student tunes its LLM in instruction tuning (LoRA r = 8 on the top 8 layers' q/v), calibrated and plain
         "main+lora": dict(student_lora_r=8), "plain+lora": dict(calibration=False, student_lora_r=8),
-        "control+lora": dict(shuffle_images=True, student_lora_r=8)}   # ... and its shuffled-image control
+        "control+lora": dict(shuffle_images=True, student_lora_r=8),   # ... and its shuffled-image control
+        # Tables 4 and 5 for the LoRA student: τ's ends and no alignment
+        "tau=0+lora": dict(tau=0.0, student_lora_r=8), "tau=1+lora": dict(tau=1.0, student_lora_r=8),
+        "w/o alignment+lora": dict(use_align=False, student_lora_r=8)}
 PAIRED = ("main", "plain", "main+lora", "plain+lora", "control+lora")   # arms run on --seeds; the others on --other-seeds
 
 if __name__ == "__main__":

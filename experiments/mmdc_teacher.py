@@ -16,6 +16,12 @@ teachers themselves are cached, so a rerun only evaluates them).
 adds to an existing results file, for every teacher in it (read from its run folder under --root), its accuracy on the
 tier-1 test questions asked about "the object" instead of the concept's name (`anonymise`), by seen / held-out
 concept: whether the teacher reads a look from the pixels when the name cannot tell it.
+
+    python experiments/mmdc_teacher.py --preset micro --steps 480 --seeds 0 1 2 --compose-eval
+
+adds, the same way, `compose_eval` on the tier-3 test questions: the teacher's direct answers beside the answers
+composed from its own answers to the two tier-2 questions of each relation's parts (same images), how often both
+parts are right and how often the direct answer agrees with them: whether tier 3 fails at reading or at composing.
 """
 import argparse, datetime, json, os, platform, sys, time
 from pathlib import Path
@@ -76,6 +82,29 @@ def add_object_eval(doc: dict, base, data: dict, root: Path, command: str) -> di
     return doc
 
 
+def compose_report(cfg, run: Path, records) -> dict:
+    "`compose_eval` of the run's teacher on `records`, without the answer lists."
+    from mmkd_nb.mmdc.run import load_teacher, compose_eval
+    res = compose_eval(load_teacher(cfg, run), records, cfg.max_new_tokens)
+    keep = ("accuracy", "n", "by_concepts", "by_group")
+    return dict({k: v for k, v in res.items() if k not in ("direct", "composed", "part_answers")},
+                direct={k: res["direct"][k] for k in keep}, composed={k: res["composed"][k] for k in keep})
+
+
+def add_compose_eval(doc: dict, base, data: dict, root: Path, command: str, steps=None) -> dict:
+    "`compose_report` for every teacher of a results file (of the budgets `steps`, default all), from its run folder."
+    for st, runs in doc["runs"].items():
+        if steps and int(st) not in steps: continue
+        for seed, rep in runs.items():
+            cfg = base.replace(teacher_steps=int(st), teacher_seed=int(seed))
+            c = rep["world"]["tier3_compose"] = compose_report(cfg, root / f"{st}-s{seed}", data["eval_world"])
+            print(f"teacher {st} steps seed {seed}, tier 3: direct {c['direct']['accuracy']:.3f}, composed "
+                  f"{c['composed']['accuracy']:.3f}, both parts right {c['parts_right']:.3f}, agree {c['agree']:.3f}",
+                  flush=True)
+    doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
+    return doc
+
+
 def summarise(doc: dict) -> dict:
     """Per budget and tier: the teacher's mean accuracy over seeds, and for each blind baseline (the training answers'
     majority per question group, what a model that ignores the image learns; the test set's own majority, an oracle of
@@ -109,6 +138,8 @@ def main(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="MmDCConfig field (repeatable)")
     ap.add_argument("--object-eval", action="store_true",
                     help="add 'the object' accuracy (`object_eval`) to every teacher of the existing results file")
+    ap.add_argument("--compose-eval", action="store_true",
+                    help="add the tier-3 composition probe (`compose_eval`) to the teachers of --steps in the results file")
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(a.threads)
@@ -119,12 +150,15 @@ def main(argv=None):
     out = Path(a.out or f"experiments/results/mmdc-teacher-{a.preset}.json")
     data = run_data(base)
     command = "python experiments/mmdc_teacher.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if a.object_eval:
-        if not out.is_file(): raise FileNotFoundError(f"--object-eval: no results file at {out}; train the teachers first")
+    if a.object_eval or a.compose_eval:
+        flag = "--object-eval" if a.object_eval else "--compose-eval"
+        if not out.is_file(): raise FileNotFoundError(f"{flag}: no results file at {out}; train the teachers first")
         doc = json.loads(out.read_text())
         if MmDCConfig.from_dict(doc["config"]).to_dict() != base.to_dict():   # fields added since: at their defaults
-            raise ValueError(f"--object-eval: {out} holds teachers of another config; give the same --preset and --set")
-        save_json(add_object_eval(doc, base, data, Path(a.root), command), out)
+            raise ValueError(f"{flag}: {out} holds teachers of another config; give the same --preset and --set")
+        if a.object_eval: doc = add_object_eval(doc, base, data, Path(a.root), command)
+        if a.compose_eval: doc = add_compose_eval(doc, base, data, Path(a.root), command, a.steps)
+        save_json(doc, out)
         return doc
     doc = dict(command=command,
                date=datetime.date.today().isoformat(), preset=a.preset, config=base.to_dict(),

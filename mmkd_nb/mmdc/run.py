@@ -21,7 +21,8 @@ from ..encoders import EncoderConfig, load_encoder
 from ..llm import load_llm
 from ..metrics import answer_key
 from ..train import TrainConfig
-from ..world import make_world, WorldConfig, load_easy_vqa, VQA_ATTRIBUTE
+from ..world import (make_world, WorldConfig, load_easy_vqa, VQA_ATTRIBUTE, ATTRIBUTES, POSITIONS, SIZES,
+                           SYNONYMS)
 from .student import MultimodalStudent, StudentConfig, train_student, student_fns, group_by_image
 from .align import AlignConfig, balance_pairs, align
 from .roles import Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor, chat
@@ -31,12 +32,12 @@ from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM
 # %% auto #0
 __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise', 'description_questions',
            'relation_questions', 'run_data', 'answer_type', 'by_tier_type', 'chance_baseline', 'baselines',
-           'vqa_scores', 'evaluate', 'tier_table', 'student_config', 'tower_key', 'teacher_key', 'open_run',
-           'build_student', 'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm', 'load_teacher',
-           'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
-           'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args',
-           'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment',
-           'paired_curve', 'demo']
+           'vqa_scores', 'evaluate', 'tier_table', 'relation_parts', 'read_value', 'compose_relation', 'compose_eval',
+           'student_config', 'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage',
+           'count_trainable', 'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config',
+           'make_roles', 'last_student', 'calibrate_stage', 'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve',
+           'plot_hists', 'stage_parser', 'config_from_args', 'stage_main', 'teacher_main', 'align_main',
+           'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'paired_curve', 'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -291,6 +292,71 @@ def tier_table(rows: dict, # name -> `vqa_scores` (or a baseline of `baselines`)
     lines = ["| | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     return "\n".join(lines + [f"| {name} | " + " | ".join(fmt(f(r)) for _, f in cols) + " |"
                               for name, r in rows.items()])
+
+# %% ../../nbs/34_mmdc_run.ipynb #3ee52a04
+_RELATION_FORMS = (  # the tier-3 questions `_relation_question` (02_world) writes: pattern, kind
+    (re.compile(r"Is the ([\w-]+) (above|below|to the left of|to the right of) the ([\w-]+)\?"), "where"),
+    (re.compile(r"Which is (bigger|smaller), the ([\w-]+) or the ([\w-]+)\?"), "size"),
+    (re.compile(r"Are the ([\w-]+) and the ([\w-]+) the same (colour|shape)\?"), "same"))
+
+def relation_parts(question: str) -> tuple[str, str, tuple[str, str]]:
+    "(relation word ρ, attribute k, (name a, name b)) of a tier-3 question: its answer is g_ρ of k's values of a and b."
+    for pattern, kind in _RELATION_FORMS:
+        m = pattern.fullmatch(question.strip())
+        if m is None: continue
+        if kind == "where": return m[2], "position", (m[1], m[3])
+        if kind == "size": return m[1], "size", (m[2], m[3])
+        return "same", m[3], (m[1], m[2])
+    raise ValueError(f"relation_parts: {question!r} is not a tier-3 question of the world; expected 'Is the A "
+                     "above|below|to the left of|to the right of the B?', 'Which is bigger|smaller, the A or the B?' "
+                     "or 'Are the A and the B the same colour|shape?'")
+
+# %% ../../nbs/34_mmdc_run.ipynb #5681f44a
+def read_value(answer: str, attr: str) -> str | None:
+    "The value of `attr` that `answer` names (the value or one of its `SYNONYMS`, after `answer_key`); None if none."
+    if attr not in ATTRIBUTES: raise ValueError(f"read_value: unknown attribute {attr!r}; expected one of {list(ATTRIBUTES)}")
+    key = answer_key(answer)
+    return next((v for v in ATTRIBUTES[attr] if key in {answer_key(w) for w in (v, *SYNONYMS.get(v, ()))}), None)
+
+# %% ../../nbs/34_mmdc_run.ipynb #53224cef
+def compose_relation(question: str, va: str | None, vb: str | None) -> str | None:
+    "g_ρ: the answer to tier-3 `question` from its attribute's values `va`, `vb` of a and b; None when a part is missing."
+    word, attr, (a, b) = relation_parts(question)
+    if va is None or vb is None: return None
+    if attr == "position":
+        (ia, ja), (ib, jb) = POSITIONS[va], POSITIONS[vb]
+        yes = {"above": ia < ib, "below": ia > ib, "to the left of": ja < jb, "to the right of": ja > jb}[word]
+        return "yes" if yes else "no"
+    if attr == "size":
+        if SIZES[va] == SIZES[vb]: return None          # equal sizes name neither object
+        return a if (SIZES[va] > SIZES[vb]) == (word == "bigger") else b
+    return "yes" if va == vb else "no"
+
+# %% ../../nbs/34_mmdc_run.ipynb #ccd89645
+@torch.no_grad()
+def compose_eval(model, records, max_new_tokens: int = 6) -> dict:
+    """`model` on the tier-3 `records`: its direct answers, and `compose_relation` of its own answers to the tier-2
+    questions of the two parts (the same images), both scored by `vqa_scores`; with, per record, whether both parts are
+    right and whether the direct answer is the one its parts imply."""
+    t3 = [r for r in records if r.meta.get("tier") == 3]
+    if not t3: raise ValueError("compose_eval: no tier-3 record among the records; expected VQA records with meta['tier'] == 3")
+    parts = [relation_parts(r.question) for r in t3]
+    asks = [(r, attr, n) for r, (_, attr, names) in zip(t3, parts) for n in names]   # two per record: a, then b
+    said = model.generate([r.image for r, _, _ in asks],
+                          [chat(VQA_ATTRIBUTE[attr][0].format(n=n)[:-1] + " in this picture?") for _, attr, n in asks],
+                          max_new_tokens=max_new_tokens)
+    values = [read_value(s, attr) for s, (_, attr, _) in zip(said, asks)]
+    truth = [next((o[attr] for o in r.meta.get("objects", []) if o["concept"] == n), None) for r, attr, n in asks]
+    composed = [compose_relation(r.question, values[2 * i], values[2 * i + 1]) or "" for i, r in enumerate(t3)]
+    direct = evaluate(model, t3, max_new_tokens)
+    heldout = [bool(r.meta.get("heldout")) for r in t3]
+    right = [values[2 * i] == truth[2 * i] and values[2 * i + 1] == truth[2 * i + 1] for i in range(len(t3))]
+    agree = [answer_key(d) == answer_key(c) for d, c in zip(direct["answers"], composed)]
+    split = lambda xs: {k: float(np.mean([x for x, h in zip(xs, heldout) if h == (k == "heldout")]))
+                        for k in ("seen", "heldout") if any(h == (k == "heldout") for h in heldout)}
+    return dict(n=len(t3), direct=direct, composed=vqa_scores(composed, t3), part_answers=said,
+                parts_right=float(np.mean(right)), parts_right_by_concepts=split(right),
+                agree=float(np.mean(agree)), agree_by_concepts=split(agree))
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
