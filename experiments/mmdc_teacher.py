@@ -22,6 +22,12 @@ concept: whether the teacher reads a look from the pixels when the name cannot t
 adds, the same way, `compose_eval` on the tier-3 test questions: the teacher's direct answers beside the answers
 composed from its own answers to the two tier-2 questions of each relation's parts (same images), how often both
 parts are right and how often the direct answer agrees with them: whether tier 3 fails at reading or at composing.
+
+    python experiments/mmdc_teacher.py --preset micro --steps 1440 --seeds 0 1 2 --set teacher_scratchpad=true ...
+
+trains teachers that write a relation's two parts before its answer ('top left, bottom: no'; `scratchpad_record`) and
+are scored on the answer after the colon; --compose-eval on them also reports whether the parts they write are right
+and whether their answers follow from those parts.
 """
 import argparse, datetime, json, os, platform, sys, time
 from pathlib import Path
@@ -87,8 +93,13 @@ def compose_report(cfg, run: Path, records) -> dict:
     from mmkd_nb.mmdc.run import load_teacher, compose_eval
     res = compose_eval(load_teacher(cfg, run), records, cfg.max_new_tokens)
     keep = ("accuracy", "n", "by_concepts", "by_group")
-    return dict({k: v for k, v in res.items() if k not in ("direct", "composed", "part_answers")},
-                direct={k: res["direct"][k] for k in keep}, composed={k: res["composed"][k] for k in keep})
+    out = dict({k: v for k, v in res.items() if k not in ("direct", "composed", "part_answers")},
+               direct={k: res["direct"][k] for k in keep}, composed={k: res["composed"][k] for k in keep})
+    if "scratch" in res:   # a scratchpad teacher: its written parts, with a few whole replies to read
+        out["scratch"] = {k: v for k, v in res["scratch"].items() if k != "replies"}
+        out["scratch"]["examples"] = [[r.question, w, r.answer] for r, w in
+                                      zip([r for r in records if r.meta.get("tier") == 3], res["scratch"]["replies"][:8])]
+    return out
 
 
 def add_compose_eval(doc: dict, base, data: dict, root: Path, command: str, steps=None) -> dict:
@@ -99,8 +110,9 @@ def add_compose_eval(doc: dict, base, data: dict, root: Path, command: str, step
             cfg = base.replace(teacher_steps=int(st), teacher_seed=int(seed))
             c = rep["world"]["tier3_compose"] = compose_report(cfg, root / f"{st}-s{seed}", data["eval_world"])
             print(f"teacher {st} steps seed {seed}, tier 3: direct {c['direct']['accuracy']:.3f}, composed "
-                  f"{c['composed']['accuracy']:.3f}, both parts right {c['parts_right']:.3f}, agree {c['agree']:.3f}",
-                  flush=True)
+                  f"{c['composed']['accuracy']:.3f}, both parts right {c['parts_right']:.3f}, agree {c['agree']:.3f}"
+                  + (f", scratchpad parts right {c['scratch']['parts_right']:.3f}, followed {c['scratch']['follows']:.3f}"
+                     if "scratch" in c else ""), flush=True)
     doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
     return doc
 

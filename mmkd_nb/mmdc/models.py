@@ -17,7 +17,7 @@ from .student import MultimodalStudent, StudentConfig
 from .roles import chat, question_of
 
 # %% auto #0
-__all__ = ['PooledTower', 'MLPProjector', 'MultimodalTeacher', 'BareQuestion', 'ChatVLM']
+__all__ = ['SCRATCH_SEP', 'PooledTower', 'MLPProjector', 'MultimodalTeacher', 'final_answer', 'BareQuestion', 'ChatVLM']
 
 # %% ../../nbs/32a_mmdc_models.ipynb #bff9b226
 class PooledTower(nn.Module):
@@ -57,12 +57,34 @@ class MLPProjector(nn.Module):
 class MultimodalTeacher(MultimodalStudent):
     "MmDC's teacher 𝒯 offline: the student's architecture with an MLP projector and LoRA in the LLM's top layers."
     def __init__(self, encoder, llm, tokenizer, cfg: StudentConfig | None = None, lora_r: int = 8,
-                 lora_layers: int = 8):
+                 lora_layers: int = 8,
+                 scratchpad: bool = False,  # trained to write a relation's two parts before its answer (see below)
+                 scratch_tokens: int = 12,  # the tokens a scratchpad may take on top of the answer's budget
+                ):
         cfg = (cfg or StudentConfig()).replace(lora_r=lora_r, lora_layers=lora_layers)
         super().__init__(encoder, llm, tokenizer, cfg)
+        self.scratchpad, self.scratch_tokens = scratchpad, scratch_tokens
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             self.W = MLPProjector(self.encoder.dim, self.lm.d_llm).to(self.stop_row.device)
+
+# %% ../../nbs/32a_mmdc_models.ipynb #9cd247c7
+SCRATCH_SEP = ":"   # parts SCRATCH_SEP answer
+
+def final_answer(reply: str) -> str:
+    "The answer of a reply that may start with a scratchpad: the text after the last `SCRATCH_SEP`, else the reply."
+    return reply.rpartition(SCRATCH_SEP)[2].strip()
+
+# %% ../../nbs/32a_mmdc_models.ipynb #1f965a47
+@patch
+def generate(self: MultimodalTeacher, images, prompts, max_new_tokens: int | None = None,
+             keep_scratch: bool = False,  # True: the whole reply, scratchpad included
+             **kwargs) -> list[str]:
+    "The student's `generate`; a scratchpad teacher gets `scratch_tokens` more tokens and answers with `final_answer`."
+    if not self.scratchpad: return MultimodalStudent.generate(self, images, prompts, max_new_tokens, **kwargs)
+    n = (max_new_tokens or self.cfg.max_new_tokens) + self.scratch_tokens
+    out = MultimodalStudent.generate(self, images, prompts, n, **kwargs)
+    return out if keep_scratch else [final_answer(o) for o in out]
 
 # %% ../../nbs/32a_mmdc_models.ipynb #d76ab907
 class BareQuestion:

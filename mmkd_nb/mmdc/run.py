@@ -27,17 +27,18 @@ from .student import MultimodalStudent, StudentConfig, train_student, student_fn
 from .align import AlignConfig, balance_pairs, align
 from .roles import Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor, chat
 from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
-from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM
+from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM, SCRATCH_SEP, final_answer
 
 # %% auto #0
 __all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise', 'description_questions',
            'relation_questions', 'run_data', 'answer_type', 'by_tier_type', 'chance_baseline', 'baselines',
-           'vqa_scores', 'evaluate', 'tier_table', 'relation_parts', 'read_value', 'compose_relation', 'compose_eval',
-           'student_config', 'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage',
-           'count_trainable', 'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config',
-           'make_roles', 'last_student', 'calibrate_stage', 'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve',
-           'plot_hists', 'stage_parser', 'config_from_args', 'stage_main', 'teacher_main', 'align_main',
-           'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'paired_curve', 'demo']
+           'vqa_scores', 'evaluate', 'tier_table', 'relation_parts', 'read_value', 'compose_relation', 'scratch_parts',
+           'compose_eval', 'scratchpad_record', 'student_config', 'tower_key', 'teacher_key', 'open_run',
+           'build_student', 'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm', 'load_teacher',
+           'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
+           'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args',
+           'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment',
+           'paired_curve', 'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -71,6 +72,9 @@ class MmDCConfig(Config):
     teacher_relations: int = hfield(0, "extra tier-3 questions (two seen concepts: above / left of, same colour or "
                                        "shape, which is bigger) on new scenes drawn past the world's own records, "
                                        "added to the teacher's data (0 = none)")
+    teacher_scratchpad: bool = hfield(False, "train the teacher to write a tier-3 answer's two parts first ('top left, "
+                                             "bottom: no') and read only what follows the colon "
+                                             "(`MultimodalTeacher.scratchpad`)")
     teacher_seed: int = hfield(0, "seed of the teacher (one teacher is shared by runs that differ only in `seed`)")
     student_lora_r: int = hfield(0, "LoRA rank on the student LLM's q/v projections, trained in calibration's "
                                     "instruction tuning (the paper tunes the LLM there); 0 = W and <STOP> only")
@@ -102,7 +106,8 @@ class MmDCConfig(Config):
                                   "(teacher: seed teacher_seed; alignment captions and D_sin: seed `seed`); "
                                   "evaluation untouched")
     _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0,   # older digests and teacher keys stay valid
-                     "teacher_easy_per_image": 0, "teacher_relations": 0}
+                     "teacher_easy_per_image": 0, "teacher_relations": 0,
+                     "teacher_scratchpad": False}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -332,6 +337,13 @@ def compose_relation(question: str, va: str | None, vb: str | None) -> str | Non
         return a if (SIZES[va] > SIZES[vb]) == (word == "bigger") else b
     return "yes" if va == vb else "no"
 
+# %% ../../nbs/34_mmdc_run.ipynb #42501a98
+def scratch_parts(reply: str, attr: str) -> tuple:
+    "The two values of `attr` a scratchpad reply 'v_a, v_b: answer' states ((None, None) where it states no such pair)."
+    parts, sep, _ = reply.rpartition(SCRATCH_SEP)
+    vals = [read_value(v, attr) for v in parts.split(",")] if sep else []
+    return tuple(vals) if len(vals) == 2 else (None, None)
+
 # %% ../../nbs/34_mmdc_run.ipynb #ccd89645
 @torch.no_grad()
 def compose_eval(model, records, max_new_tokens: int = 6) -> dict:
@@ -354,14 +366,35 @@ def compose_eval(model, records, max_new_tokens: int = 6) -> dict:
     agree = [answer_key(d) == answer_key(c) for d, c in zip(direct["answers"], composed)]
     split = lambda xs: {k: float(np.mean([x for x, h in zip(xs, heldout) if h == (k == "heldout")]))
                         for k in ("seen", "heldout") if any(h == (k == "heldout") for h in heldout)}
-    return dict(n=len(t3), direct=direct, composed=vqa_scores(composed, t3), part_answers=said,
-                parts_right=float(np.mean(right)), parts_right_by_concepts=split(right),
-                agree=float(np.mean(agree)), agree_by_concepts=split(agree))
+    out = dict(n=len(t3), direct=direct, composed=vqa_scores(composed, t3), part_answers=said,
+               parts_right=float(np.mean(right)), parts_right_by_concepts=split(right),
+               agree=float(np.mean(agree)), agree_by_concepts=split(agree))
+    if getattr(model, "scratchpad", False):   # the parts it writes before its answer: right, and followed?
+        whole = model.generate([r.image for r in t3], [chat(r.question) for r in t3], max_new_tokens, keep_scratch=True)
+        stated = [scratch_parts(w, attr) for w, (_, attr, _) in zip(whole, parts)]
+        s_right = [st == (truth[2 * i], truth[2 * i + 1]) for i, st in enumerate(stated)]
+        follows = [answer_key(compose_relation(r.question, *st) or "") == answer_key(final_answer(w))
+                   for r, st, w in zip(t3, stated, whole)]
+        out["scratch"] = dict(replies=whole, parts_right=float(np.mean(s_right)), parts_right_by_concepts=split(s_right),
+                              follows=float(np.mean(follows)), follows_by_concepts=split(follows))
+    return out
+
+# %% ../../nbs/34_mmdc_run.ipynb #e22e6c1d
+def scratchpad_record(r) -> VQARecord:
+    "Tier-3 record `r` with its answer's two parts written first: 'Is the dax above the wug?' -> 'top left, bottom: no'."
+    _, attr, (a, b) = relation_parts(r.question)
+    objs = {o.get("concept"): o for o in (r.meta or {}).get("objects", [])}
+    if a not in objs or b not in objs:
+        raise ValueError(f"scratchpad_record: record {r.id!r} has no scene objects {a!r} and {b!r} in meta['objects']; "
+                         "expected a world VQA record of tier 3")
+    return replace(r, answer=f"{objs[a][attr]}, {objs[b][attr]}{SCRATCH_SEP} {r.answer}",
+                   meta={**r.meta, "scratchpad": True})
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
-                  "teacher_descriptions", "teacher_relations", "teacher_seed", "batch_size", "shuffle_images")
+                  "teacher_descriptions", "teacher_relations", "teacher_scratchpad", "teacher_seed", "batch_size",
+                  "shuffle_images")
 
 def student_config(cfg: MmDCConfig, **overrides) -> StudentConfig:
     "The run's `StudentConfig`: preset `cfg.student`, its LLM replaced by `cfg.llm` when set, then `overrides`."
@@ -432,7 +465,7 @@ def build_teacher(cfg: MmDCConfig) -> MultimodalTeacher:
     scfg, tower = _parts(cfg)
     llm, tok = load_llm(scfg.llm, dtype=scfg.dtype)
     return MultimodalTeacher(tower, llm, tok, scfg.replace(seed=cfg.teacher_seed), cfg.teacher_lora_r,
-                             cfg.teacher_lora_layers)
+                             cfg.teacher_lora_layers, scratchpad=cfg.teacher_scratchpad)
 
 # %% ../../nbs/34_mmdc_run.ipynb #b6617462
 def _train_cfg(cfg: MmDCConfig, steps: int, lr: float, out_dir, seed: int) -> TrainConfig:
@@ -466,7 +499,9 @@ def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
             if rep.get(key, {}).get("n") != len(recs):   # cached on other questions (e.g. n_eval): score on this run's
                 rep[key] = evaluate(teacher, recs, cfg.max_new_tokens)
     else:
-        res = train_student(group_by_image(data["teacher_train"]),
+        train = data["teacher_train"]
+        if cfg.teacher_scratchpad: train = [scratchpad_record(r) if r.meta.get("tier") == 3 else r for r in train]
+        res = train_student(group_by_image(train),
                             _train_cfg(cfg, cfg.teacher_steps, cfg.teacher_lr, d / "train", cfg.teacher_seed), teacher)
         _, loss = res.series("loss")
         rep = dict(steps=res.step, loss_first=float(np.mean(loss[:3])), loss_last=float(np.mean(loss[-3:])),
