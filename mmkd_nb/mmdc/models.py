@@ -58,10 +58,11 @@ class MultimodalTeacher(MultimodalStudent):
     "MmDC's teacher 𝒯 offline: the student's architecture with an MLP projector and LoRA in the LLM's top layers."
     def __init__(self, encoder, llm, tokenizer, cfg: StudentConfig | None = None, lora_r: int = 8,
                  lora_layers: int = 8,
+                 lora_mlp: bool = False,    # LoRA on those layers' MLP projections too
                  scratchpad: bool = False,  # trained to write a relation's two parts before its answer (see below)
                  scratch_tokens: int = 12,  # the tokens a scratchpad may take on top of the answer's budget
                 ):
-        cfg = (cfg or StudentConfig()).replace(lora_r=lora_r, lora_layers=lora_layers)
+        cfg = (cfg or StudentConfig()).replace(lora_r=lora_r, lora_layers=lora_layers, lora_mlp=lora_mlp)
         super().__init__(encoder, llm, tokenizer, cfg)
         self.scratchpad, self.scratch_tokens = scratchpad, scratch_tokens
         with torch.random.fork_rng(devices=[]):

@@ -57,6 +57,8 @@ class MmDCConfig(Config):
     augmentor: str = hfield("template", "'template': `TemplateAugmentor`; else a 🤗 LLaVA id used through `ChatVLM`")
     teacher_lora_r: int = hfield(8, "LoRA rank on the teacher LLM's q/v projections (0 = no LoRA)")
     teacher_lora_layers: int = hfield(8, "LoRA on the top this many decoder layers of the teacher's LLM")
+    teacher_lora_mlp: bool = hfield(False, "the teacher's LoRA also on those layers' MLP projections "
+                                           "(`StudentConfig.lora_mlp`)")
     teacher_steps: int = hfield(120, "teacher training steps")
     teacher_lr: float = hfield(2e-3, "teacher peak learning rate")
     teacher_easy: int = hfield(192, "easy-VQA training questions added to the teacher's data (0 = world only)")
@@ -107,7 +109,7 @@ class MmDCConfig(Config):
                                   "evaluation untouched")
     _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0,   # older digests and teacher keys stay valid
                      "teacher_easy_per_image": 0, "teacher_relations": 0,
-                     "teacher_scratchpad": False}
+                     "teacher_scratchpad": False, "teacher_lora_mlp": False}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -392,7 +394,7 @@ def scratchpad_record(r) -> VQARecord:
 
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
-                  "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
+                  "teacher_lora_mlp", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
                   "teacher_descriptions", "teacher_relations", "teacher_scratchpad", "teacher_seed", "batch_size",
                   "shuffle_images")
 
@@ -465,7 +467,7 @@ def build_teacher(cfg: MmDCConfig) -> MultimodalTeacher:
     scfg, tower = _parts(cfg)
     llm, tok = load_llm(scfg.llm, dtype=scfg.dtype)
     return MultimodalTeacher(tower, llm, tok, scfg.replace(seed=cfg.teacher_seed), cfg.teacher_lora_r,
-                             cfg.teacher_lora_layers, scratchpad=cfg.teacher_scratchpad)
+                             cfg.teacher_lora_layers, lora_mlp=cfg.teacher_lora_mlp, scratchpad=cfg.teacher_scratchpad)
 
 # %% ../../nbs/34_mmdc_run.ipynb #b6617462
 def _train_cfg(cfg: MmDCConfig, steps: int, lr: float, out_dir, seed: int) -> TrainConfig:

@@ -48,6 +48,9 @@ class StudentConfig(Config):
     lora_r: int = hfield(0, "LoRA rank on the LLM's q/v projections, trained with W in instruction tuning "
                             "(the paper tunes the LLM there); 0 = the LLM stays frozen")
     lora_layers: int = hfield(8, "LoRA on the top this many decoder layers (with lora_r > 0)")
+    lora_mlp: bool = hfield(False, "LoRA on those layers' MLP projections too (gate, up, down): a trainable "
+                                   "nonlinearity inside the LLM, not only attention")
+    _digest_skips = {"lora_mlp": False}
     _presets = {"tiny": dict(encoder="tiny", llm="tiny-llama", max_len=64, max_new_tokens=8),
                 "small": {},
                 "micro": dict(llm="micro-llama"),
@@ -120,18 +123,19 @@ def add_trainable_tokens(model, tokenizer, tokens: list[str]) -> list[int]:
     return ids
 
 # %% ../../nbs/30_mmdc_student.ipynb #bcb35fce
-def lora_target(llm, n_layers: int) -> str:
-    "The regex of the q/v projections of the top `n_layers` decoder layers."
+def lora_target(llm, n_layers: int, mlp: bool = False) -> str:
+    "The regex of the q/v projections of the top `n_layers` decoder layers (and, with `mlp`, their MLP's projections)."
     L = llm.config.num_hidden_layers
     top = range(max(0, L - n_layers), L)
-    return rf".*\.layers\.({'|'.join(map(str, top))})\.self_attn\.(q_proj|v_proj)"
+    mods = r"self_attn\.(q_proj|v_proj)" + (r"|mlp\.(gate_proj|up_proj|down_proj)" if mlp else "")
+    return rf".*\.layers\.({'|'.join(map(str, top))})\.({mods})"
 
 # %% ../../nbs/30_mmdc_student.ipynb #0715a110
-def add_lora(llm, r: int, n_layers: int) -> list[str]:
+def add_lora(llm, r: int, n_layers: int, mlp: bool = False) -> list[str]:
     "Inject LoRA adapters (peft, B = 0 at start) into `llm` in place; the names of their parameters."
     from peft import LoraConfig, inject_adapter_in_model
     inject_adapter_in_model(LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0,
-                                       target_modules=lora_target(llm, n_layers)), llm)
+                                       target_modules=lora_target(llm, n_layers, mlp)), llm)
     return [n for n, _ in llm.named_parameters() if "lora_" in n]
 
 # %% ../../nbs/30_mmdc_student.ipynb #84a2d98d
@@ -150,7 +154,8 @@ class MultimodalStudent(nn.Module):
             torch.manual_seed(self.cfg.seed)
             self.W = nn.Linear(encoder.dim, self.lm.d_llm)  # the projection matrix W (LLaVA v0: one linear layer)
             # LoRA's A matrices are drawn from the same seeded stream (B = 0)
-            self.lora_names = add_lora(llm, self.cfg.lora_r, self.cfg.lora_layers) if self.cfg.lora_r else []
+            self.lora_names = (add_lora(llm, self.cfg.lora_r, self.cfg.lora_layers, self.cfg.lora_mlp)
+                               if self.cfg.lora_r else [])
 
     @property
     def tokenizer(self): return self.lm.tokenizer
