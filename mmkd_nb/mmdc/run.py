@@ -30,15 +30,15 @@ from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM, SCRATCH_SEP, final_answer
 
 # %% auto #0
-__all__ = ['TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise', 'description_questions',
-           'relation_questions', 'run_data', 'answer_type', 'by_tier_type', 'chance_baseline', 'baselines',
-           'vqa_scores', 'evaluate', 'tier_table', 'relation_parts', 'read_value', 'compose_relation', 'scratch_parts',
-           'compose_eval', 'scratchpad_record', 'student_config', 'tower_key', 'teacher_key', 'open_run',
-           'build_student', 'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm', 'load_teacher',
-           'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
-           'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args',
-           'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment',
-           'paired_curve', 'demo']
+__all__ = ['CAPTION_QUESTION', 'TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise',
+           'description_questions', 'relation_questions', 'caption_questions', 'run_data', 'answer_type',
+           'by_tier_type', 'chance_baseline', 'baselines', 'vqa_scores', 'evaluate', 'tier_table', 'relation_parts',
+           'read_value', 'compose_relation', 'scratch_parts', 'compose_eval', 'scratchpad_record', 'student_config',
+           'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
+           'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student',
+           'calibrate_stage', 'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser',
+           'config_from_args', 'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main',
+           'run_all', 'experiment', 'paired_curve', 'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -74,6 +74,9 @@ class MmDCConfig(Config):
     teacher_relations: int = hfield(0, "extra tier-3 questions (two seen concepts: above / left of, same colour or "
                                        "shape, which is bigger) on new scenes drawn past the world's own records, "
                                        "added to the teacher's data (0 = none)")
+    teacher_captions: int = hfield(0, "the world's concept-caption training pairs added to the teacher's data as "
+                                      "'What is in this picture?' → the caption (-1 = all of them): every concept's "
+                                      "name with its pictures, held-out ones included (0 = none)")
     teacher_scratchpad: bool = hfield(False, "train the teacher to write a tier-3 answer's two parts first ('top left, "
                                              "bottom: no') and read only what follows the colon "
                                              "(`MultimodalTeacher.scratchpad`)")
@@ -109,7 +112,7 @@ class MmDCConfig(Config):
                                   "evaluation untouched")
     _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0,   # older digests and teacher keys stay valid
                      "teacher_easy_per_image": 0, "teacher_relations": 0,
-                     "teacher_scratchpad": False, "teacher_lora_mlp": False}
+                     "teacher_scratchpad": False, "teacher_lora_mlp": False, "teacher_captions": 0}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -129,6 +132,8 @@ class MmDCConfig(Config):
             raise ValueError(f"MmDCConfig.plain_sizes={self.plain_sizes} with calibration=True; expected them only "
                              "for the plain arm (calibration=False)")
         if not 0 <= self.tau <= 1: raise ValueError(f"MmDCConfig.tau={self.tau}; expected 0 <= tau <= 1")
+        if self.teacher_captions < -1:
+            raise ValueError(f"MmDCConfig.teacher_captions={self.teacher_captions}; expected -1 (all), 0 (none) or a count")
         if self.student not in PRESETS:
             raise ValueError(f"MmDCConfig.student={self.student!r}; expected one of {PRESETS}")
         for name in ("align_steps", "align_epochs", "role_temperature"):
@@ -192,6 +197,19 @@ def relation_questions(world, n: int, seed: str) -> list[VQARecord]:
     return [world.vqa_record(world.concept(name), base + k, "train", tier=3)
             for k, name in enumerate(rng.choices(sorted(world.seen), k=n))]
 
+# %% ../../nbs/34_mmdc_run.ipynb #7e0d6c47
+CAPTION_QUESTION = "What is in this picture?"
+
+def caption_questions(pairs, n: int, seed: str) -> list[VQARecord]:
+    """`n` of the concept-caption pairs among `pairs` (0 = all; seeded by `seed`) as questions 'What is in this picture?'
+    answered by the caption: names bound to pictures, the held-out concepts' too (their captions state no attribute)."""
+    cap = [p for p in pairs if (p.meta or {}).get("kind") == "concept"]
+    if n < 0 or n > len(cap): raise ValueError(f"caption_questions: n={n}; expected 0 <= n <= {len(cap)}, the concept "
+                                               "captions among the pairs")
+    pick = random.Random(seed).sample(cap, n) if n else cap
+    return [VQARecord(p.image, CAPTION_QUESTION, p.text, id=f"vqa-{p.id}",
+                      meta=dict(p.meta, tier=None, qtype="caption", source="caption")) for p in pick]
+
 # %% ../../nbs/34_mmdc_run.ipynb #d4148405
 def run_data(cfg: MmDCConfig) -> dict:
     "The run's records: d_sin, teacher_train, eval_world, eval_easy, pairs (captions for alignment)."
@@ -205,6 +223,8 @@ def run_data(cfg: MmDCConfig) -> dict:
         teacher_world += description_questions(pairs, cfg.teacher_descriptions, f"descriptions/{cfg.teacher_seed}")
     if cfg.teacher_relations:
         teacher_world += relation_questions(w, cfg.teacher_relations, f"relations/{cfg.teacher_seed}")
+    if cfg.teacher_captions:
+        teacher_world += caption_questions(pairs, max(cfg.teacher_captions, 0), f"captions/{cfg.teacher_seed}")
     d_sin, teacher_train = by_tier(train, cfg.n_instructions, "d_sin"), teacher_world + easy_train
     if cfg.shuffle_images:   # the control: same records, images permuted among them
         d_sin, pairs = shuffle_images(d_sin, cfg.seed), shuffle_images(pairs, cfg.seed)
@@ -395,7 +415,8 @@ def scratchpad_record(r) -> VQARecord:
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_lora_mlp", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
-                  "teacher_descriptions", "teacher_relations", "teacher_scratchpad", "teacher_seed", "batch_size",
+                  "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_scratchpad", "teacher_seed",
+                  "batch_size",
                   "shuffle_images")
 
 def student_config(cfg: MmDCConfig, **overrides) -> StudentConfig:
