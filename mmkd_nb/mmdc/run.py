@@ -382,7 +382,10 @@ def compose_eval(model, records, max_new_tokens: int = 6) -> dict:
     values = [read_value(s, attr) for s, (_, attr, _) in zip(said, asks)]
     truth = [next((o[attr] for o in r.meta.get("objects", []) if o["concept"] == n), None) for r, attr, n in asks]
     composed = [compose_relation(r.question, values[2 * i], values[2 * i + 1]) or "" for i, r in enumerate(t3)]
-    direct = evaluate(model, t3, max_new_tokens)
+    scratch = getattr(model, "scratchpad", False)   # a scratchpad model: its whole replies, the direct answers cut from them
+    whole = (model.generate([r.image for r in t3], [chat(r.question) for r in t3], max_new_tokens, keep_scratch=True)
+             if scratch else None)
+    direct = vqa_scores([final_answer(w) for w in whole], t3) if scratch else evaluate(model, t3, max_new_tokens)
     heldout = [bool(r.meta.get("heldout")) for r in t3]
     right = [values[2 * i] == truth[2 * i] and values[2 * i + 1] == truth[2 * i + 1] for i in range(len(t3))]
     agree = [answer_key(d) == answer_key(c) for d, c in zip(direct["answers"], composed)]
@@ -391,8 +394,7 @@ def compose_eval(model, records, max_new_tokens: int = 6) -> dict:
     out = dict(n=len(t3), direct=direct, composed=vqa_scores(composed, t3), part_answers=said,
                parts_right=float(np.mean(right)), parts_right_by_concepts=split(right),
                agree=float(np.mean(agree)), agree_by_concepts=split(agree))
-    if getattr(model, "scratchpad", False):   # the parts it writes before its answer: right, and followed?
-        whole = model.generate([r.image for r in t3], [chat(r.question) for r in t3], max_new_tokens, keep_scratch=True)
+    if scratch:   # the parts it writes before its answer: right, and followed?
         stated = [scratch_parts(w, attr) for w, (_, attr, _) in zip(whole, parts)]
         s_right = [st == (truth[2 * i], truth[2 * i + 1]) for i, st in enumerate(stated)]
         follows = [answer_key(compose_relation(r.question, *st) or "") == answer_key(final_answer(w))
