@@ -22,7 +22,8 @@ from ..llm import load_llm
 from ..metrics import answer_key
 from ..train import TrainConfig
 from ..world import (make_world, WorldConfig, load_easy_vqa, VQA_ATTRIBUTE, ATTRIBUTES, POSITIONS, SIZES,
-                           SYNONYMS)
+                           SYNONYMS, COLOURS, SHAPES, Concept, nonce_names, place_objects, render_scene,
+                           scene_question, _partner)
 from .student import MultimodalStudent, StudentConfig, train_student, student_fns, group_by_image
 from .align import AlignConfig, balance_pairs, align
 from .roles import Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor, chat
@@ -31,14 +32,15 @@ from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM, SCRAT
 
 # %% auto #0
 __all__ = ['CAPTION_QUESTION', 'TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCConfig', 'by_tier', 'anonymise',
-           'description_questions', 'relation_questions', 'caption_questions', 'run_data', 'answer_type',
-           'by_tier_type', 'chance_baseline', 'baselines', 'vqa_scores', 'evaluate', 'tier_table', 'relation_parts',
-           'read_value', 'compose_relation', 'scratch_parts', 'compose_eval', 'scratchpad_record', 'student_config',
-           'tower_key', 'teacher_key', 'open_run', 'build_student', 'build_teacher', 'teacher_stage', 'count_trainable',
-           'chat_vlm', 'load_teacher', 'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student',
-           'calibrate_stage', 'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser',
-           'config_from_args', 'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main',
-           'run_all', 'experiment', 'paired_curve', 'demo']
+           'description_questions', 'relation_questions', 'caption_questions', 'novel_names', 'novel_questions',
+           'run_data', 'answer_type', 'by_tier_type', 'chance_baseline', 'baselines', 'vqa_scores', 'evaluate',
+           'tier_table', 'relation_parts', 'read_value', 'compose_relation', 'scratch_parts', 'compose_eval',
+           'scratchpad_record', 'student_config', 'tower_key', 'teacher_key', 'open_run', 'build_student',
+           'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm', 'load_teacher', 'align_budget',
+           'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage', 'plain_sizes',
+           'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args', 'stage_main',
+           'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'paired_curve',
+           'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -77,6 +79,9 @@ class MmDCConfig(Config):
     teacher_captions: int = hfield(0, "the world's concept-caption training pairs added to the teacher's data as "
                                       "'What is in this picture?' → the caption (-1 = all of them): every concept's "
                                       "name with its pictures, held-out ones included (0 = none)")
+    teacher_novel: int = hfield(0, "questions about novel objects added to the teacher's data: an object of random "
+                                   "looks under a fresh nonce name, alone (tier 1) or beside a seen concept (tier 2), "
+                                   "so a name the teacher has no facts about sends it to the pixels (0 = none)")
     teacher_scratchpad: bool = hfield(False, "train the teacher to write a tier-3 answer's two parts first ('top left, "
                                              "bottom: no') and read only what follows the colon "
                                              "(`MultimodalTeacher.scratchpad`)")
@@ -112,7 +117,8 @@ class MmDCConfig(Config):
                                   "evaluation untouched")
     _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0,   # older digests and teacher keys stay valid
                      "teacher_easy_per_image": 0, "teacher_relations": 0,
-                     "teacher_scratchpad": False, "teacher_lora_mlp": False, "teacher_captions": 0}
+                     "teacher_scratchpad": False, "teacher_lora_mlp": False, "teacher_captions": 0,
+                     "teacher_novel": 0}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -132,6 +138,7 @@ class MmDCConfig(Config):
             raise ValueError(f"MmDCConfig.plain_sizes={self.plain_sizes} with calibration=True; expected them only "
                              "for the plain arm (calibration=False)")
         if not 0 <= self.tau <= 1: raise ValueError(f"MmDCConfig.tau={self.tau}; expected 0 <= tau <= 1")
+        if self.teacher_novel < 0: raise ValueError(f"MmDCConfig.teacher_novel={self.teacher_novel}; expected >= 0")
         if self.teacher_captions < -1:
             raise ValueError(f"MmDCConfig.teacher_captions={self.teacher_captions}; expected -1 (all), 0 (none) or a count")
         if self.student not in PRESETS:
@@ -210,6 +217,34 @@ def caption_questions(pairs, n: int, seed: str) -> list[VQARecord]:
     return [VQARecord(p.image, CAPTION_QUESTION, p.text, id=f"vqa-{p.id}",
                       meta=dict(p.meta, tier=None, qtype="caption", source="caption")) for p in pick]
 
+# %% ../../nbs/34_mmdc_run.ipynb #efd56bac
+def novel_names(world, n: int) -> list[str]:
+    "`n` nonce names no concept of `world` bears (the world's names are the first of `nonce_names`; these come after)."
+    names = nonce_names(len(world.concepts) + n)[len(world.concepts):]
+    if len(names) < n or {c.name for c in world.concepts} & set(names):
+        raise ValueError(f"novel_names: n={n}; the name grammar holds {len(names)} names past the world's")
+    return names
+
+def novel_questions(world, n: int, seed: str, names: int = 256) -> list[VQARecord]:
+    """`n` attribute questions about a novel object: random colour, shape, size and position under one of `names` fresh
+    nonce names (drawn anew each time, so a name tells nothing), alone (tier 1) or beside a seen concept in another cell
+    (tier 2), asked with the world's VQA templates. A held-out concept's name is just as empty of facts at test time."""
+    if n < 0: raise ValueError(f"novel_questions: n={n}; expected >= 0")
+    rng, pool, size = random.Random(seed), novel_names(world, names), world.cfg.image_size
+    seen, out = [world.concept(c) for c in sorted(world.seen)], []
+    for k in range(n):
+        tier = 1 + k % 2
+        obj = Concept(rng.choice(pool), rng.choice(list(COLOURS)), rng.choice(SHAPES), rng.choice(list(SIZES)),
+                      rng.choice(list(POSITIONS)))
+        objs = [obj] if tier == 1 else [obj, _partner(world, obj, rng, seen)]
+        scene = place_objects(objs, size, rng)
+        q, a, qtype = scene_question(scene, tier, rng)
+        out.append(VQARecord(render_scene(scene, size, rng), q, a, id=f"vqa-novel-{seed}-{k:05d}",
+                             meta=dict(concept=None, concepts=[o.name for o in objs[1:]], novel=obj.name,
+                                       split="train", heldout=False, tier=tier, qtype=qtype, source="novel",
+                                       objects=[p.to_dict() for p in scene])))
+    return out
+
 # %% ../../nbs/34_mmdc_run.ipynb #d4148405
 def run_data(cfg: MmDCConfig) -> dict:
     "The run's records: d_sin, teacher_train, eval_world, eval_easy, pairs (captions for alignment)."
@@ -225,6 +260,8 @@ def run_data(cfg: MmDCConfig) -> dict:
         teacher_world += relation_questions(w, cfg.teacher_relations, f"relations/{cfg.teacher_seed}")
     if cfg.teacher_captions:
         teacher_world += caption_questions(pairs, max(cfg.teacher_captions, 0), f"captions/{cfg.teacher_seed}")
+    if cfg.teacher_novel:
+        teacher_world += novel_questions(w, cfg.teacher_novel, f"novel/{cfg.teacher_seed}")
     d_sin, teacher_train = by_tier(train, cfg.n_instructions, "d_sin"), teacher_world + easy_train
     if cfg.shuffle_images:   # the control: same records, images permuted among them
         d_sin, pairs = shuffle_images(d_sin, cfg.seed), shuffle_images(pairs, cfg.seed)
@@ -417,7 +454,7 @@ def scratchpad_record(r) -> VQARecord:
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_lora_mlp", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
-                  "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_scratchpad", "teacher_seed",
+                  "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_novel", "teacher_scratchpad", "teacher_seed",
                   "batch_size",
                   "shuffle_images")
 
