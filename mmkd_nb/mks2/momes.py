@@ -19,8 +19,8 @@ from .mvm import MemoryMLP, MemoryNorm, MemoryPostNorm, decoder_blocks, has_visu
 from .mvm import post_ffn_norm, llm_config, PLACEMENTS
 
 # %% auto #0
-__all__ = ['EXPERTS', 'ADAPTER', 'MOMES_FORMAT', 'SoftMoMEs', 'MoMEsConfig', 'PostNormed', 'momes_layers', 'add_momes',
-           'force_expert', 'router_weights', 'momes_state_dict', 'save_momes', 'load_momes']
+__all__ = ['EXPERTS', 'ADAPTER', 'MOMES_FORMAT', 'SoftMoMEs', 'MoMEsConfig', 'PostNormed', 'momes_layers', 'SharedDropout',
+           'add_momes', 'force_expert', 'router_weights', 'momes_state_dict', 'save_momes', 'load_momes']
 
 # %% ../../nbs/22_mks2_momes.ipynb #df20fdb6
 EXPERTS = ("visual", "textual")   # S_1, S_2 in Eq. 6
@@ -47,6 +47,7 @@ class SoftMoMEs(nn.Module):
         self.force: str | None = None           # None, 'visual' or 'textual'
         self.last_weights: torch.Tensor | None = None
         self._pending = None                    # sequential: m = LoRA-MVM(LN(h_s)), left by MemoryNorm
+        self.lora_dropout: nn.Module | None = None   # the LoRA branches' SharedDropout, set by add_momes
         self.reset_router(textual_prior)
 
     @property
@@ -86,9 +87,11 @@ def forward(self: SoftMoMEs, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> h
     "h_M = E · (S_1 · h_VE + S_2 · h_TE); with `force`, that expert's output alone."
     S = self.route(x)                                   # (B, T, 2)
     self.last_weights = S
-    h_ve, h_te = self.experts(x)                        # Eq. 5, each (B, T, D)
-    scale = 1.0 if self.force else self.scale           # forced: no E, the expert alone
-    return scale * (S[..., :1] * h_ve + S[..., 1:] * h_te)
+    try: h_ve, h_te = self.experts(x)                   # Eq. 5, each (B, T, D)
+    finally:
+        if self.lora_dropout is not None: self.lora_dropout.clear()   # the next call draws new masks
+    w = S * (1.0 if self.force else self.scale)         # (B, T, 2) E·S; forced: no E, the expert alone
+    return w[..., :1] * h_ve + w[..., 1:] * h_te
 
 # %% ../../nbs/22_mks2_momes.ipynb #e5ca7e08
 @dataclass
@@ -120,6 +123,23 @@ def momes_layers(model: nn.Module) -> list[SoftMoMEs]:
     "The model's `SoftMoMEs` modules, one per decoder block (empty if it has none)."
     blocks, _, mlp = decoder_blocks(model)
     return [getattr(b, mlp) for b in blocks if isinstance(getattr(b, mlp), SoftMoMEs)]
+
+# %% ../../nbs/22_mks2_momes.ipynb #010c3f54
+class SharedDropout(nn.Dropout):
+    "Dropout that draws one mask per input tensor: every LoRA branch reading the same X gets the same dropped X until `clear()`."
+    def __init__(self, p: float):
+        super().__init__(p)
+        self._cache: dict[int, tuple] = {}    # id(x) -> (x, dropout(x)); x held so its id stays its own
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0: return x
+        hit = self._cache.get(id(x))
+        if hit is not None and hit[0] is x: return hit[1]
+        out = super().forward(x)
+        self._cache[id(x)] = (x, out)
+        return out
+
+    def clear(self): self._cache.clear()
 
 # %% ../../nbs/22_mks2_momes.ipynb #55602bab
 def add_momes(model: nn.Module,            # a causal LM with visual memory in every block
@@ -163,7 +183,13 @@ def add_momes(model: nn.Module,            # a causal LM with visual memory in e
     model.requires_grad_(False)
     for n, p in model.named_parameters():
         if f"lora_A.{ADAPTER}." in n or f"lora_B.{ADAPTER}." in n: p.requires_grad_(True)
-    for layer in momes_layers(model): layer.router.requires_grad_(True)
+    for layer in momes_layers(model):
+        layer.router.requires_grad_(True)
+        if lora_dropout > 0:                  # one mask per input tensor for all of the layer's LoRA branches
+            layer.lora_dropout = SharedDropout(lora_dropout)
+            for m in layer.modules():
+                if hasattr(m, "lora_dropout") and isinstance(m.lora_dropout, nn.ModuleDict) and ADAPTER in m.lora_dropout:
+                    m.lora_dropout[ADAPTER] = layer.lora_dropout
     return model.train(model.training)        # new modules (LoRA dropout) follow the model's train/eval mode
 
 # %% ../../nbs/22_mks2_momes.ipynb #de67a6a9
