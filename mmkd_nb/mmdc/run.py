@@ -82,6 +82,10 @@ class MmDCConfig(Config):
     teacher_novel: int = hfield(0, "questions about novel objects added to the teacher's data: an object of random "
                                    "looks under a fresh nonce name, alone (tier 1) or beside a seen concept (tier 2), "
                                    "so a name the teacher has no facts about sends it to the pixels (0 = none)")
+    teacher_novel_relations: int = hfield(0, "tier-3 questions about a novel object beside a seen concept (above / "
+                                             "left of, same colour or shape, which is bigger; `novel_questions` with "
+                                             "tiers=(3,)) added to the teacher's data: placing a name it has no "
+                                             "facts about inside a relation (0 = none)")
     teacher_scratchpad: bool = hfield(False, "train the teacher to write a tier-3 answer's two parts first ('top left, "
                                              "bottom: no') and read only what follows the colon "
                                              "(`MultimodalTeacher.scratchpad`)")
@@ -118,7 +122,7 @@ class MmDCConfig(Config):
     _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0,   # older digests and teacher keys stay valid
                      "teacher_easy_per_image": 0, "teacher_relations": 0,
                      "teacher_scratchpad": False, "teacher_lora_mlp": False, "teacher_captions": 0,
-                     "teacher_novel": 0}
+                     "teacher_novel": 0, "teacher_novel_relations": 0}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -138,7 +142,8 @@ class MmDCConfig(Config):
             raise ValueError(f"MmDCConfig.plain_sizes={self.plain_sizes} with calibration=True; expected them only "
                              "for the plain arm (calibration=False)")
         if not 0 <= self.tau <= 1: raise ValueError(f"MmDCConfig.tau={self.tau}; expected 0 <= tau <= 1")
-        if self.teacher_novel < 0: raise ValueError(f"MmDCConfig.teacher_novel={self.teacher_novel}; expected >= 0")
+        for name in ("teacher_novel", "teacher_novel_relations"):
+            if getattr(self, name) < 0: raise ValueError(f"MmDCConfig.{name}={getattr(self, name)}; expected >= 0")
         if self.teacher_captions < -1:
             raise ValueError(f"MmDCConfig.teacher_captions={self.teacher_captions}; expected -1 (all), 0 (none) or a count")
         if self.student not in PRESETS:
@@ -225,15 +230,17 @@ def novel_names(world, n: int) -> list[str]:
         raise ValueError(f"novel_names: n={n}; the name grammar holds {len(names)} names past the world's")
     return names
 
-def novel_questions(world, n: int, seed: str, names: int = 256) -> list[VQARecord]:
-    """`n` attribute questions about a novel object: random colour, shape, size and position under one of `names` fresh
-    nonce names (drawn anew each time, so a name tells nothing), alone (tier 1) or beside a seen concept in another cell
-    (tier 2), asked with the world's VQA templates. A held-out concept's name is just as empty of facts at test time."""
+def novel_questions(world, n: int, seed: str, names: int = 256, tiers=(1, 2)) -> list[VQARecord]:
+    """`n` questions about a novel object: random colour, shape, size and position under one of `names` fresh nonce
+    names (drawn anew each time, so a name tells nothing), in `tiers` by turns: alone with an attribute question
+    (tier 1), beside a seen concept in another cell with an attribute question (tier 2) or a relation between the two
+    (tier 3), asked with the world's VQA templates. A held-out concept's name is just as empty of facts at test time."""
     if n < 0: raise ValueError(f"novel_questions: n={n}; expected >= 0")
+    if not tiers or set(tiers) - {1, 2, 3}: raise ValueError(f"novel_questions: tiers={tiers}; expected some of 1, 2, 3")
     rng, pool, size = random.Random(seed), novel_names(world, names), world.cfg.image_size
     seen, out = [world.concept(c) for c in sorted(world.seen)], []
     for k in range(n):
-        tier = 1 + k % 2
+        tier = tiers[k % len(tiers)]
         obj = Concept(rng.choice(pool), rng.choice(list(COLOURS)), rng.choice(SHAPES), rng.choice(list(SIZES)),
                       rng.choice(list(POSITIONS)))
         objs = [obj] if tier == 1 else [obj, _partner(world, obj, rng, seen)]
@@ -262,6 +269,9 @@ def run_data(cfg: MmDCConfig) -> dict:
         teacher_world += caption_questions(pairs, max(cfg.teacher_captions, 0), f"captions/{cfg.teacher_seed}")
     if cfg.teacher_novel:
         teacher_world += novel_questions(w, cfg.teacher_novel, f"novel/{cfg.teacher_seed}")
+    if cfg.teacher_novel_relations:
+        teacher_world += novel_questions(w, cfg.teacher_novel_relations, f"novel-relations/{cfg.teacher_seed}",
+                                         tiers=(3,))
     d_sin, teacher_train = by_tier(train, cfg.n_instructions, "d_sin"), teacher_world + easy_train
     if cfg.shuffle_images:   # the control: same records, images permuted among them
         d_sin, pairs = shuffle_images(d_sin, cfg.seed), shuffle_images(pairs, cfg.seed)
@@ -454,7 +464,8 @@ def scratchpad_record(r) -> VQARecord:
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_lora_mlp", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
-                  "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_novel", "teacher_scratchpad", "teacher_seed",
+                  "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_novel", "teacher_novel_relations",
+                  "teacher_scratchpad", "teacher_seed",
                   "batch_size",
                   "shuffle_images")
 
