@@ -5,7 +5,7 @@ A script imports this as `from common import ...` (it runs as `python benchmarks
 is on `sys.path`). Each script defines its own `worker(args) -> dict` for one arm and calls `run_arms`.
 """
 from __future__ import annotations
-import argparse, json, os, platform, statistics, subprocess, sys, threading, time
+import argparse, json, math, os, platform, statistics, subprocess, sys, threading, time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,6 +89,8 @@ def add_common_args(ap, steps: int = 4, warmup: int = 1, repeats: int = 2):
     ap.add_argument("--warmup", type=int, default=warmup, help="untimed steps first, in each process")
     ap.add_argument("--repeats", type=int, default=repeats, help="fresh processes per arm (arms interleaved); medians over all of them")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--arms", nargs="+", default=None, help="measure only these arms (their base and reference arms "
+                                                             "are added); default every arm")
     ap.add_argument("--seed", type=int, default=0, help="which training examples make the batch")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for the result JSON")
     ap.add_argument("--arm", help=argparse.SUPPRESS)       # set in worker processes
@@ -147,10 +149,27 @@ def repeat_ratios(row: dict, ref: dict) -> list[float]:
     return [med(a) / med(b) for a, b in zip(row["repeats"], ref["repeats"])]
 
 
+def ratio_interval(ratios: list[float], level: float = 0.95) -> dict:
+    """The geometric mean of per-repeat ratios (`repeat_ratios`) with a Student-t interval on their logarithms: a ratio
+    is a product, so its noise is symmetric in log space. {'ratio', 'low', 'high', 'n', 'level'}; needs two repeats."""
+    from mmkd_nb.evidence import t_quantile
+    if len(ratios) < 2 or min(ratios) <= 0:
+        raise ValueError(f"ratio_interval: {len(ratios)} ratios (min {min(ratios, default=None)}); expected >= 2, all > 0")
+    logs = [math.log(r) for r in ratios]
+    m, half = statistics.fmean(logs), t_quantile((1 + level) / 2, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return dict(ratio=math.exp(m), low=math.exp(m - half), high=math.exp(m + half), n=len(logs), level=level)
+
+
+def goal_verdict(interval: dict, goal: float) -> str:
+    "'met' when the whole `ratio_interval` is at or under `goal`, 'missed' when all of it is above, else 'inconclusive'."
+    return "met" if interval["high"] <= goal else "missed" if interval["low"] > goal else "inconclusive"
+
+
 def add_ratios(rows: list[dict], base_arm: str, ref_arms: dict | None = None) -> list[dict]:
     """Each row's step-time, CPU-time and memory ratio to `base_arm` of its preset (`time_ratio`, `cpu_ratio`, `mem_ratio`),
     and, for the arms named in `ref_arms` (arm -> reference arm), the ratios to that reference too (`*_ratio_ref`).
-    The CPU-time ratios are also kept per repeat (`cpu_ratio_repeats`, `cpu_ratio_ref_repeats`), see `repeat_ratios`."""
+    The CPU-time ratios are also kept per repeat (`cpu_ratio_repeats`, `cpu_ratio_ref_repeats`, see `repeat_ratios`) and,
+    with two repeats or more, as a `ratio_interval` over them (`cpu_ratio_interval`, `cpu_ratio_ref_interval`)."""
     def find(p, arm): return next(r for r in rows if r["preset"] == p and r["arm"] == arm)
     for r in rows:
         b = find(r["preset"], base_arm)
@@ -158,12 +177,14 @@ def add_ratios(rows: list[dict], base_arm: str, ref_arms: dict | None = None) ->
         r["cpu_ratio"] = r["cpu_s_median"] / b["cpu_s_median"]
         r["mem_ratio"] = r["peak_mem_mb"] / max(b["peak_mem_mb"], 1e-9)
         r["cpu_ratio_repeats"] = repeat_ratios(r, b)
+        if len(r["cpu_ratio_repeats"]) > 1 and r is not b: r["cpu_ratio_interval"] = ratio_interval(r["cpu_ratio_repeats"])
         if ref_arms and r["arm"] in ref_arms:
             ref = find(r["preset"], ref_arms[r["arm"]])
             r.update(ref_arm=ref["arm"], time_ratio_ref=r["step_s_median"] / ref["step_s_median"],
                      cpu_ratio_ref=r["cpu_s_median"] / ref["cpu_s_median"],
                      mem_ratio_ref=r["peak_mem_mb"] / max(ref["peak_mem_mb"], 1e-9),
                      cpu_ratio_ref_repeats=repeat_ratios(r, ref))
+            if len(r["cpu_ratio_ref_repeats"]) > 1: r["cpu_ratio_ref_interval"] = ratio_interval(r["cpu_ratio_ref_repeats"])
     return rows
 
 
@@ -225,6 +246,15 @@ def llm_step(llm, batch: dict):
     return loss
 
 
+def select_arms(arms: list, wanted: list | None, base_arm: str, ref_arms: dict | None = None) -> list:
+    "The arms to run, in the script's order: `wanted` (None = all) with the base arm and their reference arms added."
+    if not wanted: return list(arms)
+    unknown = sorted(set(wanted) - set(arms))
+    if unknown: raise SystemExit(f"--arms: unknown arm(s) {unknown}; expected some of {arms}")
+    keep = {base_arm, *wanted, *((ref_arms or {}).get(w) for w in wanted)}
+    return [x for x in arms if x in keep]
+
+
 def bench_main(script: str, a, argv, worker, arms: list, labels: dict, forwarded: list[str], name: str,
                base_arm: str = "llm", ref_arms: dict | None = None) -> dict:
     """The driver every method benchmark shares: in an arm's own process (`--arm`) run `worker` and print its result;
@@ -234,6 +264,7 @@ def bench_main(script: str, a, argv, worker, arms: list, labels: dict, forwarded
     if a.arm:
         print("RESULT " + json.dumps(worker(a))); return {}
     args = ["--device", a.device, *forward_args(a, forwarded)]
+    arms = select_arms(arms, a.arms, base_arm, ref_arms)
     rows = run_arms(Path(script).resolve(), a.presets, arms, args, a.repeats, log=lambda s: print(s, file=sys.stderr))
     add_ratios(rows, base_arm, ref_arms)
     dev = rows[0]["device"].split(":")[0]

@@ -1,7 +1,7 @@
 """The benchmark scripts run end to end on the `tiny` preset (one timed step, one process per arm) and write
 result files whose rows agree with themselves. They start processes of their own, so they are tested here, not in
 a notebook; nothing here asserts a speed."""
-import json, subprocess, sys
+import json, math, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -106,3 +106,50 @@ def test_prefix_benchmark(tmp_path):
     assert r.returncode == 0, f"prefix.py failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
     res = json.loads((tmp_path / "prefix-cpu.json").read_text())
     assert [x["arm"] for x in res["rows"]] == ["plain", "prefix"] and res["rows"][1]["prefix"] == 32
+
+
+def test_ratio_interval_and_goal_verdict():
+    "The interval is Student's t on the logs of the per-repeat ratios, mapped back; the verdict reads its two ends."
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import math
+    from common import ratio_interval, goal_verdict
+    logs = [0.1, 0.2, 0.3, 0.0]                    # mean 0.15, sd 0.12910, t(0.975, 3) = 3.182446
+    iv = ratio_interval([math.exp(x) for x in logs])
+    half = 3.182446 * 0.1290994 / 2
+    assert iv["ratio"] == pytest.approx(math.exp(0.15)) and iv["n"] == 4
+    assert (iv["low"], iv["high"]) == pytest.approx((math.exp(0.15 - half), math.exp(0.15 + half)), rel=1e-5)
+    assert ratio_interval([1.2, 1 / 1.2])["ratio"] == pytest.approx(1.0)                  # symmetric in log space
+    same = ratio_interval([1.1, 1.1, 1.1])
+    assert same["low"] == pytest.approx(1.1) and same["high"] == pytest.approx(1.1)
+    assert [goal_verdict(dict(low=lo, high=hi), 1.15) for lo, hi in ((1.0, 1.15), (1.16, 1.3), (1.1, 1.2))] == \
+        ["met", "missed", "inconclusive"]
+    with pytest.raises(ValueError, match="expected >= 2"): ratio_interval([1.1])
+
+
+def test_select_arms():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from common import select_arms
+    import mks2
+    assert select_arms(mks2.ARMS, None, "llm", mks2.REF) == mks2.ARMS
+    assert select_arms(mks2.ARMS, ["momes", "storage"], "llm", mks2.REF) == ["llm", "momes", "lora", "storage-base", "storage"]
+    with pytest.raises(SystemExit, match="unknown arm"): select_arms(mks2.ARMS, ["moe"], "llm", mks2.REF)
+
+
+def test_goals_benchmark(tmp_path):
+    "goals.py runs only the goals' arms of the three scripts, and each goal's interval is over its per-repeat ratios."
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "goals.py"), "--preset", "tiny", "--repeats", "2",
+                        "--steps", "1", "--warmup", "0", "--threads", "1", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, f"goals.py failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
+    res = json.loads((tmp_path / "goals-cpu-tiny.json").read_text())
+    assert [[x["arm"] for x in res["results"][s]["rows"]] for s in ("vikdf", "mks2", "mmdc")] == \
+        [["base", "vikdf"], ["llm", "momes", "lora", "storage-base", "storage"], ["base", "student"]]
+    mks2 = {x["arm"]: x for x in res["results"]["mks2"]["rows"]}
+    momes = next(g for g in res["goals"] if g["arm"] == "momes")
+    assert momes["ratios"] == pytest.approx(mks2["momes"]["cpu_ratio_ref_repeats"])   # the same pairing as the script's
+    assert momes["interval"] == pytest.approx(mks2["momes"]["cpu_ratio_ref_interval"])
+    assert momes["interval"]["ratio"] == pytest.approx(math.prod(momes["ratios"]) ** 0.5)
+    for g in res["goals"]:
+        assert g["interval"]["n"] == 2 and g["interval"]["low"] <= g["interval"]["ratio"] <= g["interval"]["high"]
+        assert g["verdict"] in ("met", "missed", "inconclusive") and f"| {g['name']} |" in res["table"]
+    assert "| MKS2 MoMEs step / plain LoRA |" in r.stdout
