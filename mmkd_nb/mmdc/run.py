@@ -82,6 +82,9 @@ class MmDCConfig(Config):
     teacher_novel: int = hfield(0, "questions about novel objects added to the teacher's data: an object of random "
                                    "looks under a fresh nonce name, alone (tier 1) or beside a seen concept (tier 2), "
                                    "so a name the teacher has no facts about sends it to the pixels (0 = none)")
+    teacher_captions_heldout: bool = hfield(True, "with teacher_captions: False leaves out the captions that name a "
+                                                  "held-out concept, so a held-out name reaches the teacher first at "
+                                                  "test time, as empty of facts as a novel one")
     teacher_novel_relations: int = hfield(0, "tier-3 questions about a novel object beside a seen concept (above / "
                                              "left of, same colour or shape, which is bigger; `novel_questions` with "
                                              "tiers=(3,)) added to the teacher's data: placing a name it has no "
@@ -122,7 +125,8 @@ class MmDCConfig(Config):
     _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0,   # older digests and teacher keys stay valid
                      "teacher_easy_per_image": 0, "teacher_relations": 0,
                      "teacher_scratchpad": False, "teacher_lora_mlp": False, "teacher_captions": 0,
-                     "teacher_novel": 0, "teacher_novel_relations": 0}
+                     "teacher_novel": 0, "teacher_novel_relations": 0,
+                     "teacher_captions_heldout": True}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -266,7 +270,8 @@ def run_data(cfg: MmDCConfig) -> dict:
     if cfg.teacher_relations:
         teacher_world += relation_questions(w, cfg.teacher_relations, f"relations/{cfg.teacher_seed}")
     if cfg.teacher_captions:
-        teacher_world += caption_questions(pairs, max(cfg.teacher_captions, 0), f"captions/{cfg.teacher_seed}")
+        cap = pairs if cfg.teacher_captions_heldout else [p for p in pairs if not (p.meta or {}).get("heldout")]
+        teacher_world += caption_questions(cap, max(cfg.teacher_captions, 0), f"captions/{cfg.teacher_seed}")
     if cfg.teacher_novel:
         teacher_world += novel_questions(w, cfg.teacher_novel, f"novel/{cfg.teacher_seed}")
     if cfg.teacher_novel_relations:
@@ -464,8 +469,8 @@ def scratchpad_record(r) -> VQARecord:
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_lora_mlp", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
-                  "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_novel", "teacher_novel_relations",
-                  "teacher_scratchpad", "teacher_seed",
+                  "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_captions_heldout", "teacher_novel",
+                  "teacher_novel_relations", "teacher_scratchpad", "teacher_seed",
                   "batch_size",
                   "shuffle_images")
 
