@@ -142,10 +142,11 @@ def run_arms(script: Path, presets: list, arms: list, args: list[str], repeats: 
     return rows
 
 
-def repeat_ratios(row: dict, ref: dict) -> list[float]:
+def repeat_ratios(row: dict, ref: dict, key: str = "cpu_s_all") -> list[float]:
     """The CPU-time ratio of `row` to `ref` within each repeat (the median step of each process, paired by repeat:
-    the two processes ran one after the other, so they saw about the same machine load). Their spread is the noise."""
-    med = lambda x: statistics.median(x["cpu_s_all"])
+    the two processes ran one after the other, so they saw about the same machine load). Their spread is the noise.
+    `key='step_s_all'` gives the wall-time ratio instead (on a GPU)."""
+    med = lambda x: statistics.median(x[key])
     return [med(a) / med(b) for a, b in zip(row["repeats"], ref["repeats"])]
 
 

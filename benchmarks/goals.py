@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse, sys, tempfile, time
 from pathlib import Path
 
-from common import HERE, goal_verdict, machine_meta, ratio_interval
+from common import HERE, goal_verdict, machine_meta, ratio_interval, repeat_ratios
 
 GOALS = [dict(name="VIKDF joint step / irreducible", script="vikdf", arm="vikdf", ref="base", goal=1.30),
          dict(name="MKS2 storage step / irreducible", script="mks2", arm="storage", ref="storage-base", goal=1.10),
@@ -31,20 +31,13 @@ GOALS = [dict(name="VIKDF joint step / irreducible", script="vikdf", arm="vikdf"
          dict(name="MmDC student step / irreducible", script="mmdc", arm="student", ref="base", goal=1.10)]
 
 
-def goal_ratios(rows: list[dict], arm: str, ref: str, key: str) -> list[float]:
-    "Per repeat, the median of `arm`'s `key` samples (cpu_s_all or step_s_all) over `ref`'s, paired by repeat."
-    import statistics
-    by = {r["arm"]: r for r in rows}
-    med = lambda x: statistics.median(x[key])
-    return [med(a) / med(b) for a, b in zip(by[arm]["repeats"], by[ref]["repeats"])]
-
-
 def summarise(results: dict, device: str) -> list[dict]:
     "One entry per goal: the per-repeat ratios, their interval and the verdict, from each script's result."
     key = "step_s_all" if device.startswith("cuda") else "cpu_s_all"
     out = []
     for g in GOALS:
-        ratios = goal_ratios(results[g["script"]]["rows"], g["arm"], g["ref"], key)
+        by = {r["arm"]: r for r in results[g["script"]]["rows"]}
+        ratios = repeat_ratios(by[g["arm"]], by[g["ref"]], key)
         iv = ratio_interval(ratios)
         out.append(dict(g, measure=key.removesuffix("_all"), ratios=ratios, interval=iv, verdict=goal_verdict(iv, g["goal"])))
     return out

@@ -111,7 +111,6 @@ def test_prefix_benchmark(tmp_path):
 def test_ratio_interval_and_goal_verdict():
     "The interval is Student's t on the logs of the per-repeat ratios, mapped back; the verdict reads its two ends."
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    import math
     from common import ratio_interval, goal_verdict
     logs = [0.1, 0.2, 0.3, 0.0]                    # mean 0.15, sd 0.12910, t(0.975, 3) = 3.182446
     iv = ratio_interval([math.exp(x) for x in logs])
