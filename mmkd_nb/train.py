@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #c16df456
 from __future__ import annotations
-import hashlib, json, math, os, random, shutil, time, warnings
+import hashlib, json, math, os, random, shutil, signal, threading, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,7 +25,8 @@ __all__ = ['SCHEDULES', 'PRECISIONS', 'OPTIMIZERS', 'PAPER_TRAIN', 'TrainConfig'
            'CheckpointError', 'trainable_state', 'rng_state', 'set_rng_state', 'optimizer_state',
            'load_optimizer_state', 'step_name', 'save_checkpoint', 'prune_checkpoints', 'latest_checkpoint',
            'load_checkpoint', 'TrainResult', 'curves', 'resolve_mixed_precision', 'make_accelerator', 'loss_parts',
-           'RunState', 'even_indices', 'frozen_fingerprint', 'fit', 'write_history', 'read_history', 'plot_history']
+           'RunState', 'even_indices', 'frozen_fingerprint', 'TrainingStopped', 'GracefulStop', 'fit', 'write_history',
+           'read_history', 'plot_history']
 
 # %% ../nbs/07_train.ipynb #9d07d03a
 SCHEDULES = ("linear", "cosine", "constant")
@@ -551,6 +552,42 @@ def _check_frozen(state: dict, now: dict):
                      f"checkpoint's in {', '.join(diff)} "
                      "(a retrained or different frozen part); use a new out_dir")
 
+# %% ../nbs/07_train.ipynb #cc7a7d4c
+class TrainingStopped(RuntimeError):
+    "`fit` stopped early on a signal, after writing a checkpoint of its last step; the same call resumes it."
+
+class GracefulStop:
+    "Within the block, the signals (SIGTERM) only set `signum`; `resend()` afterwards gives the signal its usual effect."
+    def __init__(self, signals=(signal.SIGTERM,)):
+        self.signals, self.signum, self._old = tuple(signals), None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():   # Python runs signal handlers in the main thread only
+            for s in self.signals:
+                old = signal.getsignal(s)
+                if old is signal.SIG_IGN: continue                   # an ignored signal stays ignored
+                self._old[s] = signal.SIG_DFL if old is None else old
+                signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame): self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items(): signal.signal(s, old)
+        self._old = {}
+        return False
+
+    def resend(self):
+        "The signal again, to the handler that was there before (by default: the process ends)."
+        if self.signum is not None: os.kill(os.getpid(), self.signum)
+
+# %% ../nbs/07_train.ipynb #082f2182
+def _stop_requested(stopper: GracefulStop, acc) -> bool:
+    "Whether any process got the signal: all of them must stop after the same step to checkpoint it together."
+    flag = stopper.signum is not None
+    if acc.num_processes == 1: return flag
+    return bool(acc.reduce(torch.tensor([float(flag)], device=acc.device), "sum").item() > 0)
+
 # %% ../nbs/07_train.ipynb #0cafbf03
 def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, other scalar parts ...}
         train_data,                     # a map-style data set: len() and [i]
@@ -592,40 +629,48 @@ def fit(model: nn.Module,               # forward(batch) -> {"loss": scalar, oth
                disable=not (cfg.progress and acc.is_local_main_process))
     model.train()
     acc.step = 0
-    local, grad_norm, last = None, None, ck
+    local, grad_norm, last, stop = None, None, ck, False
     from accelerate.utils import send_to_device
 
-    while run.step < end:
-        batch, run.epoch, run.batch = next(stream)
-        with acc.accumulate(model):
-            out = model(send_to_device(batch, acc.device))
-            parts = loss_parts(out, acc.unwrap_model(model))
-            acc.backward(out["loss"])
-            local = _add_parts(local, parts, run)
-            if acc.sync_gradients and cfg.max_grad_norm > 0:
-                grad_norm = acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        if not acc.sync_gradients: continue
-        # one optimizer step is complete
-        lr = scheduler.get_last_lr()[0]
-        if not acc.optimizer_step_was_skipped: scheduler.step()
-        run.step += 1
-        run.samples += G * cfg.grad_accum
-        _end_of_step(run, acc, local, grad_norm)
-        local = None
-        if run.step % cfg.log_every == 0 or run.step == cfg.max_steps:
-            row = _log_row(run, lr, cfg)
-            bar.set_postfix(loss=f"{row['loss']:.4g}", lr=f"{lr:.2e}")
-            acc.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=run.step)
-        bar.update(1)
-        if eval_fn is not None and ((cfg.eval_every and run.step % cfg.eval_every == 0) or run.step == cfg.max_steps):
-            _evaluate(eval_fn, model, acc, run)
-        if (cfg.save_every and run.step % cfg.save_every == 0) or run.step == end:
-            last = _save(root, model, optimizer, scheduler, acc, run, cfg, frozen)
+    with GracefulStop() as stopper:                 # SIGTERM: finish the step, checkpoint it, then stop
+        while run.step < end:
+            batch, run.epoch, run.batch = next(stream)
+            with acc.accumulate(model):
+                out = model(send_to_device(batch, acc.device))
+                parts = loss_parts(out, acc.unwrap_model(model))
+                acc.backward(out["loss"])
+                local = _add_parts(local, parts, run)
+                if acc.sync_gradients and cfg.max_grad_norm > 0:
+                    grad_norm = acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            if not acc.sync_gradients: continue
+            # one optimizer step is complete
+            lr = scheduler.get_last_lr()[0]
+            if not acc.optimizer_step_was_skipped: scheduler.step()
+            run.step += 1
+            run.samples += G * cfg.grad_accum
+            _end_of_step(run, acc, local, grad_norm)
+            local = None
+            if run.step % cfg.log_every == 0 or run.step == cfg.max_steps:
+                row = _log_row(run, lr, cfg)
+                bar.set_postfix(loss=f"{row['loss']:.4g}", lr=f"{lr:.2e}")
+                acc.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=run.step)
+            bar.update(1)
+            if eval_fn is not None and ((cfg.eval_every and run.step % cfg.eval_every == 0) or run.step == cfg.max_steps):
+                _evaluate(eval_fn, model, acc, run)
+            stop = _stop_requested(stopper, acc)
+            if (cfg.save_every and run.step % cfg.save_every == 0) or run.step == end or stop:
+                last = _save(root, model, optimizer, scheduler, acc, run, cfg, frozen)
+            if stop: break
     bar.close()
     if acc.is_main_process: write_history(out_dir, run.history)
     acc.wait_for_everyone()
+    if stop:
+        stopper.resend()                            # by default the process ends here
+        name = signal.Signals(stopper.signum).name if stopper.signum else "another process's signal"
+        if run.step < end: raise TrainingStopped(f"stopped by {name} after step {run.step} of {end}, checkpointed at {last}; "
+                              "the same call resumes from there")
     return TrainResult(run.history, run.step, last, resumed_from, time.time() - t0)
 
 # %% ../nbs/07_train.ipynb #473f0767

@@ -1,5 +1,6 @@
-"""Two real training processes (gloo on CPU) follow the same loss trajectory as one process with the same global batch."""
-import json, os, socket, subprocess, sys
+"""Two real training processes (gloo on CPU) follow the same loss trajectory as one process with the same global batch,
+and stop together when one of them gets SIGTERM."""
+import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,28 @@ def test_two_processes_follow_one(one_process, tmp_path, launcher, per_process):
         for k in ("loss", "mse", "l2", "grad_norm", "lr"): assert abs(a[k] - b[k]) <= 1e-5, (a["step"], k, a[k], b[k])
     p1, p2 = load_tensors(one_process / "final.safetensors"), load_tensors(out / "final.safetensors")
     for k in p1: torch.testing.assert_close(p1[k], p2[k], rtol=0, atol=1e-5)
+
+
+def test_sigterm_to_one_process_stops_both_after_the_same_step(tmp_path):
+    "Only rank 1 is signalled: both stop after the same step, checkpoint it together, and the run resumes from it."
+    out, args = tmp_path / "termed", ["--steps", "40", "--save-every", "1000", "--batch-size", "4", "--sleep", "0.03"]
+    cmd, env = LAUNCHERS["torchrun"](_free_port())
+    proc = subprocess.Popen([*cmd, str(SCRIPT), str(out), *args, "--mark-at", "8"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**ENV, **env})
+    t0 = time.time()
+    while not (out / "marked_1").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-4000:]
+        assert time.time() - t0 < 120, "rank 1 never reached micro-batch 8"
+        time.sleep(0.01)
+    os.kill(int((out / "marked_1").read_text()), signal.SIGTERM)
+    proc.wait(timeout=120); err = proc.stderr.read().decode(); proc.stderr.close()
+    assert proc.returncode != 0                                   # the run did not finish
+    assert "TrainingStopped: stopped by another process's signal after step" in err, err[-4000:]   # rank 0
+    stopped_at = int((out / "checkpoints" / "latest").read_text().strip().split("_")[1])
+    assert 8 <= stopped_at < 40 and not (out / "final.safetensors").exists()
+    assert f"after step {stopped_at} of 40" in err
+    cmd, env = LAUNCHERS["torchrun"](_free_port())
+    _run([*cmd, str(SCRIPT), str(out), *args], env={**ENV, **env})
+    ranks = [json.loads((out / f"rank_{r}.json").read_text()) for r in range(2)]
+    assert [(r["resumed_from"], r["step"]) for r in ranks] == [(stopped_at, 40)] * 2
+    assert [r["step"] for r in read_history(out) if r["split"] == "train"] == list(range(1, 41))

@@ -1,5 +1,5 @@
-"""A training process killed with SIGKILL — midway, or while it writes a checkpoint — and started again ends with
-the same parameters and the same logged history as a run that was never interrupted."""
+"""A training process killed with SIGKILL — midway, or while it writes a checkpoint — or stopped with SIGTERM, and
+started again, ends with the same parameters and the same logged history as a run that was never interrupted."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 
@@ -65,6 +65,22 @@ def test_sigkill_midway_then_resume(reference, tmp_path):
     assert 15 <= killed_at < 40 and not (out / "final.safetensors").exists()
     _run(out)
     assert _info(out)["resumed_from"] == killed_at
+    _assert_same_run(out, reference)
+
+
+def test_sigterm_checkpoints_the_step_then_resume(reference, tmp_path):
+    "SIGTERM, as a scheduler sends it before SIGKILL: the step in progress is checkpointed, then the process ends as SIGTERM ends it."
+    out = tmp_path / "termed"
+    proc = _start(out, "--sleep", "0.03", "--save-every", "1000", "--mark-at", "12")   # no periodic checkpoint
+    out.mkdir(parents=True, exist_ok=True)
+    _wait_for(lambda: (out / "marked_0").exists(), proc, "micro-batch 12")
+    os.kill(proc.pid, signal.SIGTERM); proc.wait(timeout=60); proc.stderr.close()
+    assert proc.returncode == -signal.SIGTERM                      # the signal's own effect, after the checkpoint
+    stopped_at = int(_latest(out).split("_")[1])
+    assert 12 <= stopped_at < 40 and not (out / "final.safetensors").exists()
+    assert [r["step"] for r in read_history(out)][-1] == stopped_at   # the history is written up to it
+    _run(out, "--save-every", "1000")
+    assert _info(out)["resumed_from"] == stopped_at
     _assert_same_run(out, reference)
 
 

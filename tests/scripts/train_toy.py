@@ -14,13 +14,15 @@ from torch import nn
 
 class Toy(nn.Module):
     "A frozen encoder and a trainable head; `forward(batch)` returns the loss and its parts."
-    def __init__(self, dropout=0.0, sleep=0.0):
+    def __init__(self, dropout=0.0, sleep=0.0, mark=None):
         super().__init__()
         self.encoder = nn.Linear(8, 16).requires_grad_(False)
         self.head = nn.Sequential(nn.Linear(16, 16), nn.Tanh(), nn.Dropout(dropout), nn.Linear(16, 1))
-        self.sleep = sleep
+        self.sleep, self.mark, self.calls = sleep, mark, 0   # mark: (file, n) written at the n-th micro-batch
 
     def forward(self, batch):
+        self.calls += 1
+        if self.mark and self.calls == self.mark[1]: Path(self.mark[0]).write_text(str(os.getpid()))
         if self.sleep: time.sleep(self.sleep)  # slows the run down so that a test can kill it midway
         h = self.head(self.encoder(batch["x"])).squeeze(-1)
         mse = ((h - batch["y"]) ** 2).mean()
@@ -58,6 +60,8 @@ def main():
     ap.add_argument("--log-every", type=int, default=1)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--sleep", type=float, default=0.0, help="seconds per micro-batch")
+    ap.add_argument("--mark-at", type=int, default=0, help="write this process's pid to OUT/marked_<rank> at this micro-batch "
+                                                           "(a test then signals the run)")
     ap.add_argument("--hang-at-step", type=int, default=-1)
     ap.add_argument("--hang-where", choices=["before_rename", "after_rename"], default="before_rename")
     a = ap.parse_args()
@@ -70,7 +74,7 @@ def main():
     cfg = train.TrainConfig.preset("tiny", max_steps=a.steps, batch_size=a.batch_size, grad_accum=a.grad_accum,
                                    save_every=a.save_every, log_every=a.log_every, out_dir=str(out))
     torch.manual_seed(0)
-    model = Toy(a.dropout, a.sleep)
+    model = Toy(a.dropout, a.sleep, (out / f"marked_{os.environ.get('RANK', '0')}", a.mark_at) if a.mark_at else None)
     res = train.fit(model, toy_data(a.n), cfg)
     state = PartialState()
     save_json({"rank": state.process_index, "world_size": state.num_processes, "pid": os.getpid(),
