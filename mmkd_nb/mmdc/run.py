@@ -546,13 +546,15 @@ def build_teacher(cfg: MmDCConfig) -> MultimodalTeacher:
                              cfg.teacher_lora_layers, lora_mlp=cfg.teacher_lora_mlp, scratchpad=cfg.teacher_scratchpad)
 
 # %% ../../nbs/34_mmdc_run.ipynb #b6617462
-_SAVE_EVERY = 480   # the most steps a killed run loses: it resumes from its last checkpoint
+_SAVE_EVERY = 480   # the most steps a SIGKILL loses (SIGTERM loses none): it resumes from its last checkpoint
+_BAR_FROM = 500     # trainings this long (a teacher: minutes to hours) show a progress bar; the loop's short tunings do not
 
 def _train_cfg(cfg: MmDCConfig, steps: int, lr: float, out_dir, seed: int) -> TrainConfig:
     return TrainConfig.preset("tiny" if cfg.student == "tiny" else "small", lr=lr, max_steps=steps,
                               batch_size=cfg.batch_size, warmup_ratio=0.03, schedule="cosine", weight_decay=0.0,
                               log_every=1 if steps < 50 else 5, eval_every=0,
-                              save_every=max(min(steps // 3, _SAVE_EVERY), 1), out_dir=str(out_dir), seed=seed, progress=False)
+                              save_every=max(min(steps // 3, _SAVE_EVERY), 1), out_dir=str(out_dir), seed=seed,
+                              progress=steps >= _BAR_FROM)
 
 # %% ../../nbs/34_mmdc_run.ipynb #9937affc
 def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
