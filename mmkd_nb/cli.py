@@ -281,6 +281,18 @@ def add_stage_config_args(parser: argparse.ArgumentParser, method: str, preset: 
     for prefix, (module, name) in STAGE_CONFIGS[method].items():
         add_config_args(parser, config_schema(module, name), prefix, preset, raw=True)
 
+# %% ../nbs/90_cli.ipynb #64f938c6
+_EXPECTED = {bool: "true or false", int: "an int", float: "a float"}
+
+def _check_value(method: str, key: str, text: str):
+    "A `--PREFIX.FIELD` text that is not of its field's type is an error naming the option and the type."
+    prefix, field = key.split(".", 1)
+    default = config_schema(*STAGE_CONFIGS[method][prefix]).defaults[field]
+    if type(default) not in _EXPECTED: return            # text, lists, None: the stage reads them itself
+    try: arg_type(default)(text)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise ValueError(f"--{key} {text!r}: expected {_EXPECTED[type(default)]}") from None
+
 # %% ../nbs/90_cli.ipynb #b76b61c0
 def parse_stage_args(parser, # an ArgumentParser, or a function preset -> parser (built for `argv`'s preset)
                      method: str, # the key of `STAGE_CONFIGS`
@@ -292,7 +304,13 @@ def parse_stage_args(parser, # an ArgumentParser, or a function preset -> parser
     ns = parser.parse_args(argv)
     top = next(iter(STAGE_CONFIGS[method]))
     given = {k: v for k, v in vars(ns).items() if "." in k}
+    for k, v in given.items(): _check_value(method, k, v)
     for k in given: delattr(ns, k)
+    for kv in ns.set or []:                                   # the long-hand --set KEY=VALUE, where KEY is a field
+        k, _, v = kv.partition("=")
+        prefix, _, field = k.rpartition(".")
+        if (prefix or top) in STAGE_CONFIGS[method] and field in config_schema(*STAGE_CONFIGS[method][prefix or top]).defaults:
+            _check_value(method, f"{prefix or top}.{field}", v)
     ns.set = list(ns.set or []) + [f"{k.removeprefix(top + '.')}={v}" for k, v in given.items()]
     return ns
 

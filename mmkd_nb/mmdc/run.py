@@ -804,12 +804,16 @@ def plot_hists(ev: dict, ax=None, tau: float | None = None):
 STAGES = ("teacher", "align", "calibrate", "eval")
 def _value(field: str, text: str):
     kind = type(getattr(MmDCConfig(), field))
-    if kind is list: return [int(x) for x in text.strip("[]").split(",") if x.strip()]   # plain_sizes=12,10
     if kind is bool:
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(f"--set {field}={text}: expected true or false")
         return text.lower() in ("true", "1", "yes")
-    return kind(text)
+    try:
+        if kind is list: return [int(x) for x in text.strip("[]").split(",") if x.strip()]   # plain_sizes=12,10
+        return kind(text)
+    except ValueError:
+        want = "integers separated by commas" if kind is list else f"a{'n' if kind is int else ''} {kind.__name__}"
+        raise ValueError(f"--set {field}={text}: expected {want}") from None
 
 # %% ../../nbs/34_mmdc_run.ipynb #13e0ebe0
 def stage_parser(stage: str, preset: str = "small") -> argparse.ArgumentParser:
