@@ -84,10 +84,11 @@ def check_kind(kind: str) -> str:
 def load_image(src, where: str = "record") -> Image.Image:
     "Decode an image from a path or bytes to RGB, or raise `RecordError` naming `where`."
     if isinstance(src, Image.Image): return src.convert("RGB")
+    named = ""                                    # the file, when the image comes from one
     if isinstance(src, (str, Path)):
         p = Path(src)
         if not p.is_file(): raise RecordError(f"{where}: image file not found: {p}")
-        src = p.read_bytes()
+        src, named = p.read_bytes(), f" {p}"
     if not isinstance(src, (bytes, bytearray)):
         raise RecordError(f"{where}: field 'image' has type {type(src).__name__}; "
                           "expected a path, bytes or a PIL image")
@@ -98,10 +99,10 @@ def load_image(src, where: str = "record") -> Image.Image:
             im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         limit = f"PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,} pixels"
-        raise RecordError(f"{where}: image too large ({e}); expected at most {limit} "
+        raise RecordError(f"{where}: image{named} too large ({e}); expected at most {limit} "
                           "(raise it only for images you trust)") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise RecordError(f"{where}: cannot decode image ({e.__class__.__name__}: {e}); "
+        raise RecordError(f"{where}: cannot decode image{named} ({e.__class__.__name__}: {e}); "
                           "expected a PNG/JPEG/... file") from None
     return im.convert("RGB")
 
