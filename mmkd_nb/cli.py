@@ -285,10 +285,13 @@ def add_stage_config_args(parser: argparse.ArgumentParser, method: str, preset: 
 _EXPECTED = {bool: "true or false", int: "an int", float: "a float"}
 
 def _check_value(method: str, key: str, text: str):
-    "A `--PREFIX.FIELD` text that is not of its field's type is an error naming the option and the type."
-    prefix, field = key.split(".", 1)
-    default = config_schema(*STAGE_CONFIGS[method][prefix]).defaults[field]
+    "A `[PREFIX.]FIELD` text that is not of its field's type is an error naming the option and the type."
+    prefix, _, field = key.rpartition(".")
+    prefix = prefix or next(iter(STAGE_CONFIGS[method]))   # no prefix: the method's run config
+    if prefix not in STAGE_CONFIGS[method]: return          # not a config field: the stage says what it expects
+    default = config_schema(*STAGE_CONFIGS[method][prefix]).defaults.get(field, None)
     if type(default) not in _EXPECTED: return            # text, lists, None: the stage reads them itself
+    key = f"{prefix}.{field}"
     try: arg_type(default)(text)
     except (ValueError, argparse.ArgumentTypeError):
         raise ValueError(f"--{key} {text!r}: expected {_EXPECTED[type(default)]}") from None
@@ -304,13 +307,8 @@ def parse_stage_args(parser, # an ArgumentParser, or a function preset -> parser
     ns = parser.parse_args(argv)
     top = next(iter(STAGE_CONFIGS[method]))
     given = {k: v for k, v in vars(ns).items() if "." in k}
-    for k, v in given.items(): _check_value(method, k, v)
     for k in given: delattr(ns, k)
-    for kv in ns.set or []:                                   # the long-hand --set KEY=VALUE, where KEY is a field
-        k, _, v = kv.partition("=")
-        prefix, _, field = k.rpartition(".")
-        if (prefix or top) in STAGE_CONFIGS[method] and field in config_schema(*STAGE_CONFIGS[method][prefix or top]).defaults:
-            _check_value(method, f"{prefix or top}.{field}", v)
+    for k, v in [*given.items(), *(kv.partition("=")[::2] for kv in ns.set or [])]: _check_value(method, k, v)
     ns.set = list(ns.set or []) + [f"{k.removeprefix(top + '.')}={v}" for k, v in given.items()]
     return ns
 
