@@ -47,7 +47,29 @@ def profile_step(step, steps: int = 2, top: int = 12) -> dict:
                           share=e.self_cpu_time_total / 1e3 / steps / max(total, 1e-9)) for e in ops])
 
 
-def measure(step, dev, warmup: int, steps: int, profile: bool = False) -> dict:
+def _cpu_attention_formulas() -> dict:
+    "FLOP formulas for the CPU flash-attention kernels, which torch's counter leaves out (it has the CUDA ones)."
+    import torch
+    from torch.utils.flop_counter import sdpa_flop_count, sdpa_backward_flop_count
+    aten = torch.ops.aten
+    def fwd(q, k, v, *args, out_shape=None, **kw): return sdpa_flop_count(q, k, v)
+    def bwd(grad_out, q, k, v, *args, out_shape=None, **kw): return sdpa_backward_flop_count(grad_out, q, k, v)
+    return {aten._scaled_dot_product_flash_attention_for_cpu: fwd,
+            aten._scaled_dot_product_flash_attention_for_cpu_backward: bwd}
+
+
+def count_flops(step) -> dict:
+    """One more call of `step()` under torch's `FlopCounterMode`: the floating-point operations of its matrix products
+    (mm, addmm, bmm, convolutions, attention; two per multiply-add), forward and backward, by operator. Elementwise
+    work (norms, activations, the optimizer's update) is not counted: this is the step's matrix work, which no
+    implementation of the same computation avoids."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False, custom_mapping=_cpu_attention_formulas()) as fc: step()
+    by_op = {str(k).removeprefix("aten."): int(v) for k, v in fc.get_flop_counts()["Global"].items()}
+    return dict(total=int(fc.get_total_flops()), by_op=dict(sorted(by_op.items(), key=lambda kv: -kv[1])))
+
+
+def measure(step, dev, warmup: int, steps: int, profile: bool = False, flops: bool = False) -> dict:
     """Run `step()` `warmup` untimed then `steps` timed times on device `dev`; step times and peak memory.
 
     Each step's wall-clock time is kept, and on a CPU also the CPU time of this thread (where torch runs
@@ -70,7 +92,7 @@ def measure(step, dev, warmup: int, steps: int, profile: bool = False) -> dict:
             if i >= warmup: times.append(time.perf_counter() - t); cpu.append(time.thread_time() - c)
     peak = (torch.cuda.max_memory_allocated() - base) if cuda else (rss.peak - base_rss)
     prof = profile_step(step) if profile and not cuda else None
-    return dict(profile=prof, device=str(dev), threads=torch.get_num_threads(), step_s_median=statistics.median(times), step_s_all=times,
+    return dict(profile=prof, flops=count_flops(step) if flops else None, device=str(dev), threads=torch.get_num_threads(), step_s_median=statistics.median(times), step_s_all=times,
                 cpu_s_median=statistics.median(cpu), cpu_s_all=cpu,
                 peak_mem_mb=peak / 2**20,
                 peak_mem_kind="cuda max_memory_allocated increase" if cuda
@@ -84,6 +106,8 @@ def add_common_args(ap, steps: int = 4, warmup: int = 1, repeats: int = 2):
     ap.add_argument("--presets", nargs="+", default=["tiny", "small"], choices=["tiny", "micro", "small", "paper"], help="presets to measure")
     ap.add_argument("--profile", action="store_true", help="after the timed steps, two steps under the torch profiler (CPU): "
                                                             "forward / backward / optimizer split and top operators")
+    ap.add_argument("--flops", action="store_true", help="after the timed steps, one step under torch's FlopCounterMode: "
+                                                          "the matrix-product FLOPs of a step, by operator (`count_flops`)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     ap.add_argument("--steps", type=int, default=steps, help="timed steps per process")
     ap.add_argument("--warmup", type=int, default=warmup, help="untimed steps first, in each process")

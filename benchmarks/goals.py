@@ -18,6 +18,13 @@ of it is above, else 'inconclusive' (more repeats, or a quieter machine, would b
 
 Writes benchmarks/results/goals-<device>-<preset>.json (the goals, and each script's whole result under `results`) and
 prints a markdown table.
+
+    python benchmarks/goals.py --flops                              # how low each ratio can go: its FLOP ratio
+
+runs each arm once, for one step under torch's FlopCounterMode (`count_flops`), and writes
+benchmarks/results/goals-flops-<preset>.json: per goal, the matrix-product FLOPs of the arm's step and of its
+reference's, and their ratio. That ratio is the floor of the time ratio for an implementation whose kernels run as
+fast as the reference's: a goal under it can only be met by doing less arithmetic, not by removing overhead.
 """
 from __future__ import annotations
 import argparse, sys, tempfile, time
@@ -43,6 +50,24 @@ def summarise(results: dict, device: str) -> list[dict]:
     return out
 
 
+def flop_floors(results: dict) -> list[dict]:
+    "One entry per goal: the FLOPs of the arm's step and of its reference's (`count_flops`), and their ratio."
+    out = []
+    for g in GOALS:
+        by = {r["arm"]: r for r in results[g["script"]]["rows"]}
+        arm, ref = by[g["arm"]]["flops"], by[g["ref"]]["flops"]
+        out.append(dict(g, flops=arm["total"], ref_flops=ref["total"], ratio=arm["total"] / ref["total"],
+                        by_op=arm["by_op"], ref_by_op=ref["by_op"]))
+    return out
+
+
+def flops_markdown(floors: list[dict]) -> str:
+    "The table: goal, GFLOPs of the step and of its reference, their ratio."
+    rows = [f"| {g['name']} | ≤ {g['goal']:.2f} | {g['flops'] / 1e9:.1f} | {g['ref_flops'] / 1e9:.1f} | {g['ratio']:.3f} |"
+            for g in floors]
+    return "\n".join(["| step | goal | GFLOP per step | reference's GFLOP | FLOP ratio |", "|---|---|---|---|---|", *rows])
+
+
 def markdown(goals: list[dict]) -> str:
     "The table: goal, ratio with its interval, repeats, verdict."
     rows = [f"| {g['name']} | ≤ {g['goal']:.2f} | {g['interval']['ratio']:.3f} [{g['interval']['low']:.3f}, "
@@ -61,8 +86,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first, in each process")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for the result JSON")
+    ap.add_argument("--flops", action="store_true", help="count each step's FLOPs (one step per arm, nothing timed) "
+                                                         "and write goals-flops-<preset>.json instead")
     a = ap.parse_args(argv)
-    if a.repeats < 2: ap.error(f"--repeats {a.repeats}; expected >= 2, the interval needs two ratios")
+    if a.flops: a.repeats, a.steps, a.warmup = 1, 1, 0
+    elif a.repeats < 2: ap.error(f"--repeats {a.repeats}; expected >= 2, the interval needs two ratios")
     return a
 
 
@@ -73,19 +101,23 @@ def main(argv: list[str] | None = None) -> dict:
     out, results = Path(a.out), {}
     with tempfile.TemporaryDirectory() as tmp:        # each script's own file; its whole result goes into ours
         common = ["--presets", a.preset, "--device", a.device, "--repeats", str(a.repeats), "--steps", str(a.steps),
-                  "--warmup", str(a.warmup), "--threads", str(a.threads), "--out", tmp]
+                  "--warmup", str(a.warmup), "--threads", str(a.threads), "--out", tmp, *(["--flops"] if a.flops else [])]
         for script in dict.fromkeys(g["script"] for g in GOALS):
             arms = [g["arm"] for g in GOALS if g["script"] == script]
             print(f"{script}: arms {arms} and their references, {a.repeats} repeats", file=sys.stderr)
             results[script] = importlib.import_module(script).main([*common, "--arms", *arms])
     dev = results["mmdc"]["rows"][0]["device"].split(":")[0]
-    goals = summarise(results, dev)
     meta = dict(machine_meta("goals.py", argv if argv is not None else sys.argv[1:], dev),
                 seconds=round(time.perf_counter() - t0, 1), preset=a.preset)
-    res = dict(meta=meta, goals=goals, table=markdown(goals), results=results)
+    if a.flops:
+        floors = flop_floors(results)
+        res, name = dict(meta=meta, goals=floors, table=flops_markdown(floors), results=results), f"goals-flops-{a.preset}.json"
+    else:
+        goals = summarise(results, dev)
+        res, name = dict(meta=meta, goals=goals, table=markdown(goals), results=results), f"goals-{dev}-{a.preset}.json"
     from mmkd_nb.core import save_json
     out.mkdir(parents=True, exist_ok=True)
-    save_json(res, out / f"goals-{dev}-{a.preset}.json")
+    save_json(res, out / name)
     print(res["table"])
     return res
 

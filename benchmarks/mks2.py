@@ -118,7 +118,7 @@ def storage_worker(a) -> dict:
             loss = loss + gather_at(h, end).pow(2).mean()                                 # stands in for Eq. 4's InfoNCE
             loss.backward()
             losses.append(float(loss))
-    m = measure(step, dev, a.warmup, a.steps, profile=a.profile)
+    m = measure(step, dev, a.warmup, a.steps, profile=a.profile, flops=a.flops)
     if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
     return dict(preset=a.preset, arm=a.arm, model=cfg.llm, batch=cfg.batch_size, tokens=batch["input_ids"].shape[1],
                 image_tokens=int(shape[1]), mapper=cfg.mapper, mvm_ratio=cfg.mvm_ratio,
@@ -158,7 +158,7 @@ def worker(a) -> dict:
     def step():
         losses.append(float(llm_step(llm, batch)))
         if opt is not None: opt.step(); opt.zero_grad(set_to_none=True)
-    m = measure(step, dev, a.warmup, a.steps, profile=a.profile)
+    m = measure(step, dev, a.warmup, a.steps, profile=a.profile, flops=a.flops)
     if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
     return dict(preset=a.preset, arm=a.arm, model=lcfg.name, batch=B, tokens=batch["input_ids"].shape[1],
                 layers=llm.config.num_hidden_layers, d_model=llm.config.hidden_size, d_memory=d_memory if a.arm in ("mvm", "momes") else 0,
@@ -179,7 +179,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     "Measure every arm on every preset; write the JSON, print the table, return the result."
-    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "lora_targets", "profile"], "mks2", ref_arms=REF)
+    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "lora_targets", "profile", "flops"], "mks2", ref_arms=REF)
 
 
 if __name__ == "__main__":

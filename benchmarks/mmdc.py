@@ -66,7 +66,7 @@ def worker(a) -> dict:
                              logits=False)
             out.loss.backward()
             losses.append(float(out.loss))
-    m = measure(step, dev, a.warmup, a.steps, profile=a.profile)
+    m = measure(step, dev, a.warmup, a.steps, profile=a.profile, flops=a.flops)
     if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
     return dict(preset=a.preset, arm=a.arm, model=scfg.llm, encoder=scfg.encoder, batch=B, tokens=batch["input_ids"].shape[1],
                 image_tokens=int(shape[1]), trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
@@ -84,7 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     "Measure every arm on every preset; write the JSON, print the table, return the result."
-    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "profile"],
+    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "profile", "flops"],
                       "mmdc", base_arm="base")
 
 

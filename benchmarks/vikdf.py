@@ -109,7 +109,7 @@ def worker(a) -> dict:
             out["loss"].backward(); opt.step(); opt.zero_grad(set_to_none=True)
             losses.append(float(out["loss"]))
     T = caption_batch(tok, captions, cfg.bvif.max_caption_tokens)["input_ids"].shape[1]
-    m = measure(step, dev, a.warmup, a.steps, profile=a.profile)
+    m = measure(step, dev, a.warmup, a.steps, profile=a.profile, flops=a.flops)
     if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
     return dict(preset=a.preset, arm=a.arm, model=cfg.llm.name, batch=cfg.train.batch_size, tokens=T,
                 queries=cfg.iqformer.num_queries, d_q=cfg.iqformer.hidden, iqformer_layers=cfg.iqformer.layers,
@@ -129,7 +129,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     "Measure every arm on every preset; write the JSON, print the table, return the result."
-    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "train_encoder", "profile"], "vikdf",
+    return bench_main(__file__, parse_args(argv), argv, worker, ARMS, LABELS, ["steps", "warmup", "threads", "seed", "batch", "train_encoder", "profile", "flops"], "vikdf",
                       base_arm="base")
 
 

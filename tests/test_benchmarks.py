@@ -152,3 +152,39 @@ def test_goals_benchmark(tmp_path):
         assert g["interval"]["n"] == 2 and g["interval"]["low"] <= g["interval"]["ratio"] <= g["interval"]["high"]
         assert g["verdict"] in ("met", "missed", "inconclusive") and f"| {g['name']} |" in res["table"]
     assert "| MKS2 MoMEs step / plain LoRA |" in r.stdout
+
+
+def test_count_flops_matches_the_matrix_products():
+    "count_flops: 2 FLOPs per multiply-add of every matrix product, forward and backward, CPU attention included."
+    import torch
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from common import count_flops
+    B, i, o = 4, 8, 16
+    lin, x = torch.nn.Linear(i, o), torch.randn(B, i, requires_grad=True)
+    f = count_flops(lambda: lin(x).sum().backward())
+    assert f["total"] == 3 * 2 * B * i * o                     # forward, grad of the input, grad of the weight
+    lin.requires_grad_(False)
+    assert count_flops(lambda: lin(x).sum().backward())["total"] == 2 * 2 * B * i * o   # a frozen weight: no weight grad
+    b, h, s, d = 2, 3, 5, 8
+    q = torch.randn(b, h, s, d, requires_grad=True)
+    att = lambda: torch.nn.functional.scaled_dot_product_attention(q, q, q).sum().backward()
+    f = count_flops(att)
+    # forward: QK^T and PV (2 products of b·h·s·s·d multiply-adds); backward: the scores again, dV, dP, dQ, dK (5)
+    assert f["total"] == (2 + 5) * 2 * b * h * s * s * d
+    assert set(f["by_op"]) == {"_scaled_dot_product_flash_attention_for_cpu",
+                               "_scaled_dot_product_flash_attention_for_cpu_backward"}
+
+
+def test_goals_flops(tmp_path):
+    "goals.py --flops: one step per arm under the FLOP counter; each goal's ratio is its arm's FLOPs over its reference's."
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "goals.py"), "--preset", "tiny", "--flops",
+                        "--threads", "1", "--out", str(tmp_path)], capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, f"goals.py --flops failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
+    res = json.loads((tmp_path / "goals-flops-tiny.json").read_text())
+    assert len(res["goals"]) == 4 and "| MKS2 storage step / irreducible |" in r.stdout
+    for g in res["goals"]:
+        rows = {x["arm"]: x for x in res["results"][g["script"]]["rows"]}
+        assert g["flops"] == rows[g["arm"]]["flops"]["total"] > 0 and g["ref_flops"] == rows[g["ref"]]["flops"]["total"] > 0
+        assert g["ratio"] == pytest.approx(g["flops"] / g["ref_flops"])
+        assert g["flops"] == sum(g["by_op"].values())
+        assert g["ratio"] >= 1      # each method step does at least its reference's matrix work
