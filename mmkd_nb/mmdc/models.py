@@ -61,10 +61,13 @@ class MultimodalTeacher(MultimodalStudent):
                  lora_mlp: bool = False,    # LoRA on those layers' MLP projections too
                  scratchpad: bool = False,  # trained to write a relation's two parts before its answer (see below)
                  scratch_tokens: int = 12,  # the tokens a scratchpad may take on top of the answer's budget
+                 bf16_train: bool = False,  # training forward under bf16 autocast, on a CPU too (see below)
                 ):
         cfg = (cfg or StudentConfig()).replace(lora_r=lora_r, lora_layers=lora_layers, lora_mlp=lora_mlp)
         super().__init__(encoder, llm, tokenizer, cfg)
-        self.scratchpad, self.scratch_tokens = scratchpad, scratch_tokens
+        self.scratchpad, self.scratch_tokens, self.bf16_train = scratchpad, scratch_tokens, bf16_train
+        if bf16_train and not torch.cuda.is_available() and hasattr(llm, "set_attn_implementation"):
+            llm.set_attn_implementation("eager")   # torch's CPU flash-attention backward in bf16: ~4x its fp32 time here
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             self.W = MLPProjector(self.encoder.dim, self.lm.d_llm).to(self.stop_row.device)
@@ -86,6 +89,16 @@ def generate(self: MultimodalTeacher, images, prompts, max_new_tokens: int | Non
     n = (max_new_tokens or self.cfg.max_new_tokens) + self.scratch_tokens
     out = MultimodalStudent.generate(self, images, prompts, n, **kwargs)
     return out if keep_scratch else [final_answer(o) for o in out]
+
+# %% ../../nbs/32a_mmdc_models.ipynb #2d4755f7
+@patch
+def forward(self: MultimodalTeacher, batch: dict) -> dict:
+    "The student's `forward`; in training mode a `bf16_train` teacher runs it under bf16 autocast."
+    on = self.training and self.bf16_train
+    with torch.autocast(self.stop_row.device.type, dtype=torch.bfloat16, enabled=on):
+        out = MultimodalStudent.forward(self, batch)
+    return {**out, "loss": out["loss"].float()}
+
 
 # %% ../../nbs/32a_mmdc_models.ipynb #d76ab907
 class BareQuestion:

@@ -93,6 +93,9 @@ class MmDCConfig(Config):
                                              "bottom: no') and read only what follows the colon "
                                              "(`MultimodalTeacher.scratchpad`)")
     teacher_seed: int = hfield(0, "seed of the teacher (one teacher is shared by runs that differ only in `seed`)")
+    teacher_precision: str = hfield("auto", "the teacher's training precision: 'auto' (the training loop's: bf16 on a "
+                                            "GPU that has it, else fp32) or 'bf16' (its training forward under bf16 "
+                                            "autocast on any device, `MultimodalTeacher.bf16_train`)")
     student_lora_r: int = hfield(0, "LoRA rank on the student LLM's q/v projections, trained in calibration's "
                                     "instruction tuning (the paper tunes the LLM there); 0 = W and <STOP> only")
     student_lora_layers: int = hfield(8, "the student's LoRA on the top this many decoder layers")
@@ -126,7 +129,7 @@ class MmDCConfig(Config):
                      "teacher_easy_per_image": 0, "teacher_relations": 0,
                      "teacher_scratchpad": False, "teacher_lora_mlp": False, "teacher_captions": 0,
                      "teacher_novel": 0, "teacher_novel_relations": 0,
-                     "teacher_captions_heldout": True}
+                     "teacher_captions_heldout": True, "teacher_precision": "auto"}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
                      teacher_lr=3e-2, teacher_easy=0, align_steps=3, align_lr=1e-2, tune_steps=3, tune_lr=1e-2,
@@ -141,6 +144,8 @@ class MmDCConfig(Config):
 
     def __post_init__(self):
         if self.pool < 1: raise ValueError(f"MmDCConfig.pool={self.pool}; expected >= 1")
+        if self.teacher_precision not in ("auto", "bf16"):
+            raise ValueError(f"MmDCConfig.teacher_precision={self.teacher_precision!r}; expected 'auto' or 'bf16'")
         self.plain_sizes = [int(n) for n in self.plain_sizes]
         if self.plain_sizes and self.calibration:
             raise ValueError(f"MmDCConfig.plain_sizes={self.plain_sizes} with calibration=True; expected them only "
@@ -470,7 +475,7 @@ def scratchpad_record(r) -> VQARecord:
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_lora_mlp", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
                   "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_captions_heldout", "teacher_novel",
-                  "teacher_novel_relations", "teacher_scratchpad", "teacher_seed",
+                  "teacher_novel_relations", "teacher_scratchpad", "teacher_seed", "teacher_precision",
                   "batch_size",
                   "shuffle_images")
 
@@ -543,7 +548,8 @@ def build_teacher(cfg: MmDCConfig) -> MultimodalTeacher:
     scfg, tower = _parts(cfg)
     llm, tok = load_llm(scfg.llm, dtype=scfg.dtype)
     return MultimodalTeacher(tower, llm, tok, scfg.replace(seed=cfg.teacher_seed), cfg.teacher_lora_r,
-                             cfg.teacher_lora_layers, lora_mlp=cfg.teacher_lora_mlp, scratchpad=cfg.teacher_scratchpad)
+                             cfg.teacher_lora_layers, lora_mlp=cfg.teacher_lora_mlp, scratchpad=cfg.teacher_scratchpad,
+                             bf16_train=cfg.teacher_precision == "bf16")
 
 # %% ../../nbs/34_mmdc_run.ipynb #b6617462
 _SAVE_EVERY = 480   # the most steps a SIGKILL loses (SIGTERM loses none): it resumes from its last checkpoint
