@@ -83,6 +83,18 @@ def test_mmdc_benchmark(tmp_path):
     assert rows["student"]["profile"]["optimizer_ms"] > 0 == rows["base"]["profile"]["optimizer_ms"]
 
 
+def test_teacher_benchmark(tmp_path):
+    "The teacher in fp32 and in bf16 on the same sequences as their base; bf16's first loss is fp32's to bf16 precision."
+    res = run("teacher.py", tmp_path, "--repeats", "1")
+    rows = check_rows(res, ["base", "teacher", "teacher-bf16"])
+    assert rows["base"]["trainable_params"] == 0 < rows["teacher"]["trainable_params"] == rows["teacher-bf16"]["trainable_params"]
+    assert len({(r["tokens"], r["image_tokens"]) for r in rows.values()}) == 1 and rows["base"]["image_tokens"] > 0
+    assert (rows["teacher"]["bf16"], rows["teacher-bf16"]["bf16"]) == (False, True)
+    r = rows["teacher-bf16"]
+    assert r["ref_arm"] == "teacher" and r["cpu_ratio_ref"] == pytest.approx(r["cpu_s_median"] / rows["teacher"]["cpu_s_median"])
+    assert r["first_loss"] == pytest.approx(rows["teacher"]["first_loss"], rel=0.01)   # same weights, same batch
+
+
 def test_activation_measure():
     "What benchmarks/memory.py extrapolates from: a block's saved values per token and unit width do not change with width or length."
     sys.path.insert(0, str(ROOT / "benchmarks"))
