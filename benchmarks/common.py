@@ -122,6 +122,13 @@ def add_common_args(ap, steps: int = 4, warmup: int = 1, repeats: int = 2):
     return ap
 
 
+def script_parser(script: str, doc: str, steps: int = 3, warmup: int = 1, repeats: int = 2) -> argparse.ArgumentParser:
+    "The parser of the method benchmark `script` (its `__file__`): usage from its docstring `doc`, and the common flags."
+    ap = argparse.ArgumentParser(prog=f"python benchmarks/{Path(script).name}", description=doc.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc.split("\n\n", 1)[1])
+    return add_common_args(ap, steps=steps, warmup=warmup, repeats=repeats)
+
+
 def forward_args(a, keys: list[str]) -> list[str]:
     "The flags `keys` of namespace `a` again as command-line words, for a worker process."
     out = []

@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse, json, sys, time
 from pathlib import Path
 
-from common import bench_main, add_common_args, caption_batch, llm_step, measure, training_captions
+from common import bench_main, caption_batch, llm_step, measure, script_parser, training_captions
 
 ARMS = ["llm", "mvm", "momes", "lora", "storage-base", "storage"]
 REF = {"mvm": "lora", "momes": "lora", "storage": "storage-base"}
@@ -169,9 +169,7 @@ def worker(a) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     "The flags of `python benchmarks/mks2.py`."
-    ap = argparse.ArgumentParser(prog="python benchmarks/mks2.py", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    add_common_args(ap, steps=3, warmup=1, repeats=2)
+    ap = script_parser(__file__, __doc__)
     ap.add_argument("--batch", type=int, default=0, help="B, captions per step (0: the preset's SharingConfig.batch_size)")
     ap.add_argument("--lora-targets", default="mlp", choices=["mlp", "all"], help="where plain LoRA goes: the MLPs' linear layers, or every linear layer of the blocks")
     return ap.parse_args(argv)

@@ -18,7 +18,7 @@ CPU, the ratio of the steps' CPU times: the wall clock there also counts the tim
 from __future__ import annotations
 import argparse, random
 
-from common import bench_main, add_common_args, measure
+from common import bench_main, script_parser, measure
 
 ARMS = ["base", "student"]
 LABELS = {"base": "irreducible: frozen tower + LLM on the student's sequences", "student": "student step (Eq. 3)"}
@@ -32,51 +32,65 @@ def dialogues(preset: str, batch: int, seed: int) -> list:
     return random.Random(seed).sample(recs, batch)
 
 
+def arm_step(model, batch: dict, shape, preset: str, base: bool, losses: list) -> tuple:
+    """(step, trainable parameters, all parameters) of an arm on `model` (a student or a teacher). `base`: the
+    irreducible cost, with the model frozen: the tower's forward on the images and the LLM's forward + backward over
+    exactly its spliced sequences, a leaf block of the image tokens' `shape` where the projection's output enters.
+    Otherwise the model's whole training step: its loss, backward, AdamW. Each step's loss is appended to `losses`."""
+    import torch
+    from mmkd_nb.core import count_params
+    from mmkd_nb.train import TrainConfig, make_optimizer
+    if base:
+        model.requires_grad_(False).eval()
+        block = torch.randn(shape, device=batch["pixels"].device).requires_grad_(True)
+        def step():
+            with torch.no_grad(): model.encoder.encode_image(batch["pixels"])
+            block.grad = None
+            out = model.lm(batch["input_ids"], batch["attention_mask"], block, batch["insert_at"], batch["labels"], logits=False)
+            out.loss.backward()
+            losses.append(float(out.loss))
+        return step, 0, sum(p.numel() for p in model.parameters())
+    model.set_trainable(stop=True).train()
+    opt = make_optimizer(model, TrainConfig.preset("tiny" if preset == "tiny" else "small"))
+    def step():
+        loss = model(batch)["loss"]
+        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        losses.append(float(loss))
+    return (step, *count_params(model))
+
+
+def measure_arm(model, a, dev, B: int) -> dict:
+    """`arm_step` of `model` on B dialogues (`dialogues`, the image first) timed by `measure` under the flags `a`: the
+    sequences' shapes, the parameter counts, the first loss (every loss checked finite) and the measurements."""
+    import torch
+    from mmkd_nb.mmdc.student import StudentCollator
+    batch = {k: v.to(dev) for k, v in StudentCollator(model, position="first")(dialogues(a.preset, B, a.seed)).items()}
+    with torch.no_grad(): shape = model.image_tokens(batch["pixels"]).shape                # (B, P, D_llm)
+    losses = []
+    step, trainable, total = arm_step(model, batch, shape, a.preset, a.arm == "base", losses)
+    m = measure(step, dev, a.warmup, a.steps, profile=a.profile, flops=a.flops)
+    if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
+    return dict(batch=B, tokens=batch["input_ids"].shape[1], image_tokens=int(shape[1]), trainable_params=trainable,
+                total_params=total, first_loss=losses[0], **m)
+
+
 def worker(a) -> dict:
     "One arm in this process: build, warm up, time the steps, measure peak memory."
     import torch
-    from mmkd_nb.core import get_device, count_params
+    from mmkd_nb.core import get_device
     from mmkd_nb.mmdc.run import MmDCConfig
-    from mmkd_nb.mmdc.student import MultimodalStudent, StudentCollator, StudentConfig
-    from mmkd_nb.train import TrainConfig, make_optimizer
+    from mmkd_nb.mmdc.student import MultimodalStudent, StudentConfig
     if a.threads: torch.set_num_threads(a.threads)
     dev = get_device(a.device)
     scfg = StudentConfig.preset(a.preset)
     B = a.batch or MmDCConfig.preset(a.preset).batch_size
     student = MultimodalStudent.from_config(scfg, dev)
-    batch = {k: v.to(dev) for k, v in StudentCollator(student, position="first")(dialogues(a.preset, B, a.seed)).items()}
-    with torch.no_grad(): shape = student.image_tokens(batch["pixels"]).shape              # (B, P, D_llm)
-    losses = []
-    if a.arm == "student":
-        student.set_trainable(stop=True).train()
-        trainable, total = count_params(student)
-        opt = make_optimizer(student, TrainConfig.preset("tiny" if a.preset == "tiny" else "small"))
-        def step():
-            loss = student(batch)["loss"]
-            loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
-            losses.append(float(loss))
-    else:
-        student.requires_grad_(False).eval()
-        trainable, total = 0, sum(p.numel() for p in student.parameters())
-        block = torch.randn(shape, device=dev).requires_grad_(True)                        # where W's output enters
-        def step():
-            with torch.no_grad(): student.encoder.encode_image(batch["pixels"])
-            block.grad = None
-            out = student.lm(batch["input_ids"], batch["attention_mask"], block, batch["insert_at"], batch["labels"],
-                             logits=False)
-            out.loss.backward()
-            losses.append(float(out.loss))
-    m = measure(step, dev, a.warmup, a.steps, profile=a.profile, flops=a.flops)
-    if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
-    return dict(preset=a.preset, arm=a.arm, model=scfg.llm, encoder=scfg.encoder, batch=B, tokens=batch["input_ids"].shape[1],
-                image_tokens=int(shape[1]), trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
+    return dict(preset=a.preset, arm=a.arm, model=scfg.llm, encoder=scfg.encoder, **measure_arm(student, a, dev, B))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     "The flags of `python benchmarks/mmdc.py`."
-    ap = argparse.ArgumentParser(prog="python benchmarks/mmdc.py", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    add_common_args(ap, steps=3, warmup=1, repeats=2)
+    ap = script_parser(__file__, __doc__)
     ap.set_defaults(presets=["tiny", "micro", "small"])
     ap.add_argument("--batch", type=int, default=0, help="B, dialogues per step (0: the preset's MmDCConfig.batch_size)")
     return ap.parse_args(argv)

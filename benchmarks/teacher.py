@@ -20,8 +20,8 @@ steps' CPU times, per repeat, with their interval).
 from __future__ import annotations
 import argparse
 
-from common import bench_main, add_common_args, measure
-from mmdc import dialogues
+from common import bench_main, script_parser
+from mmdc import measure_arm
 
 ARMS = ["base", "teacher", "teacher-bf16"]
 REF = {"teacher-bf16": "teacher"}
@@ -32,50 +32,21 @@ LABELS = {"base": "irreducible: frozen tower + LLM on the teacher's sequences", 
 def worker(a) -> dict:
     "One arm in this process: build, warm up, time the steps, measure peak memory."
     import torch
-    from mmkd_nb.core import get_device, count_params
+    from mmkd_nb.core import get_device
     from mmkd_nb.mmdc.run import MmDCConfig, build_student, build_teacher, student_config
-    from mmkd_nb.mmdc.student import StudentCollator
-    from mmkd_nb.train import TrainConfig, make_optimizer
     if a.threads: torch.set_num_threads(a.threads)
     dev = get_device(a.device)
     cfg = MmDCConfig.preset(a.preset, teacher_lora_mlp=a.lora_mlp,
                             teacher_precision="bf16" if a.arm == "teacher-bf16" else "auto")
     B = a.batch or cfg.batch_size
     model = (build_student(cfg) if a.arm == "base" else build_teacher(cfg)).to(dev)   # base: the same tower and LLM, bare
-    batch = {k: v.to(dev) for k, v in StudentCollator(model, position="first")(dialogues(a.preset, B, a.seed)).items()}
-    with torch.no_grad(): shape = model.image_tokens(batch["pixels"]).shape                # (B, P, D_llm)
-    losses = []
-    if a.arm == "base":
-        model.requires_grad_(False).eval()
-        trainable, total = 0, sum(p.numel() for p in model.parameters())
-        block = torch.randn(shape, device=dev).requires_grad_(True)                        # where the projector's output enters
-        def step():
-            with torch.no_grad(): model.encoder.encode_image(batch["pixels"])
-            block.grad = None
-            out = model.lm(batch["input_ids"], batch["attention_mask"], block, batch["insert_at"], batch["labels"],
-                           logits=False)
-            out.loss.backward()
-            losses.append(float(out.loss))
-    else:
-        model.set_trainable(stop=True).train()
-        trainable, total = count_params(model)
-        opt = make_optimizer(model, TrainConfig.preset("tiny" if a.preset == "tiny" else "small"))
-        def step():
-            loss = model(batch)["loss"]
-            loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
-            losses.append(float(loss))
-    m = measure(step, dev, a.warmup, a.steps, profile=a.profile, flops=a.flops)
-    if not all(map(lambda x: x == x and abs(x) != float("inf"), losses)): raise RuntimeError(f"non-finite loss: {losses}")
-    return dict(preset=a.preset, arm=a.arm, model=student_config(cfg).llm, batch=B, tokens=batch["input_ids"].shape[1],
-                image_tokens=int(shape[1]), lora_mlp=a.lora_mlp, bf16=a.arm == "teacher-bf16",
-                trainable_params=trainable, total_params=total, first_loss=losses[0], **m)
+    return dict(preset=a.preset, arm=a.arm, model=student_config(cfg).llm, lora_mlp=a.lora_mlp, bf16=a.arm == "teacher-bf16",
+                **measure_arm(model, a, dev, B))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     "The flags of `python benchmarks/teacher.py`."
-    ap = argparse.ArgumentParser(prog="python benchmarks/teacher.py", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    add_common_args(ap, steps=3, warmup=1, repeats=2)
+    ap = script_parser(__file__, __doc__)
     ap.set_defaults(presets=["tiny", "small"])
     ap.add_argument("--batch", type=int, default=0, help="B, dialogues per step (0: the preset's MmDCConfig.batch_size)")
     ap.add_argument("--lora-mlp", action="store_true", help="the teacher's LoRA on its MLP too (`teacher_lora_mlp`)")

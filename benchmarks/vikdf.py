@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse, json, random, sys, time
 from pathlib import Path
 
-from common import bench_main, add_common_args, caption_batch, llm_step, measure, training_captions
+from common import bench_main, caption_batch, llm_step, measure, script_parser, training_captions
 
 ARMS = ["base", "llm", "distill", "vikdf"]
 LABELS = {"base": "irreducible: frozen parts on VIKDF's sequences", "llm": "frozen LLM on the captions", "distill": "VIKDF −KI (distillation only)", "vikdf": "VIKDF (both stages)"}
@@ -119,9 +119,7 @@ def worker(a) -> dict:
 
 def parse_args(argv=None) -> argparse.Namespace:
     "The flags of `python benchmarks/vikdf.py`."
-    ap = argparse.ArgumentParser(prog="python benchmarks/vikdf.py", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    add_common_args(ap, steps=3, warmup=1, repeats=2)
+    ap = script_parser(__file__, __doc__)
     ap.add_argument("--batch", type=int, default=0, help="B, pairs per step (0: the preset's train.batch_size)")
     ap.add_argument("--train-encoder", action="store_true", help="use the offline encoder with its trained image tower (cached on disk; trains it first if absent)")
     return ap.parse_args(argv)
