@@ -26,7 +26,7 @@ from ..world import (make_world, WorldConfig, load_easy_vqa, VQA_ATTRIBUTE, ATTR
                            scene_question, _partner)
 from .student import MultimodalStudent, StudentConfig, train_student, student_fns, group_by_image
 from .align import AlignConfig, balance_pairs, align
-from .roles import Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor, chat
+from .roles import Teacher, Student, Assessor, Augmentor, SceneBook, ReferenceJudge, TemplateAugmentor, chat, QTYPES
 from .calibrate import CalibrateConfig, Pools, run_calibration, HIST_BINS
 from .models import PooledTower, MultimodalTeacher, BareQuestion, ChatVLM, SCRATCH_SEP, final_answer
 
@@ -89,6 +89,10 @@ class MmDCConfig(Config):
                                              "left of, same colour or shape, which is bigger; `novel_questions` with "
                                              "tiers=(3,)) added to the teacher's data: placing a name it has no "
                                              "facts about inside a relation (0 = none)")
+    teacher_novel_positions: int = hfield(0, "position questions ('Where is the dax?') about a novel object, "
+                                             "alone (tier 1) or beside a seen concept (tier 2), added to the "
+                                             "teacher's data (`novel_questions` with qtypes=('position',)): "
+                                             "practice at reading where a thing stands (0 = none)")
     teacher_scratchpad: bool = hfield(False, "train the teacher to write a tier-3 answer's two parts first ('top left, "
                                              "bottom: no') and read only what follows the colon "
                                              "(`MultimodalTeacher.scratchpad`)")
@@ -128,7 +132,7 @@ class MmDCConfig(Config):
     _digest_skips = {"teacher_anonymous": 0.0, "teacher_descriptions": 0,   # older digests and teacher keys stay valid
                      "teacher_easy_per_image": 0, "teacher_relations": 0,
                      "teacher_scratchpad": False, "teacher_lora_mlp": False, "teacher_captions": 0,
-                     "teacher_novel": 0, "teacher_novel_relations": 0,
+                     "teacher_novel": 0, "teacher_novel_relations": 0, "teacher_novel_positions": 0,
                      "teacher_captions_heldout": True, "teacher_precision": "auto"}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
@@ -151,7 +155,7 @@ class MmDCConfig(Config):
             raise ValueError(f"MmDCConfig.plain_sizes={self.plain_sizes} with calibration=True; expected them only "
                              "for the plain arm (calibration=False)")
         if not 0 <= self.tau <= 1: raise ValueError(f"MmDCConfig.tau={self.tau}; expected 0 <= tau <= 1")
-        for name in ("teacher_novel", "teacher_novel_relations"):
+        for name in ("teacher_novel", "teacher_novel_relations", "teacher_novel_positions"):
             if getattr(self, name) < 0: raise ValueError(f"MmDCConfig.{name}={getattr(self, name)}; expected >= 0")
         if self.teacher_captions < -1:
             raise ValueError(f"MmDCConfig.teacher_captions={self.teacher_captions}; expected -1 (all), 0 (none) or a count")
@@ -239,13 +243,18 @@ def novel_names(world, n: int) -> list[str]:
         raise ValueError(f"novel_names: n={n}; the name grammar holds {len(names)} names past the world's")
     return names
 
-def novel_questions(world, n: int, seed: str, names: int = 256, tiers=(1, 2)) -> list[VQARecord]:
+def novel_questions(world, n: int, seed: str, names: int = 256, tiers=(1, 2),
+                    qtypes: tuple | None = None, # only questions of these kinds (e.g. ('position',)); None: any
+                   ) -> list[VQARecord]:
     """`n` questions about a novel object: random colour, shape, size and position under one of `names` fresh nonce
     names (drawn anew each time, so a name tells nothing), in `tiers` by turns: alone with an attribute question
     (tier 1), beside a seen concept in another cell with an attribute question (tier 2) or a relation between the two
-    (tier 3), asked with the world's VQA templates. A held-out concept's name is just as empty of facts at test time."""
+    (tier 3), asked with the world's VQA templates (only of the kinds `qtypes`, if given). A held-out concept's
+    name is just as empty of facts at test time."""
     if n < 0: raise ValueError(f"novel_questions: n={n}; expected >= 0")
     if not tiers or set(tiers) - {1, 2, 3}: raise ValueError(f"novel_questions: tiers={tiers}; expected some of 1, 2, 3")
+    if qtypes is not None and (not qtypes or set(qtypes) - set(QTYPES)):
+        raise ValueError(f"novel_questions: qtypes={qtypes}; expected some of {QTYPES}")
     rng, pool, size = random.Random(seed), novel_names(world, names), world.cfg.image_size
     seen, out = [world.concept(c) for c in sorted(world.seen)], []
     for k in range(n):
@@ -255,6 +264,11 @@ def novel_questions(world, n: int, seed: str, names: int = 256, tiers=(1, 2)) ->
         objs = [obj] if tier == 1 else [obj, _partner(world, obj, rng, seen)]
         scene = place_objects(objs, size, rng)
         q, a, qtype = scene_question(scene, tier, rng)
+        for _ in range(200):                      # redraw the question, same scene, until it is of a kind asked for
+            if qtypes is None or qtype in qtypes: break
+            q, a, qtype = scene_question(scene, tier, rng)
+        else: raise ValueError(f"novel_questions: no question of kinds {qtypes} at tier {tier}; "
+                               "expected kinds that tier asks (tiers 1-2: attributes, 3: relations)")
         out.append(VQARecord(render_scene(scene, size, rng), q, a, id=f"vqa-novel-{seed}-{k:05d}",
                              meta=dict(concept=None, concepts=[o.name for o in objs[1:]], novel=obj.name,
                                        split="train", heldout=False, tier=tier, qtype=qtype, source="novel",
@@ -282,6 +296,9 @@ def run_data(cfg: MmDCConfig) -> dict:
     if cfg.teacher_novel_relations:
         teacher_world += novel_questions(w, cfg.teacher_novel_relations, f"novel-relations/{cfg.teacher_seed}",
                                          tiers=(3,))
+    if cfg.teacher_novel_positions:
+        teacher_world += novel_questions(w, cfg.teacher_novel_positions, f"novel-positions/{cfg.teacher_seed}",
+                                         qtypes=("position",))
     d_sin, teacher_train = by_tier(train, cfg.n_instructions, "d_sin"), teacher_world + easy_train
     if cfg.shuffle_images:   # the control: same records, images permuted among them
         d_sin, pairs = shuffle_images(d_sin, cfg.seed), shuffle_images(pairs, cfg.seed)
@@ -475,7 +492,7 @@ def scratchpad_record(r) -> VQARecord:
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_lora_mlp", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
                   "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_captions_heldout", "teacher_novel",
-                  "teacher_novel_relations", "teacher_scratchpad", "teacher_seed", "teacher_precision",
+                  "teacher_novel_relations", "teacher_novel_positions", "teacher_scratchpad", "teacher_seed", "teacher_precision",
                   "batch_size",
                   "shuffle_images")
 
