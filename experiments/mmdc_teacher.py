@@ -28,6 +28,12 @@ parts are right and how often the direct answer agrees with them: whether tier 3
 trains teachers that write a relation's two parts before its answer ('top left, bottom: no'; `scratchpad_record`) and
 are scored on the answer after the colon; --compose-eval on them also reports whether the parts they write are right
 and whether their answers follow from those parts.
+
+    python experiments/mmdc_teacher.py --preset small --steps 1920 --seeds 0 1 2 --set ... --answer-counts
+
+adds, the same way, each teacher's answers counted per question group (`answer_counts`, read from its run folder's
+report), and to the file the test answers' counts per group and its training records per question kind: what a
+teacher answers where it is wrong (new runs write these themselves).
 """
 import argparse, datetime, json, os, platform, sys, time
 from pathlib import Path
@@ -52,6 +58,41 @@ def by_tier_concepts(answers: list, records) -> dict:
         key = f"t{r.meta.get('tier')}/{'heldout' if r.meta.get('heldout') else 'seen'}"
         cells.setdefault(key, []).append(answer_key(a) == answer_key(r.answer))
     return {k: dict(accuracy=sum(v) / len(v), n=len(v)) for k, v in sorted(cells.items())}
+
+
+def answer_counts(answers: list, records) -> dict:
+    "How often each answer was given, per question group ('t2/position': {'top left': 5, ...}), answers normalised."
+    from mmkd_nb.evidence import question_group
+    from mmkd_nb.metrics import answer_key
+    if len(answers) != len(records):
+        raise ValueError(f"answer_counts: {len(answers)} answers for {len(records)} records; expected one each")
+    out = {}
+    for a, r in zip(answers, records):
+        g = out.setdefault(question_group(r), {})
+        g[answer_key(a)] = g.get(answer_key(a), 0) + 1
+    return {k: dict(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))) for k, v in sorted(out.items())}
+
+
+def record_kinds(records) -> dict:
+    "Training records per question kind (`meta['qtype']`; 'easy-vqa' for easy-VQA's, which carry none)."
+    out = {}
+    for r in records:
+        k = (r.meta or {}).get("qtype") or (r.meta or {}).get("source") or "easy-vqa"
+        out[k] = out.get(k, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def add_answer_counts(doc: dict, data: dict, root: Path, command: str) -> dict:
+    "`answer_counts` for every teacher of a results file, from its run folder's report; the gold counts and record kinds."
+    for steps, runs in doc["runs"].items():
+        for seed, rep in runs.items():
+            p = root / f"{steps}-s{seed}" / "teacher" / "report.json"
+            if not p.is_file(): raise FileNotFoundError(f"--answer-counts: no teacher report at {p}")
+            rep["world"]["answer_counts"] = answer_counts(json.loads(p.read_text())["world"]["answers"], data["eval_world"])
+    recs = data["eval_world"]
+    doc.update(gold_counts=answer_counts([r.answer for r in recs], recs), train_kinds=record_kinds(data["teacher_train"]))
+    doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
+    return doc
 
 
 def baseline_cells(records) -> dict:
@@ -152,6 +193,8 @@ def main(argv=None):
                     help="add 'the object' accuracy (`object_eval`) to every teacher of the existing results file")
     ap.add_argument("--compose-eval", action="store_true",
                     help="add the tier-3 composition probe (`compose_eval`) to the teachers of --steps in the results file")
+    ap.add_argument("--answer-counts", action="store_true",
+                    help="add each teacher's answers counted per question group to the results file (from its run folder)")
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(a.threads)
@@ -162,14 +205,15 @@ def main(argv=None):
     out = Path(a.out or f"experiments/results/mmdc-teacher-{a.preset}.json")
     data = run_data(base)
     command = "python experiments/mmdc_teacher.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if a.object_eval or a.compose_eval:
-        flag = "--object-eval" if a.object_eval else "--compose-eval"
+    if a.object_eval or a.compose_eval or a.answer_counts:
+        flag = "--object-eval" if a.object_eval else "--compose-eval" if a.compose_eval else "--answer-counts"
         if not out.is_file(): raise FileNotFoundError(f"{flag}: no results file at {out}; train the teachers first")
         doc = json.loads(out.read_text())
         if MmDCConfig.from_dict(doc["config"]).to_dict() != base.to_dict():   # fields added since: at their defaults
             raise ValueError(f"{flag}: {out} holds teachers of another config; give the same --preset and --set")
         if a.object_eval: doc = add_object_eval(doc, base, data, Path(a.root), command)
         if a.compose_eval: doc = add_compose_eval(doc, base, data, Path(a.root), command, a.steps)
+        if a.answer_counts: doc = add_answer_counts(doc, data, Path(a.root), command)
         save_json(doc, out)
         return doc
     doc = dict(command=command,
@@ -177,12 +221,15 @@ def main(argv=None):
                machine=dict(cpus=os.cpu_count(), threads=a.threads, python=platform.python_version(),
                             torch=torch.__version__),
                n_test=len(data["eval_world"]), baselines=baselines(data), runs={}, seconds={},
-               majority_cells=baseline_cells(data["eval_world"]))
+               majority_cells=baseline_cells(data["eval_world"]),
+               gold_counts=answer_counts([r.answer for r in data["eval_world"]], data["eval_world"]),
+               train_kinds=record_kinds(data["teacher_train"]))
     for steps in a.steps:
         for seed in a.seeds:
             cfg, run, t0 = base.replace(teacher_steps=steps, teacher_seed=seed), Path(a.root) / f"{steps}-s{seed}", time.time()
             rep = teacher_stage(cfg, run, data)
             rep["world"]["by_tier_concepts"] = by_tier_concepts(rep["world"]["answers"], data["eval_world"])
+            rep["world"]["answer_counts"] = answer_counts(rep["world"]["answers"], data["eval_world"])
             for part in ("world", "easy", "train_world"):
                 if isinstance(rep.get(part), dict): rep[part].pop("answers", None)
             rep["loss_curve"] = loss_curve(run)

@@ -87,3 +87,15 @@ def test_mmdc_teacher_object_eval(tmp_path):
                         "--set", "teacher_lr=0.5"], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, **env}, timeout=600)
     assert r.returncode != 0 and "another config" in r.stderr, r.stderr[-2000:]
+    # each teacher's answers per question group, summing to the group's size; the gold answers' counts and record kinds
+    counts = {seed: doc["runs"]["2"][seed]["world"]["answer_counts"] for seed in ("0", "1")}
+    sizes = {g: sum(v.values()) for g, v in doc["gold_counts"].items()}
+    assert all({g: sum(v.values()) for g, v in c.items()} == sizes for c in counts.values())
+    assert sum(sizes.values()) == doc["n_test"]
+    assert doc["train_kinds"] and all(n > 0 for n in doc["train_kinds"].values())
+    del doc["gold_counts"], doc["runs"]["2"]["0"]["world"]["answer_counts"]
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    script("mmdc_teacher.py", *common, "--answer-counts", env=env)          # backfilled from the run folders
+    back = json.loads((tmp_path / "t.json").read_text())
+    assert {seed: back["runs"]["2"][seed]["world"]["answer_counts"] for seed in ("0", "1")} == counts
+    assert "gold_counts" in back and back["commands"][-1].endswith("--answer-counts")
