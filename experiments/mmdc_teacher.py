@@ -32,7 +32,7 @@ and whether their answers follow from those parts.
     python experiments/mmdc_teacher.py --preset small --steps 1920 --seeds 0 1 2 --set ... --answer-counts
 
 adds, the same way, each teacher's answers counted per question group (`answer_counts`, read from its run folder's
-report), and to the file the test answers' counts per group and its training records per question kind: what a
+report) and its accuracy per question group and concept split (`by_group_concepts`), and to the file the test answers' counts per group and its training records per question kind: what a
 teacher answers where it is wrong (new runs write these themselves).
 """
 import argparse, datetime, json, os, platform, sys, time
@@ -50,14 +50,20 @@ def loss_curve(run: Path) -> list:
     return [[r["step"], round(r["loss"], 4)] for r in rows if "loss" in r]
 
 
-def by_tier_concepts(answers: list, records) -> dict:
-    "Accuracy and count per 't<tier>/<seen|heldout>': whether a tier's shortfall is the held-out concepts'."
+def by_tier_concepts(answers: list, records, key=lambda r: f"t{r.meta.get('tier')}") -> dict:
+    "Accuracy and count per 't<tier>/<seen|heldout>' (or `key`/...): whether a tier's shortfall is the held-out concepts'."
     from mmkd_nb.metrics import answer_key
     cells = {}
     for a, r in zip(answers, records):
-        key = f"t{r.meta.get('tier')}/{'heldout' if r.meta.get('heldout') else 'seen'}"
-        cells.setdefault(key, []).append(answer_key(a) == answer_key(r.answer))
+        cell = f"{key(r)}/{'heldout' if r.meta.get('heldout') else 'seen'}"
+        cells.setdefault(cell, []).append(answer_key(a) == answer_key(r.answer))
     return {k: dict(accuracy=sum(v) / len(v), n=len(v)) for k, v in sorted(cells.items())}
+
+
+def by_group_concepts(answers: list, records) -> dict:
+    "Accuracy and count per question group and concept split ('t2/position/heldout')."
+    from mmkd_nb.evidence import question_group
+    return by_tier_concepts(answers, records, key=question_group)
 
 
 def answer_counts(answers: list, records) -> dict:
@@ -83,12 +89,15 @@ def record_kinds(records) -> dict:
 
 
 def add_answer_counts(doc: dict, data: dict, root: Path, command: str) -> dict:
-    "`answer_counts` for every teacher of a results file, from its run folder's report; the gold counts and record kinds."
+    """`answer_counts` and `by_group_concepts` for every teacher of a results file, from its run folder's report; the gold
+    counts and record kinds."""
     for steps, runs in doc["runs"].items():
         for seed, rep in runs.items():
             p = root / f"{steps}-s{seed}" / "teacher" / "report.json"
             if not p.is_file(): raise FileNotFoundError(f"--answer-counts: no teacher report at {p}")
-            rep["world"]["answer_counts"] = answer_counts(json.loads(p.read_text())["world"]["answers"], data["eval_world"])
+            answers = json.loads(p.read_text())["world"]["answers"]
+            rep["world"]["answer_counts"] = answer_counts(answers, data["eval_world"])
+            rep["world"]["by_group_concepts"] = by_group_concepts(answers, data["eval_world"])
     recs = data["eval_world"]
     doc.update(gold_counts=answer_counts([r.answer for r in recs], recs), train_kinds=record_kinds(data["teacher_train"]))
     doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
@@ -230,6 +239,7 @@ def main(argv=None):
             rep = teacher_stage(cfg, run, data)
             rep["world"]["by_tier_concepts"] = by_tier_concepts(rep["world"]["answers"], data["eval_world"])
             rep["world"]["answer_counts"] = answer_counts(rep["world"]["answers"], data["eval_world"])
+            rep["world"]["by_group_concepts"] = by_group_concepts(rep["world"]["answers"], data["eval_world"])
             for part in ("world", "easy", "train_world"):
                 if isinstance(rep.get(part), dict): rep[part].pop("answers", None)
             rep["loss_curve"] = loss_curve(run)

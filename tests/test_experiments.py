@@ -99,3 +99,8 @@ def test_mmdc_teacher_object_eval(tmp_path):
     back = json.loads((tmp_path / "t.json").read_text())
     assert {seed: back["runs"]["2"][seed]["world"]["answer_counts"] for seed in ("0", "1")} == counts
     assert "gold_counts" in back and back["commands"][-1].endswith("--answer-counts")
+    for seed in ("0", "1"):   # per group and concept split: the group's accuracy when its cells are pooled
+        w = back["runs"]["2"][seed]["world"]
+        for g, acc in w["by_group"].items():
+            cells = [c for k, c in w["by_group_concepts"].items() if k.rsplit("/", 1)[0] == g]
+            assert abs(sum(c["accuracy"] * c["n"] for c in cells) / sum(c["n"] for c in cells) - acc) < 1e-9
