@@ -32,8 +32,9 @@ and whether their answers follow from those parts.
     python experiments/mmdc_teacher.py --preset small --steps 1920 --seeds 0 1 2 --set ... --answer-counts
 
 adds, the same way, each teacher's answers counted per question group (`answer_counts`, read from its run folder's
-report) and its accuracy per question group and concept split (`by_group_concepts`), and to the file the test answers' counts per group and its training records per question kind: what a
-teacher answers where it is wrong (new runs write these themselves).
+report) and its accuracy per question group and concept split (`by_group_concepts`), and to the file the test
+answers' counts per group and its training records per question kind: what a teacher answers where it is wrong (new
+runs write these themselves).
 """
 import argparse, datetime, json, os, platform, sys, time
 from pathlib import Path
@@ -88,6 +89,17 @@ def record_kinds(records) -> dict:
     return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def answer_fields(answers: list, records) -> dict:
+    "A teacher's `answer_counts` and `by_group_concepts` on `records`."
+    return dict(answer_counts=answer_counts(answers, records), by_group_concepts=by_group_concepts(answers, records))
+
+
+def file_counts(data: dict) -> dict:
+    "A results file's test answers counted per group (`gold_counts`) and its training records per kind (`train_kinds`)."
+    recs = data["eval_world"]
+    return dict(gold_counts=answer_counts([r.answer for r in recs], recs), train_kinds=record_kinds(data["teacher_train"]))
+
+
 def add_answer_counts(doc: dict, data: dict, root: Path, command: str) -> dict:
     """`answer_counts` and `by_group_concepts` for every teacher of a results file, from its run folder's report; the gold
     counts and record kinds."""
@@ -95,11 +107,8 @@ def add_answer_counts(doc: dict, data: dict, root: Path, command: str) -> dict:
         for seed, rep in runs.items():
             p = root / f"{steps}-s{seed}" / "teacher" / "report.json"
             if not p.is_file(): raise FileNotFoundError(f"--answer-counts: no teacher report at {p}")
-            answers = json.loads(p.read_text())["world"]["answers"]
-            rep["world"]["answer_counts"] = answer_counts(answers, data["eval_world"])
-            rep["world"]["by_group_concepts"] = by_group_concepts(answers, data["eval_world"])
-    recs = data["eval_world"]
-    doc.update(gold_counts=answer_counts([r.answer for r in recs], recs), train_kinds=record_kinds(data["teacher_train"]))
+            rep["world"].update(answer_fields(json.loads(p.read_text())["world"]["answers"], data["eval_world"]))
+    doc.update(file_counts(data))
     doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
     return doc
 
@@ -230,16 +239,13 @@ def main(argv=None):
                machine=dict(cpus=os.cpu_count(), threads=a.threads, python=platform.python_version(),
                             torch=torch.__version__),
                n_test=len(data["eval_world"]), baselines=baselines(data), runs={}, seconds={},
-               majority_cells=baseline_cells(data["eval_world"]),
-               gold_counts=answer_counts([r.answer for r in data["eval_world"]], data["eval_world"]),
-               train_kinds=record_kinds(data["teacher_train"]))
+               majority_cells=baseline_cells(data["eval_world"]), **file_counts(data))
     for steps in a.steps:
         for seed in a.seeds:
             cfg, run, t0 = base.replace(teacher_steps=steps, teacher_seed=seed), Path(a.root) / f"{steps}-s{seed}", time.time()
             rep = teacher_stage(cfg, run, data)
             rep["world"]["by_tier_concepts"] = by_tier_concepts(rep["world"]["answers"], data["eval_world"])
-            rep["world"]["answer_counts"] = answer_counts(rep["world"]["answers"], data["eval_world"])
-            rep["world"]["by_group_concepts"] = by_group_concepts(rep["world"]["answers"], data["eval_world"])
+            rep["world"].update(answer_fields(rep["world"]["answers"], data["eval_world"]))
             for part in ("world", "easy", "train_world"):
                 if isinstance(rep.get(part), dict): rep[part].pop("answers", None)
             rep["loss_curve"] = loss_curve(run)
