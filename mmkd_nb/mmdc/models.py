@@ -45,13 +45,26 @@ class PooledTower(nn.Module):
 
 # %% ../../nbs/32a_mmdc_models.ipynb #f6c8835b
 class MLPProjector(nn.Module):
-    "LLaVA-1.5's projector: Linear → GELU → Linear, in place of the single matrix W."
-    def __init__(self, d_in: int, d_out: int):
+    "LLaVA-1.5's projector: Linear → GELU → Linear, in place of the single matrix W; optionally plus a 2-D grid position."
+    def __init__(self, d_in: int, d_out: int,
+                 grid: int = 0, # > 0: the tokens are a grid × grid image; add a learned row + column embedding (below)
+                ):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d_in, d_out), nn.Linear(d_out, d_out)
+        self.grid = grid
+        if grid:   # zero at the start: the projector begins as the plain one
+            self.row, self.col = nn.Parameter(torch.zeros(grid, d_out)), nn.Parameter(torch.zeros(grid, d_out))
     @property
     def weight(self): return self.fc1.weight   # what the student's code reads for dtype and device
-    def forward(self, z): return self.fc2(F.gelu(self.fc1(z)))              # (B, P, D_enc) -> (B, P, D_llm)
+    def forward(self, z):
+        h = self.fc2(F.gelu(self.fc1(z)))                                  # (B, P, D_enc) -> (B, P, D_llm)
+        if not self.grid: return h
+        if h.shape[-2] != self.grid ** 2:
+            raise ValueError(f"MLPProjector: {h.shape[-2]} image tokens; expected grid² = {self.grid ** 2} "
+                             f"(a {self.grid} × {self.grid} grid, row by row)")
+        pos = (self.row[:, None, :] + self.col[None, :, :]).reshape(self.grid ** 2, -1)   # (P, D_llm), row-major
+        return h + pos.to(h.dtype)
+
 
 # %% ../../nbs/32a_mmdc_models.ipynb #eb4e2c38
 class MultimodalTeacher(MultimodalStudent):
@@ -62,6 +75,7 @@ class MultimodalTeacher(MultimodalStudent):
                  scratchpad: bool = False,  # trained to write a relation's two parts before its answer (see below)
                  scratch_tokens: int = 12,  # the tokens a scratchpad may take on top of the answer's budget
                  bf16_train: bool = False,  # training forward under bf16 autocast, on a CPU too (see below)
+                 grid_pos: bool = False,    # a learned 2-D position embedding on the projected image tokens (below)
                 ):
         cfg = (cfg or StudentConfig()).replace(lora_r=lora_r, lora_layers=lora_layers, lora_mlp=lora_mlp)
         super().__init__(encoder, llm, tokenizer, cfg)
@@ -70,7 +84,8 @@ class MultimodalTeacher(MultimodalStudent):
             llm.set_attn_implementation("eager")   # torch's CPU flash-attention backward in bf16: ~4x its fp32 time here
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
-            self.W = MLPProjector(self.encoder.dim, self.lm.d_llm).to(self.stop_row.device)
+            grid = math.isqrt(self.encoder.n_image_tokens - 1) if grid_pos else 0   # patch tokens: grid × grid
+            self.W = MLPProjector(self.encoder.dim, self.lm.d_llm, grid).to(self.stop_row.device)
 
 # %% ../../nbs/32a_mmdc_models.ipynb #9cd247c7
 SCRATCH_SEP = ":"   # parts SCRATCH_SEP answer
