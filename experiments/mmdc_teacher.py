@@ -35,6 +35,12 @@ adds, the same way, each teacher's answers counted per question group (`answer_c
 report) and its accuracy per question group and concept split (`by_group_concepts`), and to the file the test
 answers' counts per group and its training records per question kind: what a teacher answers where it is wrong (new
 runs write these themselves).
+
+    python experiments/mmdc_teacher.py --preset small --steps 480 --seeds 0 1 2 --set ... --position-eval 288
+
+adds, the same way, each teacher's accuracy on 288 fresh position questions about novel objects (a nonce name, so
+only the pixels tell; `position_eval`): by tier and by the object's row of the grid, how often it names the right
+row, and its answers counted, beside chance and the majority answer.
 """
 import argparse, datetime, json, os, platform, sys, time
 from pathlib import Path
@@ -147,6 +153,48 @@ def add_object_eval(doc: dict, base, data: dict, root: Path, command: str) -> di
     return doc
 
 
+def grid_row(position: str) -> str:
+    "The row of the world's 3 × 3 grid a position answer names: 'top', 'middle' or 'bottom' ('' if it names none)."
+    from mmkd_nb.world import POSITIONS
+    if position not in POSITIONS: return ""
+    return ("top", "middle", "bottom")[POSITIONS[position][0]]
+
+
+def position_eval(cfg, run: Path, world, n: int) -> dict:
+    """The run's teacher on `n` fresh position questions ('Where is the dax?') about a novel object, alone (tier 1) or
+    beside a seen concept (tier 2): its name is a nonce word, so only the pixels can tell. Accuracy by tier and by the
+    object's row of the grid, how often the answer names the right row, and the answers counted, beside chance (1/9)
+    and the majority answer of these questions."""
+    from collections import Counter
+    from mmkd_nb.metrics import answer_key
+    from mmkd_nb.mmdc.run import load_teacher, evaluate, novel_questions
+    from mmkd_nb.world import POSITIONS
+    recs = novel_questions(world, n, "position-eval", qtypes=("position",))
+    res = evaluate(load_teacher(cfg, run), recs, cfg.max_new_tokens)
+    got, gold = [answer_key(a) for a in res["answers"]], [answer_key(r.answer) for r in recs]
+    hit = [g == a for g, a in zip(gold, got)]
+    rows = {row: [h for h, g in zip(hit, gold) if grid_row(g) == row] for row in ("top", "middle", "bottom")}
+    return dict(accuracy=res["accuracy"], n=len(recs), by_tier=res["by_tier"],
+                by_row={k: sum(v) / len(v) for k, v in rows.items() if v},
+                row_right=sum(grid_row(a) == grid_row(g) for a, g in zip(got, gold)) / len(recs),
+                answer_counts=dict(Counter(got).most_common()), gold_counts=dict(Counter(gold).most_common()),
+                chance=1 / len(POSITIONS), majority=Counter(gold).most_common(1)[0][1] / len(recs))
+
+
+def add_position_eval(doc: dict, base, data: dict, root: Path, command: str, n: int) -> dict:
+    "`position_eval` for every teacher of a results file, from its run folder; the command joins the file's commands."
+    from mmkd_nb.world import WorldConfig, make_world
+    world = make_world(WorldConfig.preset(base.world))
+    for steps, runs in doc["runs"].items():
+        for seed, rep in runs.items():
+            cfg = base.replace(teacher_steps=int(steps), teacher_seed=int(seed))
+            p = rep["position_eval"] = position_eval(cfg, root / f"{steps}-s{seed}", world, n)
+            print(f"teacher {steps} steps seed {seed}, novel positions: {p['accuracy']:.3f} (rows "
+                  f"{ {k: round(v, 2) for k, v in p['by_row'].items()} }, right row {p['row_right']:.3f})", flush=True)
+    doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
+    return doc
+
+
 def compose_report(cfg, run: Path, records) -> dict:
     "`compose_eval` of the run's teacher on `records`, without the answer lists."
     from mmkd_nb.mmdc.run import load_teacher, compose_eval
@@ -213,6 +261,9 @@ def main(argv=None):
                     help="add the tier-3 composition probe (`compose_eval`) to the teachers of --steps in the results file")
     ap.add_argument("--answer-counts", action="store_true",
                     help="add each teacher's answers counted per question group to the results file (from its run folder)")
+    ap.add_argument("--position-eval", type=int, default=0, metavar="N",
+                    help="add each teacher's accuracy on N fresh position questions about novel objects "
+                         "(`position_eval`) to the results file")
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(a.threads)
@@ -223,8 +274,9 @@ def main(argv=None):
     out = Path(a.out or f"experiments/results/mmdc-teacher-{a.preset}.json")
     data = run_data(base)
     command = "python experiments/mmdc_teacher.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if a.object_eval or a.compose_eval or a.answer_counts:
-        flag = "--object-eval" if a.object_eval else "--compose-eval" if a.compose_eval else "--answer-counts"
+    if a.object_eval or a.compose_eval or a.answer_counts or a.position_eval:
+        flag = ("--object-eval" if a.object_eval else "--compose-eval" if a.compose_eval else
+                "--answer-counts" if a.answer_counts else "--position-eval")
         if not out.is_file(): raise FileNotFoundError(f"{flag}: no results file at {out}; train the teachers first")
         doc = json.loads(out.read_text())
         if MmDCConfig.from_dict(doc["config"]).to_dict() != base.to_dict():   # fields added since: at their defaults
@@ -232,6 +284,7 @@ def main(argv=None):
         if a.object_eval: doc = add_object_eval(doc, base, data, Path(a.root), command)
         if a.compose_eval: doc = add_compose_eval(doc, base, data, Path(a.root), command, a.steps)
         if a.answer_counts: doc = add_answer_counts(doc, data, Path(a.root), command)
+        if a.position_eval: doc = add_position_eval(doc, base, data, Path(a.root), command, a.position_eval)
         save_json(doc, out)
         return doc
     doc = dict(command=command,

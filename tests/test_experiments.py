@@ -104,3 +104,23 @@ def test_mmdc_teacher_object_eval(tmp_path):
         for g, acc in w["by_group"].items():
             cells = [c for k, c in w["by_group_concepts"].items() if k.rsplit("/", 1)[0] == g]
             assert abs(sum(c["accuracy"] * c["n"] for c in cells) / sum(c["n"] for c in cells) - acc) < 1e-9
+    # fresh position questions about novel objects: counted, split by the grid's rows, beside chance and the majority
+    script("mmdc_teacher.py", *common, "--position-eval", "12", env=env)
+    pos = json.loads((tmp_path / "t.json").read_text())
+    assert pos["commands"][-1].endswith("--position-eval 12")
+    from mmkd_nb.world import POSITIONS
+    for seed in ("0", "1"):
+        p = pos["runs"]["2"][seed]["position_eval"]
+        assert p["n"] == 12 and sum(p["answer_counts"].values()) == 12 and sum(p["gold_counts"].values()) == 12
+        assert set(p["gold_counts"]) <= set(POSITIONS) and abs(p["chance"] - 1 / 9) < 1e-12
+        assert p["majority"] == max(p["gold_counts"].values()) / 12 and p["row_right"] >= p["accuracy"]
+        rows = {r: sum(n for g, n in p["gold_counts"].items() if g.split()[0] == r or
+                       (r == "middle" and g.split()[0] not in ("top", "bottom"))) for r in ("top", "middle", "bottom")}
+        assert abs(sum(p["by_row"][r] * n for r, n in rows.items() if n) / 12 - p["accuracy"]) < 1e-9
+
+
+def test_grid_row():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from mmdc_teacher import grid_row
+    assert [grid_row(p) for p in ("top left", "top", "left", "centre", "right", "bottom right", "near", "")] == \
+           ["top", "top", "middle", "middle", "middle", "bottom", "", ""]
