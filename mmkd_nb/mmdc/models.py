@@ -45,19 +45,24 @@ class PooledTower(nn.Module):
 
 # %% ../../nbs/32a_mmdc_models.ipynb #f6c8835b
 class MLPProjector(nn.Module):
-    "LLaVA-1.5's projector: Linear → GELU → Linear, in place of the single matrix W; optionally plus a 2-D grid position."
+    "LLaVA-1.5's projector: Linear → GELU → Linear, in place of the single matrix W; optionally RMS-normalised and plus a 2-D grid position."
     def __init__(self, d_in: int, d_out: int,
                  grid: int = 0, # > 0: the tokens are a grid × grid image; add a learned row + column embedding (below)
+                 scale: float = 0.0, # > 0: RMS-normalise each output token to this per-dimension scale, learned (below)
                 ):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d_in, d_out), nn.Linear(d_out, d_out)
-        self.grid = grid
+        self.grid, self.norm = grid, None
+        if scale > 0:   # the LLM's own scale: the RMS of its word embeddings
+            self.norm = nn.RMSNorm(d_out, eps=1e-6)
+            with torch.no_grad(): self.norm.weight.fill_(scale)
         if grid:   # zero at the start: the projector begins as the plain one
             self.row, self.col = nn.Parameter(torch.zeros(grid, d_out)), nn.Parameter(torch.zeros(grid, d_out))
     @property
     def weight(self): return self.fc1.weight   # what the student's code reads for dtype and device
     def forward(self, z):
         h = self.fc2(F.gelu(self.fc1(z)))                                  # (B, P, D_enc) -> (B, P, D_llm)
+        if self.norm is not None: h = self.norm(h)                         # each token's RMS: the norm's weights
         if not self.grid: return h
         if h.shape[-2] != self.grid ** 2:
             raise ValueError(f"MLPProjector: {h.shape[-2]} image tokens; expected grid² = {self.grid ** 2} "
@@ -76,6 +81,7 @@ class MultimodalTeacher(MultimodalStudent):
                  scratch_tokens: int = 12,  # the tokens a scratchpad may take on top of the answer's budget
                  bf16_train: bool = False,  # training forward under bf16 autocast, on a CPU too (see below)
                  grid_pos: bool = False,    # a learned 2-D position embedding on the projected image tokens (below)
+                 token_norm: bool = False,  # image tokens RMS-normalised to the scale of the LLM's word embeddings (below)
                 ):
         cfg = (cfg or StudentConfig()).replace(lora_r=lora_r, lora_layers=lora_layers, lora_mlp=lora_mlp)
         super().__init__(encoder, llm, tokenizer, cfg)
@@ -85,7 +91,9 @@ class MultimodalTeacher(MultimodalStudent):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             grid = math.isqrt(self.encoder.n_image_tokens - 1) if grid_pos else 0   # patch tokens: grid × grid
-            self.W = MLPProjector(self.encoder.dim, self.lm.d_llm, grid).to(self.stop_row.device)
+            words = llm.get_input_embeddings().weight.detach().float()       # (V, D_llm)
+            scale = words.pow(2).mean().sqrt().item() if token_norm else 0.0
+            self.W = MLPProjector(self.encoder.dim, self.lm.d_llm, grid, scale).to(self.stop_row.device)
 
 # %% ../../nbs/32a_mmdc_models.ipynb #9cd247c7
 SCRATCH_SEP = ":"   # parts SCRATCH_SEP answer

@@ -96,6 +96,8 @@ class MmDCConfig(Config):
     teacher_grid_pos: bool = hfield(False, "a learned 2-D (row + column) position embedding added to the teacher's "
                                            "projected image tokens (`MLPProjector.grid`): where a token sits in "
                                            "the image, told to the LLM directly")
+    teacher_token_norm: bool = hfield(False, "the teacher's projected image tokens RMS-normalised to the scale of the "
+                                             "LLM's word embeddings (`MLPProjector.norm`)")
     teacher_scratchpad: bool = hfield(False, "train the teacher to write a tier-3 answer's two parts first ('top left, "
                                              "bottom: no') and read only what follows the colon "
                                              "(`MultimodalTeacher.scratchpad`)")
@@ -136,6 +138,7 @@ class MmDCConfig(Config):
                      "teacher_easy_per_image": 0, "teacher_relations": 0,
                      "teacher_scratchpad": False, "teacher_lora_mlp": False, "teacher_captions": 0,
                      "teacher_novel": 0, "teacher_novel_relations": 0, "teacher_novel_positions": 0, "teacher_grid_pos": False,
+                     "teacher_token_norm": False,
                      "teacher_captions_heldout": True, "teacher_precision": "auto"}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
@@ -495,7 +498,7 @@ def scratchpad_record(r) -> VQARecord:
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_lora_mlp", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
                   "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_captions_heldout", "teacher_novel",
-                  "teacher_novel_relations", "teacher_novel_positions", "teacher_grid_pos", "teacher_scratchpad", "teacher_seed", "teacher_precision",
+                  "teacher_novel_relations", "teacher_novel_positions", "teacher_grid_pos", "teacher_token_norm", "teacher_scratchpad", "teacher_seed", "teacher_precision",
                   "batch_size",
                   "shuffle_images")
 
@@ -569,7 +572,8 @@ def build_teacher(cfg: MmDCConfig) -> MultimodalTeacher:
     llm, tok = load_llm(scfg.llm, dtype=scfg.dtype)
     return MultimodalTeacher(tower, llm, tok, scfg.replace(seed=cfg.teacher_seed), cfg.teacher_lora_r,
                              cfg.teacher_lora_layers, lora_mlp=cfg.teacher_lora_mlp, scratchpad=cfg.teacher_scratchpad,
-                             bf16_train=cfg.teacher_precision == "bf16", grid_pos=cfg.teacher_grid_pos)
+                             bf16_train=cfg.teacher_precision == "bf16", grid_pos=cfg.teacher_grid_pos,
+                             token_norm=cfg.teacher_token_norm)
 
 # %% ../../nbs/34_mmdc_run.ipynb #b6617462
 _SAVE_EVERY = 480   # the most steps a SIGKILL loses (SIGTERM loses none): it resumes from its last checkpoint
