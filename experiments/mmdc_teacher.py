@@ -164,13 +164,15 @@ def position_eval(cfg, run: Path, world, n: int) -> dict:
     """The run's teacher on `n` fresh position questions ('Where is the dax?') about a novel object, alone (tier 1) or
     beside a seen concept (tier 2): its name is a nonce word, so only the pixels can tell. Accuracy by tier and by the
     object's row of the grid, how often the answer names the right row, and the answers counted, beside chance (1/9)
-    and the majority answer of these questions."""
+    and the majority answer of these questions; and the size of the teacher's image tokens beside its words'
+    (`token_scale`)."""
     from collections import Counter
     from mmkd_nb.metrics import answer_key
     from mmkd_nb.mmdc.run import load_teacher, evaluate, novel_questions
     from mmkd_nb.world import POSITIONS
     recs = novel_questions(world, n, "position-eval", qtypes=("position",))
-    res = evaluate(load_teacher(cfg, run), recs, cfg.max_new_tokens)
+    teacher = load_teacher(cfg, run)
+    res = evaluate(teacher, recs, cfg.max_new_tokens)
     got, gold = [answer_key(a) for a in res["answers"]], [answer_key(r.answer) for r in recs]
     hit = [g == a for g, a in zip(gold, got)]
     rows = {row: [h for h, g in zip(hit, gold) if grid_row(g) == row] for row in ("top", "middle", "bottom")}
@@ -178,7 +180,17 @@ def position_eval(cfg, run: Path, world, n: int) -> dict:
                 by_row={k: sum(v) / len(v) for k, v in rows.items() if v},
                 row_right=sum(grid_row(a) == grid_row(g) for a, g in zip(got, gold)) / len(recs),
                 answer_counts=dict(Counter(got).most_common()), gold_counts=dict(Counter(gold).most_common()),
-                chance=1 / len(POSITIONS), majority=Counter(gold).most_common(1)[0][1] / len(recs))
+                chance=1 / len(POSITIONS), majority=Counter(gold).most_common(1)[0][1] / len(recs),
+                **token_scale(teacher, [r.image for r in recs[:32]]))
+
+
+def token_scale(model, images) -> dict:
+    "The mean norm of a model's projected image tokens on `images` beside the mean norm of its LLM's word embeddings."
+    import torch
+    with torch.no_grad():
+        h = model.image_tokens(images).float()                                   # (B, P, D_llm)
+        words = model.lm.llm.get_input_embeddings().weight.float()               # (V, D_llm)
+    return dict(image_token_norm=h.norm(dim=-1).mean().item(), word_norm=words.norm(dim=-1).mean().item())
 
 
 def add_position_eval(doc: dict, base, data: dict, root: Path, command: str, n: int) -> dict:

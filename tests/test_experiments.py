@@ -124,3 +124,21 @@ def test_grid_row():
     from mmdc_teacher import grid_row
     assert [grid_row(p) for p in ("top left", "top", "left", "centre", "right", "bottom right", "near", "")] == \
            ["top", "top", "middle", "middle", "middle", "bottom", "", ""]
+
+
+def test_token_scale():
+    "The projected tokens' mean norm and the word embeddings' mean norm, computed on the model's own parts."
+    import torch
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from mmdc_teacher import token_scale
+    from PIL import Image
+    from mmkd_nb.mmdc.run import MmDCConfig, build_teacher
+    t = build_teacher(MmDCConfig.preset("tiny", teacher_token_norm=True))
+    ims = [Image.new("RGB", (32, 32), c) for c in ((200, 30, 30), (30, 30, 200))]
+    got = token_scale(t, ims)
+    E = t.lm.llm.get_input_embeddings().weight.detach().float()
+    assert abs(got["word_norm"] - E.norm(dim=-1).mean().item()) < 1e-5
+    with torch.no_grad(): h = t.image_tokens(ims)
+    assert abs(got["image_token_norm"] - h.norm(dim=-1).mean().item()) < 1e-4
+    # token_norm=True: every token has the RMS of the word embeddings at the start
+    assert abs(got["image_token_norm"] - E.pow(2).mean().sqrt().item() * h.shape[-1] ** 0.5) < 1e-3 * got["image_token_norm"]
