@@ -91,8 +91,8 @@ class MultimodalTeacher(MultimodalStudent):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed)
             grid = math.isqrt(self.encoder.n_image_tokens - 1) if grid_pos else 0   # patch tokens: grid × grid
-            words = llm.get_input_embeddings().weight.detach().float()       # (V, D_llm)
-            scale = words.pow(2).mean().sqrt().item() if token_norm else 0.0
+            words = llm.get_input_embeddings().weight.detach()                # (V, D_llm)
+            scale = words.float().pow(2).mean().sqrt().item() if token_norm else 0.0   # their RMS, only when asked
             self.W = MLPProjector(self.encoder.dim, self.lm.d_llm, grid, scale).to(self.stop_row.device)
 
 # %% ../../nbs/32a_mmdc_models.ipynb #9cd247c7
