@@ -41,6 +41,13 @@ runs write these themselves).
 adds, the same way, each teacher's accuracy on 288 fresh position questions about novel objects (a nonce name, so
 only the pixels tell; `position_eval`): by tier and by the object's row of the grid, how often it names the right
 row, and its answers counted, beside chance and the majority answer.
+
+    python experiments/mmdc_teacher.py --out experiments/results/X.json --merge /tmp/s0.json /tmp/s1.json /tmp/s2.json
+
+joins results files of one config, each trained by its own one-thread process (`--seeds S --out /tmp/sS.json`, so
+the seeds train side by side on the cores), into --out with the summary over all seeds. The files must agree on the
+config and the baselines; a teacher (budget and seed) in two files must have the same accuracies there, else the merge
+stops and names it.
 """
 import argparse, datetime, json, os, platform, sys, time
 from pathlib import Path
@@ -258,6 +265,31 @@ def summarise(doc: dict) -> dict:
     return out
 
 
+def merge(paths: list) -> dict:
+    """One results file from several of one config (seeds trained in separate processes): the union of their teachers,
+    sorted by seed, every file's commands, and the summary recomputed over all seeds."""
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    for p, d in zip(paths[1:], docs[1:]):
+        for k in ("preset", "config", "baselines", "n_test"):
+            if d.get(k) != docs[0].get(k):
+                raise ValueError(f"{p}: its {k!r} differs from {paths[0]}'s; only files of one config merge")
+    runs, seconds = {}, {}
+    for p, d in zip(paths, docs):
+        for st, by_seed in d["runs"].items():
+            for seed, rep in by_seed.items():
+                have = runs.setdefault(st, {}).get(seed)
+                if have is not None and (have["world"]["accuracy"], have["world"]["by_tier"]) != (
+                        rep["world"]["accuracy"], rep["world"]["by_tier"]):
+                    raise ValueError(f"{p}: teacher {st} steps seed {seed} differs from the one in another file")
+                runs[st][seed] = {**(have or {}), **rep}
+        seconds.update(d.get("seconds", {}))
+    runs = {st: dict(sorted(r.items(), key=lambda kv: int(kv[0]))) for st, r in sorted(runs.items(), key=lambda kv: int(kv[0]))}
+    doc = {**docs[0], "runs": runs, "seconds": seconds,
+           "commands": list(dict.fromkeys(c for d in docs for c in d.get("commands", [d["command"]])))}
+    doc["command"], doc["summary"] = doc["commands"][0], summarise(doc)
+    return doc
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="micro", choices=["tiny", "micro", "small"])
@@ -276,7 +308,16 @@ def main(argv=None):
     ap.add_argument("--position-eval", type=int, default=0, metavar="N",
                     help="add each teacher's accuracy on N fresh position questions about novel objects "
                          "(`position_eval`) to the results file")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="FILE",
+                    help="join these results files of one config (seeds run by separate processes) into --out")
     a = ap.parse_args(argv)
+    if a.merge:
+        if not a.out: ap.error("--merge needs --out")
+        from mmkd_nb.core import save_json
+        doc = merge(a.merge)
+        save_json(doc, a.out)   # atomic
+        print(f"{a.out}: {({st: sorted(r, key=int) for st, r in doc['runs'].items()})} from {len(a.merge)} files")
+        return doc
     import torch
     torch.set_num_threads(a.threads)
     from mmkd_nb.core import save_json

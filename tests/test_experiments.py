@@ -142,3 +142,35 @@ def test_token_scale():
     assert abs(got["image_token_norm"] - h.norm(dim=-1).mean().item()) < 1e-4
     # token_norm=True: every token has the RMS of the word embeddings at the start
     assert abs(got["image_token_norm"] - E.pow(2).mean().sqrt().item() * h.shape[-1] ** 0.5) < 1e-3 * got["image_token_norm"]
+
+
+def _teacher_doc(seeds: dict, command: str, config=None) -> dict:
+    "A results file of `mmdc_teacher.py` with one budget (480) and the given seed → (accuracy, tier-1 accuracy)."
+    blind = {"accuracy": 0.4, "by_tier": {"1": 0.5, "2": 0.3}}
+    rep = lambda a, t1: {"world": {"accuracy": a, "by_tier": {"1": t1, "2": 2 * a - t1}}}
+    return {"preset": "tiny", "config": config or {"teacher_lr": 0.001}, "n_test": 10, "command": command,
+            "baselines": {"world": {"majority of train": blind, "majority": blind}},
+            "runs": {"480": {str(s): rep(*v) for s, v in seeds.items()}}, "seconds": {f"480-s{s}": 1.0 for s in seeds}}
+
+
+def test_mmdc_teacher_merge(tmp_path):
+    "Seeds trained in separate processes join into one file whose summary is over all of them; mismatches are refused."
+    ins = [tmp_path / f"s{s}.json" for s in range(3)]
+    for s, p in enumerate(ins):
+        p.write_text(json.dumps(_teacher_doc({s: (0.6 + 0.02 * s, 0.6)}, f"train --seeds {s}")))
+    out = tmp_path / "all.json"
+    script("mmdc_teacher.py", "--out", str(out), "--merge", *map(str, ins[::-1]))
+    doc = json.loads(out.read_text())
+    assert list(doc["runs"]["480"]) == ["0", "1", "2"] and set(doc["seconds"]) == {"480-s0", "480-s1", "480-s2"}
+    assert doc["commands"] == ["train --seeds 2", "train --seeds 1", "train --seeds 0"]
+    s = doc["summary"]["480"]
+    assert abs(s["all"]["teacher"] - 0.62) < 1e-12 and abs(s["all"]["majority"]["diff"]["mean"] - 0.22) < 1e-12
+    assert abs(s["1"]["majority"]["diff"]["mean"] - 0.1) < 1e-12 and s["all"]["majority"]["verdict"] == "effect"
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from mmdc_teacher import merge
+    ins[1].write_text(json.dumps(_teacher_doc({0: (0.55, 0.6)}, "again")))        # seed 0 again, other numbers
+    with pytest.raises(ValueError, match="480 steps seed 0"): merge([str(ins[0]), str(ins[1])])
+    ins[1].write_text(json.dumps(_teacher_doc({0: (0.6, 0.6)}, "again")))         # the same teacher twice: kept once
+    assert list(merge([str(ins[0]), str(ins[1])])["runs"]["480"]) == ["0"]
+    ins[2].write_text(json.dumps(_teacher_doc({2: (0.7, 0.6)}, "x", config={"teacher_lr": 0.01})))
+    with pytest.raises(ValueError, match="'config' differs"): merge([str(ins[0]), str(ins[2])])
