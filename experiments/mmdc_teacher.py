@@ -42,6 +42,12 @@ adds, the same way, each teacher's accuracy on 288 fresh position questions abou
 only the pixels tell; `position_eval`): by tier and by the object's row of the grid, how often it names the right
 row, and its answers counted, beside chance and the majority answer.
 
+    python experiments/mmdc_teacher.py --preset small --steps 1920 --seeds 0 1 2 --set ... --position-probe 1536
+
+adds, the same way, where the novel object's cell stops being readable inside each teacher: a linear probe
+(`linear_probe`) trained on 1536 fresh position questions and scored on 512 others, on the tower's patch tokens, on
+the projected image tokens and on the LLM's hidden state at the last prompt token after each layer.
+
     python experiments/mmdc_teacher.py --out experiments/results/X.json --merge /tmp/s0.json /tmp/s1.json /tmp/s2.json
 
 joins results files of one config, each trained by its own one-thread process (`--seeds S --out /tmp/sS.json`, so
@@ -200,6 +206,94 @@ def token_scale(model, images) -> dict:
     return dict(image_token_norm=h.norm(dim=-1).mean().item(), word_norm=words.norm(dim=-1).mean().item())
 
 
+def linear_probe(train_x, train_y, test_x, test_y, n_classes: int, l2s=(1e-4, 1e-3, 1e-2, 1e-1), seed: int = 0) -> dict:
+    """Multinomial logistic regression on standardised features (B, F) → class: the L2 weight chosen on the last
+    quarter of the training rows, refitted on all of them, scored on the test rows. Accuracy on train and test."""
+    import torch
+    import torch.nn.functional as F
+    x, tx = torch.as_tensor(train_x, dtype=torch.float64), torch.as_tensor(test_x, dtype=torch.float64)
+    y, ty = torch.as_tensor(train_y), torch.as_tensor(test_y)
+    if x.dim() != 2 or tx.dim() != 2 or x.shape[1] != tx.shape[1] or len(x) != len(y) or len(tx) != len(ty):
+        raise ValueError(f"linear_probe: features {tuple(x.shape)} / {tuple(tx.shape)} with {len(y)} / {len(ty)} labels; "
+                         "expected (B, F) features and one label per row, the same F for train and test")
+    mu, sd = x.mean(0), x.std(0).clamp_min(1e-8)
+    x, tx = (x - mu) / sd, (tx - mu) / sd
+
+    def fit(a, b, l2):
+        torch.manual_seed(seed)
+        w = torch.zeros(a.shape[1] + 1, n_classes, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
+        def closure():
+            opt.zero_grad()
+            loss = F.cross_entropy(a @ w[:-1] + w[-1], b) + l2 * w[:-1].pow(2).sum()
+            loss.backward()
+            return loss
+        opt.step(closure)
+        return w.detach()
+    acc = lambda w, a, b: ((a @ w[:-1] + w[-1]).argmax(1) == b).double().mean().item()
+    k = len(x) * 3 // 4
+    val = {l2: acc(fit(x[:k], y[:k], l2), x[k:], y[k:]) for l2 in l2s}
+    best = max(l2s, key=lambda l2: (val[l2], l2))            # ties: the stronger penalty
+    w = fit(x, y, best)
+    return dict(test=acc(w, tx, ty), train=acc(w, x, y), l2=best, val=val, n_train=len(x), n_test=len(tx))
+
+
+def probe_features(model, records, layers=None) -> dict:
+    """Each record's features at three stages of a teacher, one record at a time: the tower's pooled patch tokens
+    (flattened, P × D_enc), the projected image tokens the LLM receives (P × D_llm), and the LLM's hidden state at
+    the last prompt token (what predicts the answer's first token) after each of `layers` (default all; 0 = the
+    embeddings, which have not seen the image)."""
+    import torch
+    from mmkd_nb.mmdc.roles import chat
+    out = {"tower": [], "projected": []}
+    model.eval()
+    dev = model.W.weight.device
+    with torch.no_grad():
+        for r in records:
+            pix = model.encoder.preprocess([r.image]).to(dev)                      # (1, 3, S, S)
+            z = model.encoder.encode_image(pix).states[:, 1:]                      # (1, P, D_enc)
+            h = model.W(z.to(model.W.weight.dtype))                               # (1, P, D_llm)
+            b = {k: v.to(dev) for k, v in model.prompt_batch([chat(r.question)]).items()}
+            inp = model.lm.splice_inputs(b["input_ids"], b["attention_mask"], h, b["insert_at"])
+            hs = model.lm.llm(inputs_embeds=inp["inputs_embeds"], attention_mask=inp["attention_mask"],
+                              position_ids=inp["position_ids"], output_hidden_states=True, use_cache=False).hidden_states
+            out["tower"].append(z.flatten().float()); out["projected"].append(h.flatten().float())
+            for l in (range(len(hs)) if layers is None else layers):
+                out.setdefault(f"llm {l}", []).append(hs[l][0, -1].float())         # (D_llm,) at the last prompt token
+    return {k: torch.stack(v) for k, v in out.items()}
+
+
+def position_probe(cfg, run: Path, world, n_train: int, n_test: int) -> dict:
+    """Where the novel object's cell stops being readable: a linear probe (`linear_probe`, 9 classes) at each stage of
+    the run's teacher (`probe_features`), trained on `n_train` fresh position questions about novel objects and scored
+    on `n_test` others, beside chance and the majority cell of the test questions."""
+    from collections import Counter
+    from mmkd_nb.metrics import answer_key
+    from mmkd_nb.mmdc.run import load_teacher, novel_questions
+    from mmkd_nb.world import POSITIONS
+    recs = novel_questions(world, n_train + n_test, "position-probe", qtypes=("position",))
+    cells = list(POSITIONS)
+    y = [cells.index(answer_key(r.answer)) for r in recs]
+    feats = probe_features(load_teacher(cfg, run), recs)
+    stages = {k: linear_probe(f[:n_train], y[:n_train], f[n_train:], y[n_train:], len(cells)) for k, f in feats.items()}
+    return dict(stages=stages, chance=1 / len(cells), majority=Counter(y[n_train:]).most_common(1)[0][1] / n_test,
+                n_train=n_train, n_test=n_test)
+
+
+def add_position_probe(doc: dict, base, root: Path, command: str, n: int) -> dict:
+    "`position_probe` (n training and n // 3 test questions) for every teacher of a results file, from its run folder."
+    from mmkd_nb.world import WorldConfig, make_world
+    world = make_world(WorldConfig.preset(base.world))
+    for steps, runs in doc["runs"].items():
+        for seed, rep in runs.items():
+            cfg = base.replace(teacher_steps=int(steps), teacher_seed=int(seed))
+            p = rep["position_probe"] = position_probe(cfg, root / f"{steps}-s{seed}", world, n, n // 3)
+            print(f"teacher {steps} steps seed {seed}, position probe (test): "
+                  + ", ".join(f"{k} {v['test']:.2f}" for k, v in p["stages"].items()), flush=True)
+    doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
+    return doc
+
+
 def add_position_eval(doc: dict, base, data: dict, root: Path, command: str, n: int) -> dict:
     "`position_eval` for every teacher of a results file, from its run folder; the command joins the file's commands."
     from mmkd_nb.world import WorldConfig, make_world
@@ -308,6 +402,9 @@ def main(argv=None):
     ap.add_argument("--position-eval", type=int, default=0, metavar="N",
                     help="add each teacher's accuracy on N fresh position questions about novel objects "
                          "(`position_eval`) to the results file")
+    ap.add_argument("--position-probe", type=int, default=0, metavar="N",
+                    help="add a linear probe of the novel object's cell at the tower, the projector and each LLM layer "
+                         "(`position_probe`, N training and N // 3 test questions) to the results file")
     ap.add_argument("--merge", nargs="+", default=None, metavar="FILE",
                     help="join these results files of one config (seeds run by separate processes) into --out")
     a = ap.parse_args(argv)
@@ -327,9 +424,9 @@ def main(argv=None):
     out = Path(a.out or f"experiments/results/mmdc-teacher-{a.preset}.json")
     data = run_data(base)
     command = "python experiments/mmdc_teacher.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if a.object_eval or a.compose_eval or a.answer_counts or a.position_eval:
+    if a.object_eval or a.compose_eval or a.answer_counts or a.position_eval or a.position_probe:
         flag = ("--object-eval" if a.object_eval else "--compose-eval" if a.compose_eval else
-                "--answer-counts" if a.answer_counts else "--position-eval")
+                "--answer-counts" if a.answer_counts else "--position-eval" if a.position_eval else "--position-probe")
         if not out.is_file(): raise FileNotFoundError(f"{flag}: no results file at {out}; train the teachers first")
         doc = json.loads(out.read_text())
         if MmDCConfig.from_dict(doc["config"]).to_dict() != base.to_dict():   # fields added since: at their defaults
@@ -338,6 +435,7 @@ def main(argv=None):
         if a.compose_eval: doc = add_compose_eval(doc, base, data, Path(a.root), command, a.steps)
         if a.answer_counts: doc = add_answer_counts(doc, data, Path(a.root), command)
         if a.position_eval: doc = add_position_eval(doc, base, data, Path(a.root), command, a.position_eval)
+        if a.position_probe: doc = add_position_probe(doc, base, Path(a.root), command, a.position_probe)
         save_json(doc, out)
         return doc
     doc = dict(command=command,

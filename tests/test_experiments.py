@@ -117,6 +117,12 @@ def test_mmdc_teacher_object_eval(tmp_path):
         rows = {r: sum(n for g, n in p["gold_counts"].items() if g.split()[0] == r or
                        (r == "middle" and g.split()[0] not in ("top", "bottom"))) for r in ("top", "middle", "bottom")}
         assert abs(sum(p["by_row"][r] * n for r, n in rows.items() if n) / 12 - p["accuracy"]) < 1e-9
+    # a linear probe of the object's cell at the tower, the projector and every LLM layer
+    script("mmdc_teacher.py", *common, "--position-probe", "12", env=env)
+    pr = json.loads((tmp_path / "t.json").read_text())["runs"]["2"]["0"]["position_probe"]
+    assert pr["n_train"] == 12 and pr["n_test"] == 4 and abs(pr["chance"] - 1 / 9) < 1e-12
+    assert {"tower", "projected", "llm 0"} <= set(pr["stages"]) and len(pr["stages"]) >= 4
+    assert all(0 <= v["test"] <= 1 and v["n_test"] == 4 for v in pr["stages"].values())
 
 
 def test_grid_row():
@@ -174,3 +180,20 @@ def test_mmdc_teacher_merge(tmp_path):
     assert list(merge([str(ins[0]), str(ins[1])])["runs"]["480"]) == ["0"]
     ins[2].write_text(json.dumps(_teacher_doc({2: (0.7, 0.6)}, "x", config={"teacher_lr": 0.01})))
     with pytest.raises(ValueError, match="'config' differs"): merge([str(ins[0]), str(ins[2])])
+
+
+def test_linear_probe():
+    "The probe reads a class that is linearly in the features, finds nothing in features unrelated to it, checks shapes."
+    import torch
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from mmdc_teacher import linear_probe
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 9, (800,), generator=g)
+    x = torch.randn(800, 40, generator=g)
+    x[:, :9] += 5.0 * torch.nn.functional.one_hot(y, 9)                      # the class in 9 of 40 dimensions
+    p = linear_probe(x[:600], y[:600], x[600:], y[600:], 9)
+    assert p["test"] > 0.9 and p["n_train"] == 600 and p["n_test"] == 200 and p["l2"] in p["val"]
+    noise = torch.randn(800, 40, generator=g)                                 # features that know nothing of y
+    q = linear_probe(noise[:600], y[:600], noise[600:], y[600:], 9)
+    assert q["test"] < 0.2 and q["train"] > q["test"]                         # chance is 1/9
+    with pytest.raises(ValueError, match="one label per row"): linear_probe(x[:600], y[:500], x[600:], y[600:], 9)
