@@ -238,29 +238,30 @@ def linear_probe(train_x, train_y, test_x, test_y, n_classes: int, l2s=(1e-4, 1e
     return dict(test=acc(w, tx, ty), train=acc(w, x, y), l2=best, val=val, n_train=len(x), n_test=len(tx))
 
 
-def probe_features(model, records, layers=None) -> dict:
-    """Each record's features at three stages of a teacher, one record at a time: the tower's pooled patch tokens
-    (flattened, P × D_enc), the projected image tokens the LLM receives (P × D_llm), and the LLM's hidden state at
-    the last prompt token (what predicts the answer's first token) after each of `layers` (default all; 0 = the
-    embeddings, which have not seen the image)."""
+def probe_features(model, records, layers=None, batch: int = 32) -> dict:
+    """Each record's features at three stages of a teacher: the tower's pooled patch tokens (flattened, P × D_enc), the
+    projected image tokens the LLM receives (P × D_llm), and the LLM's hidden state at the last prompt token (what
+    predicts the answer's first token) after each of `layers` (default all; 0 = the embeddings, which have not seen
+    the image). Prompts are left-padded as in `generate`, so the last column is every row's last prompt token."""
     import torch
     from mmkd_nb.mmdc.roles import chat
     out = {"tower": [], "projected": []}
     model.eval()
     dev = model.W.weight.device
     with torch.no_grad():
-        for r in records:
-            pix = model.encoder.preprocess([r.image]).to(dev)                      # (1, 3, S, S)
-            z = model.encoder.encode_image(pix).states[:, 1:]                      # (1, P, D_enc)
-            h = model.W(z.to(model.W.weight.dtype))                               # (1, P, D_llm)
-            b = {k: v.to(dev) for k, v in model.prompt_batch([chat(r.question)]).items()}
+        for i in range(0, len(records), batch):
+            rs = records[i:i + batch]
+            pix = model.encoder.preprocess([r.image for r in rs]).to(dev)          # (B, 3, S, S)
+            z = model.encoder.encode_image(pix).states[:, 1:]                      # (B, P, D_enc)
+            h = model.W(z.to(model.W.weight.dtype))                               # (B, P, D_llm)
+            b = {k: v.to(dev) for k, v in model.prompt_batch([chat(r.question) for r in rs]).items()}
             inp = model.lm.splice_inputs(b["input_ids"], b["attention_mask"], h, b["insert_at"])
             hs = model.lm.llm(inputs_embeds=inp["inputs_embeds"], attention_mask=inp["attention_mask"],
                               position_ids=inp["position_ids"], output_hidden_states=True, use_cache=False).hidden_states
-            out["tower"].append(z.flatten().float()); out["projected"].append(h.flatten().float())
+            out["tower"].append(z.flatten(1).float()); out["projected"].append(h.flatten(1).float())
             for l in (range(len(hs)) if layers is None else layers):
-                out.setdefault(f"llm {l}", []).append(hs[l][0, -1].float())         # (D_llm,) at the last prompt token
-    return {k: torch.stack(v) for k, v in out.items()}
+                out.setdefault(f"llm {l}", []).append(hs[l][:, -1].float())        # (B, D_llm) at the last prompt token
+    return {k: torch.cat(v) for k, v in out.items()}
 
 
 def position_probe(cfg, run: Path, world, n_train: int, n_test: int) -> dict:

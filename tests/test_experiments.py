@@ -197,3 +197,21 @@ def test_linear_probe():
     q = linear_probe(noise[:600], y[:600], noise[600:], y[600:], 9)
     assert q["test"] < 0.2 and q["train"] > q["test"]                         # chance is 1/9
     with pytest.raises(ValueError, match="one label per row"): linear_probe(x[:600], y[:500], x[600:], y[600:], 9)
+
+
+def test_probe_features_batched():
+    "Left-padded batches give each record the features it gets alone: the tower's, the projector's, every LLM layer's."
+    import torch
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from mmdc_teacher import probe_features
+    from mmkd_nb.mmdc.run import MmDCConfig, build_teacher, novel_questions
+    from mmkd_nb.world import WorldConfig, make_world
+    cfg = MmDCConfig.preset("tiny")
+    recs = novel_questions(make_world(WorldConfig.preset(cfg.world)), 5, "probe-test", qtypes=("position",))
+    m = build_teacher(cfg)
+    a, b = probe_features(m, recs, batch=3), probe_features(m, recs, batch=1)
+    n_layers = m.lm.llm.config.num_hidden_layers
+    assert set(a) == {"tower", "projected", *(f"llm {l}" for l in range(n_layers + 1))}
+    P = m.encoder.n_image_tokens - 1
+    assert a["tower"].shape == (5, P * m.encoder.dim) and a["projected"].shape == (5, P * m.lm.d_llm)
+    for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
