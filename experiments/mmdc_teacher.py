@@ -258,9 +258,10 @@ def probe_features(model, records, layers=None, batch: int = 32) -> dict:
             inp = model.lm.splice_inputs(b["input_ids"], b["attention_mask"], h, b["insert_at"])
             hs = model.lm.llm(inputs_embeds=inp["inputs_embeds"], attention_mask=inp["attention_mask"],
                               position_ids=inp["position_ids"], output_hidden_states=True, use_cache=False).hidden_states
-            out["tower"].append(z.flatten(1).float()); out["projected"].append(h.flatten(1).float())
+            # copies, not views: a view of the last column would keep every layer's (B, T, D_llm) states alive
+            out["tower"].append(z.flatten(1).float().clone()); out["projected"].append(h.flatten(1).float().clone())
             for l in (range(len(hs)) if layers is None else layers):
-                out.setdefault(f"llm {l}", []).append(hs[l][:, -1].float())        # (B, D_llm) at the last prompt token
+                out.setdefault(f"llm {l}", []).append(hs[l][:, -1].float().clone())  # (B, D_llm) at the last prompt token
     return {k: torch.cat(v) for k, v in out.items()}
 
 
