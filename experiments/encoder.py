@@ -7,15 +7,10 @@ Each call trains one tower from scratch (never the cache: the point is the train
 experiments/results/encoder-<name>-<preset>.json: the overrides, the report of `encoder_report`, the training
 seconds and the versions. `03a_tower` reads these files into its table of what was tried.
 """
-import argparse, datetime, json, os, platform, sys, time
+import argparse, datetime, os, platform, sys, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-def parse_value(v: str):
-    try: return json.loads(v)
-    except json.JSONDecodeError: return v
 
 
 def main(argv=None) -> dict:
@@ -32,11 +27,8 @@ def main(argv=None) -> dict:
     from mmkd_nb.encoders import EncoderConfig
     from mmkd_nb.tower import train_offline_tower, encoder_report, offline_cache_key
     from mmkd_nb.world import WorldConfig, make_world
-    over = {}
-    for kv in a.set:
-        k, eq, v = kv.partition("=")
-        if not eq or k not in EncoderConfig.help(): sys.exit(f"--set {kv!r}: expected FIELD=VALUE with FIELD one of {sorted(EncoderConfig.help())}")
-        over[k] = parse_value(v)
+    try: over = EncoderConfig.parse_sets(a.set)
+    except ValueError as e: sys.exit(str(e))
     cfg = EncoderConfig.preset(a.preset, **over)
     world = make_world(WorldConfig.preset(cfg.world))
     t0 = time.time()

@@ -22,9 +22,9 @@ student that tunes LoRA adapters on its LLM in instruction tuning (the paper tun
 
 Writes experiments/results/mmdc-small.json after every run (run folders under artifacts/experiments/mmdc).
 """
-import argparse, json, sys
+import argparse, sys
 import torch
-from mmkd_nb.mmdc.run import experiment
+from mmkd_nb.mmdc.run import MmDCConfig, experiment
 
 ARMS = {"main": {}, "w/o alignment": dict(use_align=False),
         "tau=0": dict(tau=0.0), "tau=0.67": dict(tau=0.67), "tau=1": dict(tau=1.0),   # w/o easy, middle, w/o difficult
@@ -52,10 +52,7 @@ if __name__ == "__main__":
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="MmDCConfig field for every arm (repeatable)")
     ap.add_argument("--parse-only", action="store_true", help="check the command line and stop (experiments/gpu.py --check)")
     a = ap.parse_args()
-    def value(v: str):   # JSON when it parses (numbers, true/false), else the text itself (a model id)
-        try: return json.loads(v)
-        except json.JSONDecodeError: return v
-    common = {k: value(v) for k, _, v in (x.partition("=") for x in a.set)}
+    common = MmDCConfig.parse_sets(a.set)
     if a.parse_only: sys.exit(0)
     if a.threads or a.workers > 1: torch.set_num_threads(1 if a.workers > 1 else a.threads)
     arms = {k: ({**common, **ARMS[k]}, a.seeds if k in PAIRED else a.other_seeds) for k in a.arms}

@@ -421,7 +421,7 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     from mmkd_nb.core import save_json
     from mmkd_nb.mmdc.run import MmDCConfig, teacher_stage, run_data, baselines
-    common = {k: json.loads(v) for k, _, v in (x.partition("=") for x in a.set)}
+    common = MmDCConfig.parse_sets(a.set)
     base = MmDCConfig.preset(a.preset, n_eval=0, **common)   # n_eval=0: the whole test split
     out = Path(a.out or f"experiments/results/mmdc-teacher-{a.preset}.json")
     data = run_data(base)

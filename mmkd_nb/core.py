@@ -54,6 +54,18 @@ class Config:
         "Field name -> help text."
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
 
+    @classmethod
+    def parse_sets(cls, items: list[str]) -> dict:
+        "`KEY=VALUE` texts (a script's `--set`) as overrides: VALUE as JSON where it parses (numbers, true, \"bf16\"), else the text; a bad item names itself."
+        out = {}
+        for kv in items:
+            k, eq, v = kv.partition("=")
+            if not eq or k not in cls.help():
+                raise ValueError(f"--set {kv!r}: expected FIELD=VALUE with FIELD one of {sorted(cls.help())}")
+            try: out[k] = json.loads(v)
+            except json.JSONDecodeError: out[k] = v
+        return out
+
     def to_dict(self) -> dict: return asdict(self)
 
     @classmethod
