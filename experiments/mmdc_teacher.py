@@ -46,7 +46,8 @@ row, and its answers counted, beside chance and the majority answer.
 
 adds, the same way, where the novel object's cell stops being readable inside each teacher: a linear probe
 (`linear_probe`) trained on 1536 fresh position questions and scored on 512 others, on the tower's patch tokens, on
-the projected image tokens and on the LLM's hidden state at the last prompt token after each layer.
+the projected image tokens (each flattened, and order-free: their mean and max) and on the LLM's hidden state at the
+last prompt token after each layer. Run again, it fits only the stages a teacher lacks (no LLM when it has those).
 
     python experiments/mmdc_teacher.py --out experiments/results/X.json --merge /tmp/s0.json /tmp/s1.json /tmp/s2.json
 
@@ -238,14 +239,23 @@ def linear_probe(train_x, train_y, test_x, test_y, n_classes: int, l2s=(1e-4, 1e
     return dict(test=acc(w, tx, ty), train=acc(w, x, y), l2=best, val=val, n_train=len(x), n_test=len(tx))
 
 
-def probe_features(model, records, layers=None, batch: int = 32) -> dict:
+def order_free(x):
+    "(B, P, D) tokens -> (B, 2D): their mean and their elementwise max, the same for any order of the P tokens."
+    import torch
+    return torch.cat([x.mean(1), x.amax(1)], -1)
+
+
+def probe_features(model, records, layers=None, batch: int = 32, llm: bool = True) -> dict:
     """Each record's features at three stages of a teacher: the tower's pooled patch tokens (flattened, P × D_enc), the
     projected image tokens the LLM receives (P × D_llm), and the LLM's hidden state at the last prompt token (what
     predicts the answer's first token) after each of `layers` (default all; 0 = the embeddings, which have not seen
-    the image). Prompts are left-padded as in `generate`, so the last column is every row's last prompt token."""
+    the image). Prompts are left-padded as in `generate`, so the last column is every row's last prompt token.
+    The two image-token stages also come order-free (`order_free`): flattened, a probe knows which token is which;
+    order-free, it must read the cell from what the tokens hold, as the LLM must without a sense of their order.
+    `llm=False` skips the LLM."""
     import torch
     from mmkd_nb.mmdc.roles import chat
-    out = {"tower": [], "projected": []}
+    out = {"tower": [], "projected": [], "tower, order-free": [], "projected, order-free": []}
     model.eval()
     dev = model.W.weight.device
     with torch.no_grad():
@@ -254,42 +264,52 @@ def probe_features(model, records, layers=None, batch: int = 32) -> dict:
             pix = model.encoder.preprocess([r.image for r in rs]).to(dev)          # (B, 3, S, S)
             z = model.encoder.encode_image(pix).states[:, 1:]                      # (B, P, D_enc)
             h = model.W(z.to(model.W.weight.dtype))                               # (B, P, D_llm)
+            # copies, not views: a view of the last column would keep every layer's (B, T, D_llm) states alive
+            out["tower"].append(z.flatten(1).float().clone()); out["projected"].append(h.flatten(1).float().clone())
+            out["tower, order-free"].append(order_free(z.float())); out["projected, order-free"].append(order_free(h.float()))
+            if not llm: continue
             b = {k: v.to(dev) for k, v in model.prompt_batch([chat(r.question) for r in rs]).items()}
             inp = model.lm.splice_inputs(b["input_ids"], b["attention_mask"], h, b["insert_at"])
             hs = model.lm.llm(inputs_embeds=inp["inputs_embeds"], attention_mask=inp["attention_mask"],
                               position_ids=inp["position_ids"], output_hidden_states=True, use_cache=False).hidden_states
-            # copies, not views: a view of the last column would keep every layer's (B, T, D_llm) states alive
-            out["tower"].append(z.flatten(1).float().clone()); out["projected"].append(h.flatten(1).float().clone())
             for l in (range(len(hs)) if layers is None else layers):
                 out.setdefault(f"llm {l}", []).append(hs[l][:, -1].float().clone())  # (B, D_llm) at the last prompt token
     return {k: torch.cat(v) for k, v in out.items()}
 
 
-def position_probe(cfg, run: Path, world, n_train: int, n_test: int) -> dict:
+def position_probe(cfg, run: Path, world, n_train: int, n_test: int, have: dict | None = None) -> dict:
     """Where the novel object's cell stops being readable: a linear probe (`linear_probe`, 9 classes) at each stage of
     the run's teacher (`probe_features`), trained on `n_train` fresh position questions about novel objects and scored
-    on `n_test` others, beside chance and the majority cell of the test questions."""
+    on `n_test` others, beside chance and the majority cell of the test questions. `have`: an earlier result of the
+    same sizes; its stages are kept (the questions and the probe are deterministic) and only missing ones are fitted,
+    without the LLM when no LLM stage is missing."""
     from collections import Counter
     from mmkd_nb.metrics import answer_key
     from mmkd_nb.mmdc.run import load_teacher, novel_questions
     from mmkd_nb.world import POSITIONS
+    if have and (have["n_train"], have["n_test"]) != (n_train, n_test): have = None   # other sizes: start again
+    done = dict(have["stages"]) if have else {}
     recs = novel_questions(world, n_train + n_test, "position-probe", qtypes=("position",))
     cells = list(POSITIONS)
     y = [cells.index(answer_key(r.answer)) for r in recs]
-    feats = probe_features(load_teacher(cfg, run), recs)
-    stages = {k: linear_probe(f[:n_train], y[:n_train], f[n_train:], y[n_train:], len(cells)) for k, f in feats.items()}
+    feats = probe_features(load_teacher(cfg, run), recs, llm=not any(k.startswith("llm ") for k in done))
+    stages = {k: done.get(k) or linear_probe(f[:n_train], y[:n_train], f[n_train:], y[n_train:], len(cells))
+              for k, f in feats.items()}
+    stages.update({k: v for k, v in done.items() if k not in stages})
     return dict(stages=stages, chance=1 / len(cells), majority=Counter(y[n_train:]).most_common(1)[0][1] / n_test,
                 n_train=n_train, n_test=n_test)
 
 
 def add_position_probe(doc: dict, base, root: Path, command: str, n: int) -> dict:
-    "`position_probe` (n training and n // 3 test questions) for every teacher of a results file, from its run folder."
+    """`position_probe` (n training and n // 3 test questions) for every teacher of a results file, from its run folder;
+    a teacher probed before at these sizes gets only the stages it lacks."""
     from mmkd_nb.world import WorldConfig, make_world
     world = make_world(WorldConfig.preset(base.world))
     for steps, runs in doc["runs"].items():
         for seed, rep in runs.items():
             cfg = base.replace(teacher_steps=int(steps), teacher_seed=int(seed))
-            p = rep["position_probe"] = position_probe(cfg, root / f"{steps}-s{seed}", world, n, n // 3)
+            p = rep["position_probe"] = position_probe(cfg, root / f"{steps}-s{seed}", world, n, n // 3,
+                                                       have=rep.get("position_probe"))
             print(f"teacher {steps} steps seed {seed}, position probe (test): "
                   + ", ".join(f"{k} {v['test']:.2f}" for k, v in p["stages"].items()), flush=True)
     doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))

@@ -121,8 +121,16 @@ def test_mmdc_teacher_object_eval(tmp_path):
     script("mmdc_teacher.py", *common, "--position-probe", "12", env=env)
     pr = json.loads((tmp_path / "t.json").read_text())["runs"]["2"]["0"]["position_probe"]
     assert pr["n_train"] == 12 and pr["n_test"] == 4 and abs(pr["chance"] - 1 / 9) < 1e-12
-    assert {"tower", "projected", "llm 0"} <= set(pr["stages"]) and len(pr["stages"]) >= 4
+    assert {"tower", "projected", "tower, order-free", "projected, order-free", "llm 0"} <= set(pr["stages"])
     assert all(0 <= v["test"] <= 1 and v["n_test"] == 4 for v in pr["stages"].values())
+    # probed again: a stage it has is kept, one it lacks is fitted (here: the order-free ones, dropped first)
+    doc = json.loads((tmp_path / "t.json").read_text())
+    for r in doc["runs"]["2"].values():
+        for k in ("tower, order-free", "projected, order-free"): del r["position_probe"]["stages"][k]
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    script("mmdc_teacher.py", *common, "--position-probe", "12", env=env)
+    again = json.loads((tmp_path / "t.json").read_text())["runs"]["2"]["0"]["position_probe"]
+    assert again["stages"] == pr["stages"]
 
 
 def test_grid_row():
@@ -211,7 +219,25 @@ def test_probe_features_batched():
     m = build_teacher(cfg)
     a, b = probe_features(m, recs, batch=3), probe_features(m, recs, batch=1)
     n_layers = m.lm.llm.config.num_hidden_layers
-    assert set(a) == {"tower", "projected", *(f"llm {l}" for l in range(n_layers + 1))}
+    image = {"tower", "projected", "tower, order-free", "projected, order-free"}
+    assert set(a) == {*image, *(f"llm {l}" for l in range(n_layers + 1))}
     P = m.encoder.n_image_tokens - 1
     assert a["tower"].shape == (5, P * m.encoder.dim) and a["projected"].shape == (5, P * m.lm.d_llm)
+    assert a["tower, order-free"].shape == (5, 2 * m.encoder.dim) and a["projected, order-free"].shape == (5, 2 * m.lm.d_llm)
     for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    c = probe_features(m, recs, batch=3, llm=False)   # the image stages alone, the same numbers
+    assert set(c) == image and all(torch.equal(c[k], a[k]) for k in image)
+
+
+def test_order_free():
+    "Mean and max over the tokens: blind to their order, not to what they hold."
+    import torch
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from mmdc_teacher import order_free
+    x = torch.randn(3, 16, 5, generator=torch.Generator().manual_seed(0))            # (B, P, D)
+    f = order_free(x)
+    assert f.shape == (3, 10)
+    torch.testing.assert_close(f, order_free(x[:, torch.randperm(16)]))
+    torch.testing.assert_close(f[:, :5], x.mean(1)); torch.testing.assert_close(f[:, 5:], x.max(1).values)
+    y = x.clone(); y[0, 3] += 1.0                                                       # one token changed
+    assert not torch.allclose(order_free(y)[0], f[0]) and torch.equal(order_free(y)[1:], f[1:])
