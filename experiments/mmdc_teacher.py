@@ -32,9 +32,10 @@ and whether their answers follow from those parts.
     python experiments/mmdc_teacher.py --preset small --steps 1920 --seeds 0 1 2 --set ... --answer-counts
 
 adds, the same way, each teacher's answers counted per question group (`answer_counts`, read from its run folder's
-report) and its accuracy per question group and concept split (`by_group_concepts`), and to the file the test
-answers' counts per group and its training records per question kind: what a teacher answers where it is wrong (new
-runs write these themselves).
+report), its accuracy per question group and concept split (`by_group_concepts`) and its tier-2 answers by whose value
+they name, the asked object's or the other one's (`tier2_objects`); and to the file the test answers' counts per group,
+its training records per question kind and the tier-2 accuracy of a perfect reader (`tier2_ceiling`): what a teacher
+answers where it is wrong (new runs write these themselves).
 
     python experiments/mmdc_teacher.py --preset small --steps 480 --seeds 0 1 2 --set ... --position-eval 288
 
@@ -109,15 +110,59 @@ def record_kinds(records) -> dict:
     return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def answer_fields(answers: list, records) -> dict:
-    "A teacher's `answer_counts` and `by_group_concepts` on `records`."
-    return dict(answer_counts=answer_counts(answers, records), by_group_concepts=by_group_concepts(answers, records))
+def tier2_split(r, heldout) -> str:
+    """Which tier-2 question `r` is: 'seen' (both concepts' names were trained), 'heldout, partner seen' (the asked
+    name is unknown, the other object's is known: only it can be the one asked about) or 'heldout, partner heldout'
+    (both names unknown: nothing in the question or the image tells which object it is)."""
+    asked, other = (o["concept"] for o in r.meta["objects"])
+    return ("seen" if asked not in heldout else "heldout, partner seen" if other not in heldout
+            else "heldout, partner heldout")
+
+
+def tier2_objects(answers: list, records, heldout) -> dict:
+    """Tier-2 answers by whose value they name, per question kind and `tier2_split`: the asked object's ('target'),
+    the other object's ('partner'), neither's ('other'), or 'same' where the two objects share the value (the answer
+    cannot tell which one was read). Where a teacher is wrong: reading the wrong object, or not reading at all."""
+    from mmkd_nb.metrics import answer_key
+    if len(answers) != len(records):
+        raise ValueError(f"tier2_objects: {len(answers)} answers for {len(records)} records; expected one each")
+    out = {}
+    for a, r in zip(answers, records):
+        if r.meta.get("tier") != 2: continue
+        if len(r.meta.get("objects") or []) != 2:
+            raise ValueError(f"tier2_objects: record {r.id} is tier 2 with objects {r.meta.get('objects')!r:.80}; "
+                             "expected the asked object and its partner")
+        q = r.meta["qtype"]
+        t, p, got = (answer_key(str(v)) for v in (r.meta["objects"][0][q], r.meta["objects"][1][q], a))
+        kind = "same" if t == p else "target" if got == t else "partner" if got == p else "other"
+        cell = out.setdefault(f"{q}/{tier2_split(r, heldout)}", dict(target=0, partner=0, other=0, same=0))
+        cell[kind] += 1
+    return dict(sorted(out.items()))
+
+
+def tier2_ceiling(records, heldout) -> float:
+    """The tier-2 accuracy of a teacher that reads both objects right and takes the unknown name for the object whose
+    name it does not know: 1 where the split says which object is asked about or both share the value, else 1/2."""
+    from mmkd_nb.metrics import answer_key
+    t2 = [r for r in records if r.meta.get("tier") == 2]
+    if not t2: raise ValueError("tier2_ceiling: no tier-2 records")
+    same = lambda r: answer_key(str(r.meta["objects"][0][r.meta["qtype"]])) == answer_key(str(r.meta["objects"][1][r.meta["qtype"]]))
+    return sum(0.5 if tier2_split(r, heldout) == "heldout, partner heldout" and not same(r) else 1.0
+               for r in t2) / len(t2)
+
+
+def answer_fields(answers: list, records, heldout) -> dict:
+    "A teacher's `answer_counts`, `by_group_concepts` and `tier2_objects` on `records` (`heldout`: the unseen names)."
+    return dict(answer_counts=answer_counts(answers, records), by_group_concepts=by_group_concepts(answers, records),
+                tier2_objects=tier2_objects(answers, records, set(heldout)))
 
 
 def file_counts(data: dict) -> dict:
-    "A results file's test answers counted per group (`gold_counts`) and its training records per kind (`train_kinds`)."
-    recs = data["eval_world"]
-    return dict(gold_counts=answer_counts([r.answer for r in recs], recs), train_kinds=record_kinds(data["teacher_train"]))
+    """A results file's test answers counted per group (`gold_counts`), its training records per kind (`train_kinds`),
+    its tier-2 questions per kind and split (`tier2_gold`) and what a perfect reader scores on them (`tier2_ceiling`)."""
+    recs, held = data["eval_world"], data["world"].heldout
+    return dict(gold_counts=answer_counts([r.answer for r in recs], recs), train_kinds=record_kinds(data["teacher_train"]),
+                tier2_gold=tier2_objects([r.answer for r in recs], recs, held), tier2_ceiling=tier2_ceiling(recs, held))
 
 
 def add_answer_counts(doc: dict, data: dict, root: Path, command: str) -> dict:
@@ -127,7 +172,8 @@ def add_answer_counts(doc: dict, data: dict, root: Path, command: str) -> dict:
         for seed, rep in runs.items():
             p = root / f"{steps}-s{seed}" / "teacher" / "report.json"
             if not p.is_file(): raise FileNotFoundError(f"--answer-counts: no teacher report at {p}")
-            rep["world"].update(answer_fields(json.loads(p.read_text())["world"]["answers"], data["eval_world"]))
+            rep["world"].update(answer_fields(json.loads(p.read_text())["world"]["answers"], data["eval_world"],
+                                              data["world"].heldout))
     doc.update(file_counts(data))
     doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
     return doc
@@ -471,7 +517,7 @@ def main(argv=None):
             cfg, run, t0 = base.replace(teacher_steps=steps, teacher_seed=seed), Path(a.root) / f"{steps}-s{seed}", time.time()
             rep = teacher_stage(cfg, run, data)
             rep["world"]["by_tier_concepts"] = by_tier_concepts(rep["world"]["answers"], data["eval_world"])
-            rep["world"].update(answer_fields(rep["world"]["answers"], data["eval_world"]))
+            rep["world"].update(answer_fields(rep["world"]["answers"], data["eval_world"], data["world"].heldout))
             for part in ("world", "easy", "train_world"):
                 if isinstance(rep.get(part), dict): rep[part].pop("answers", None)
             rep["loss_curve"] = loss_curve(run)

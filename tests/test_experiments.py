@@ -104,6 +104,17 @@ def test_mmdc_teacher_object_eval(tmp_path):
         for g, acc in w["by_group"].items():
             cells = [c for k, c in w["by_group_concepts"].items() if k.rsplit("/", 1)[0] == g]
             assert abs(sum(c["accuracy"] * c["n"] for c in cells) / sum(c["n"] for c in cells) - acc) < 1e-9
+    # tier-2 answers by whose value they name: every tier-2 question counted once, the gold ones all the asked object's
+    t2 = {g: n for g, c in back["gold_counts"].items() if g.startswith("t2/") for n in [sum(c.values())]}
+    assert sum(sum(c.values()) for c in back["tier2_gold"].values()) == sum(t2.values())
+    assert all(c["partner"] == c["other"] == 0 for c in back["tier2_gold"].values()) and 0.5 <= back["tier2_ceiling"] <= 1
+    for seed in ("0", "1"):
+        w = back["runs"]["2"][seed]["world"]
+        assert {k: sum(c.values()) for k, c in w["tier2_objects"].items()} == \
+               {k: sum(c.values()) for k, c in back["tier2_gold"].items()}
+        for g in t2:   # a right answer names the asked object's value (or the shared one)
+            cells = [c for k, c in w["tier2_objects"].items() if k.split("/")[0] == g.split("/")[1]]
+            assert sum(c["target"] for c in cells) <= round(w["by_group"][g] * t2[g]) <= sum(c["target"] + c["same"] for c in cells)
     # fresh position questions about novel objects: counted, split by the grid's rows, beside chance and the majority
     script("mmdc_teacher.py", *common, "--position-eval", "12", env=env)
     pos = json.loads((tmp_path / "t.json").read_text())
@@ -241,3 +252,40 @@ def test_order_free():
     torch.testing.assert_close(f[:, :5], x.mean(1)); torch.testing.assert_close(f[:, 5:], x.max(1).values)
     y = x.clone(); y[0, 3] += 1.0                                                       # one token changed
     assert not torch.allclose(order_free(y)[0], f[0]) and torch.equal(order_free(y)[1:], f[1:])
+
+
+def _teacher_script():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("mmdc_teacher_script", ROOT / "experiments" / "mmdc_teacher.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_tier2_objects():
+    "Tier-2 answers sorted by whose value they name, by concept split; the ceiling of a perfect reader who excludes."
+    from mmkd_nb.data import VQARecord
+    m = _teacher_script()
+    obj = lambda name, colour, shape: dict(concept=name, colour=colour, shape=shape, size="small", position="left")
+    rec = lambda i, a, b, q, tier=2: VQARecord(None, f"q{i}", a[q], id=f"r{i}",
+                                               meta=dict(tier=tier, qtype=q, objects=[a, b]))
+    held = {"dax", "wug"}
+    recs = [rec(0, obj("zib", "red", "circle"), obj("kiki", "blue", "cross"), "colour"),   # both seen
+            rec(1, obj("dax", "red", "circle"), obj("kiki", "blue", "cross"), "colour"),   # asked unknown, other known
+            rec(2, obj("dax", "red", "circle"), obj("kiki", "blue", "cross"), "shape"),
+            rec(3, obj("dax", "red", "circle"), obj("wug", "green", "circle"), "shape"),   # both unknown, same shape
+            rec(4, obj("dax", "red", "circle"), obj("wug", "green", "cross"), "colour"),   # both unknown
+            rec(5, obj("dax", "red", "circle"), obj("wug", "green", "cross"), "colour", tier=1)]
+    got = m.tier2_objects(["Red.", "blue", "square", "circle", "green", "x"], recs, held)
+    assert got == {"colour/seen": dict(target=1, partner=0, other=0, same=0),
+                   "colour/heldout, partner seen": dict(target=0, partner=1, other=0, same=0),
+                   "shape/heldout, partner seen": dict(target=0, partner=0, other=1, same=0),
+                   "shape/heldout, partner heldout": dict(target=0, partner=0, other=0, same=1),
+                   "colour/heldout, partner heldout": dict(target=0, partner=1, other=0, same=0)}
+    # a perfect reader: right on the four it can decide (or where the values agree), a coin on record 4
+    assert m.tier2_ceiling(recs, held) == (4 + 0.5) / 5
+    assert m.tier2_ceiling(recs, set()) == 1.0
+    with pytest.raises(ValueError, match="r9.*expected the asked object"):
+        m.tier2_objects(["red"], [VQARecord(None, "q", "red", id="r9", meta=dict(tier=2, qtype="colour"))], held)
+    with pytest.raises(ValueError, match="2 answers for 6 records"):
+        m.tier2_objects(["red", "blue"], recs, held)
