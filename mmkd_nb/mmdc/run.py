@@ -35,12 +35,12 @@ __all__ = ['CAPTION_QUESTION', 'TEACHER_FIELDS', 'STAGES', 'LOOP_FIELDS', 'MmDCC
            'description_questions', 'relation_questions', 'caption_questions', 'novel_names', 'novel_questions',
            'run_data', 'answer_type', 'by_tier_type', 'chance_baseline', 'baselines', 'vqa_scores', 'evaluate',
            'tier_table', 'relation_parts', 'read_value', 'compose_relation', 'scratch_parts', 'compose_eval',
-           'scratchpad_record', 'student_config', 'tower_key', 'teacher_key', 'open_run', 'build_student',
-           'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm', 'load_teacher', 'align_budget',
-           'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage', 'plain_sizes',
-           'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args', 'stage_main',
-           'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment', 'paired_curve',
-           'demo']
+           'scratchpad_record', 'partner_record', 'student_config', 'tower_key', 'teacher_key', 'open_run',
+           'build_student', 'build_teacher', 'teacher_stage', 'count_trainable', 'chat_vlm', 'load_teacher',
+           'align_budget', 'align_stage', 'calibrate_config', 'make_roles', 'last_student', 'calibrate_stage',
+           'plain_sizes', 'eval_stage', 'eval_table', 'plot_curve', 'plot_hists', 'stage_parser', 'config_from_args',
+           'stage_main', 'teacher_main', 'align_main', 'calibrate_main', 'eval_main', 'main', 'run_all', 'experiment',
+           'paired_curve', 'demo']
 
 # %% ../../nbs/34_mmdc_run.ipynb #174745f1
 @dataclass
@@ -101,6 +101,9 @@ class MmDCConfig(Config):
     teacher_scratchpad: bool = hfield(False, "train the teacher to write a tier-3 answer's two parts first ('top left, "
                                              "bottom: no') and read only what follows the colon "
                                              "(`MultimodalTeacher.scratchpad`)")
+    teacher_scratch_partner: bool = hfield(False, "train the teacher to name a tier-2 question's other object and "
+                                                  "its value before the answer ('kiki blue: red'; `partner_record`): "
+                                                  "the name it does not know is the object it did not name")
     teacher_seed: int = hfield(0, "seed of the teacher (one teacher is shared by runs that differ only in `seed`)")
     teacher_precision: str = hfield("auto", "the teacher's training precision: 'auto' (the training loop's: bf16 on a "
                                             "GPU that has it, else fp32) or 'bf16' (its training forward under bf16 "
@@ -138,7 +141,7 @@ class MmDCConfig(Config):
                      "teacher_easy_per_image": 0, "teacher_relations": 0,
                      "teacher_scratchpad": False, "teacher_lora_mlp": False, "teacher_captions": 0,
                      "teacher_novel": 0, "teacher_novel_relations": 0, "teacher_novel_positions": 0, "teacher_grid_pos": False,
-                     "teacher_token_norm": False,
+                     "teacher_token_norm": False, "teacher_scratch_partner": False,
                      "teacher_captions_heldout": True, "teacher_precision": "auto"}
     _presets = {
         "tiny": dict(student="tiny", world="tiny", pool=1, teacher_lora_r=2, teacher_lora_layers=1, teacher_steps=6,
@@ -494,11 +497,22 @@ def scratchpad_record(r) -> VQARecord:
     return replace(r, answer=f"{objs[a][attr]}, {objs[b][attr]}{SCRATCH_SEP} {r.answer}",
                    meta={**r.meta, "scratchpad": True})
 
+# %% ../../nbs/34_mmdc_run.ipynb #ac89cea9
+def partner_record(r) -> VQARecord:
+    "Tier-2 record `r` with the other object named first: 'What colour is the dax in this picture?' -> 'kiki blue: red'."
+    objs, q = (r.meta or {}).get("objects", []), (r.meta or {}).get("qtype")
+    if (r.meta or {}).get("tier") != 2 or len(objs) != 2 or q not in ATTRIBUTES:
+        raise ValueError(f"partner_record: record {r.id!r} has tier {(r.meta or {}).get('tier')!r}, qtype {q!r} and "
+                         f"{len(objs)} scene objects; expected a tier-2 attribute question about the first of two")
+    other = objs[1]
+    return replace(r, answer=f"{other['concept']} {other[q]}{SCRATCH_SEP} {r.answer}", meta={**r.meta, "partner": True})
+
 # %% ../../nbs/34_mmdc_run.ipynb #40d50d58
 TEACHER_FIELDS = ("student", "llm", "world", "pool", "teacher", "teacher_lora_r", "teacher_lora_layers",
                   "teacher_lora_mlp", "teacher_steps", "teacher_lr", "teacher_easy", "teacher_easy_per_image", "teacher_anonymous",
                   "teacher_descriptions", "teacher_relations", "teacher_captions", "teacher_captions_heldout", "teacher_novel",
-                  "teacher_novel_relations", "teacher_novel_positions", "teacher_grid_pos", "teacher_token_norm", "teacher_scratchpad", "teacher_seed", "teacher_precision",
+                  "teacher_novel_relations", "teacher_novel_positions", "teacher_grid_pos", "teacher_token_norm", "teacher_scratchpad",
+                  "teacher_scratch_partner", "teacher_seed", "teacher_precision",
                   "batch_size",
                   "shuffle_images")
 
@@ -571,7 +585,7 @@ def build_teacher(cfg: MmDCConfig) -> MultimodalTeacher:
     scfg, tower = _parts(cfg)
     llm, tok = load_llm(scfg.llm, dtype=scfg.dtype)
     return MultimodalTeacher(tower, llm, tok, scfg.replace(seed=cfg.teacher_seed), cfg.teacher_lora_r,
-                             cfg.teacher_lora_layers, lora_mlp=cfg.teacher_lora_mlp, scratchpad=cfg.teacher_scratchpad,
+                             cfg.teacher_lora_layers, lora_mlp=cfg.teacher_lora_mlp, scratchpad=cfg.teacher_scratchpad or cfg.teacher_scratch_partner,
                              bf16_train=cfg.teacher_precision == "bf16", grid_pos=cfg.teacher_grid_pos,
                              token_norm=cfg.teacher_token_norm)
 
@@ -613,6 +627,7 @@ def teacher_stage(cfg: MmDCConfig, run, data: dict | None = None,
     else:
         train = data["teacher_train"]
         if cfg.teacher_scratchpad: train = [scratchpad_record(r) if r.meta.get("tier") == 3 else r for r in train]
+        if cfg.teacher_scratch_partner: train = [partner_record(r) if r.meta.get("tier") == 2 else r for r in train]
         res = train_student(group_by_image(train),
                             _train_cfg(cfg, cfg.teacher_steps, cfg.teacher_lr, d / "train", cfg.teacher_seed), teacher)
         _, loss = res.series("loss")
