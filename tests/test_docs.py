@@ -50,7 +50,7 @@ FIGURE_PAGES = {"benchmarks": 3,
                 "06_metrics": 1, "07_train": 2, "08_micro_llm": 1, "09_evidence": 2,
                 "11_vikdf_distill": 3, "12_vikdf_bvif": 4, "13_vikdf_train": 1, "14_vikdf_dialogue": 8,
                 "20_mks2_mvm": 2, "21_mks2_storage": 2, "22_mks2_momes": 1, "23_mks2_eval": 2, "24_mks2_run": 10, "31_mmdc_align": 2, "32_mmdc_roles": 1,
-                "30_mmdc_student": 2, "33_mmdc_calibrate": 3, "34_mmdc_run": 7, "35_mmdc_teacher": 16}
+                "30_mmdc_student": 2, "33_mmdc_calibrate": 3, "34_mmdc_run": 7, "35_mmdc_teacher": 17}
 
 def test_pages_show_their_figures(site):
     "A page that should show figures has them: committed outputs survive nbdev's processing and reach the HTML."
