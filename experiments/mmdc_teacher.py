@@ -50,6 +50,12 @@ adds, the same way, where the novel object's cell stops being readable inside ea
 the projected image tokens (each flattened, and order-free: their mean and max) and on the LLM's hidden state at the
 last prompt token after each layer. Run again, it fits only the stages a teacher lacks (no LLM when it has those).
 
+    python experiments/mmdc_teacher.py --preset small --steps 480 --seeds 0 1 2 --set teacher_scratch_partner=true ... --partner-eval
+
+adds, for teachers trained to name a tier-2 question's other object and its value before answering
+(`teacher_scratch_partner`), their whole tier-2 replies read step by step (`partner_eval`), by concept split: whether
+they name the other object, state its value right, and answer with the asked object's value or the one just written.
+
     python experiments/mmdc_teacher.py --out experiments/results/X.json --merge /tmp/s0.json /tmp/s1.json /tmp/s2.json
 
 joins results files of one config, each trained by its own one-thread process (`--seeds S --out /tmp/sS.json`, so
@@ -376,6 +382,53 @@ def add_position_eval(doc: dict, base, data: dict, root: Path, command: str, n: 
     return doc
 
 
+def partner_parts(reply: str) -> tuple:
+    "(name, value, answer) of a partner-scratchpad reply 'kiki blue: red'; (None, None, reply) where it wrote no colon."
+    from mmkd_nb.mmdc.models import SCRATCH_SEP
+    parts, sep, answer = reply.rpartition(SCRATCH_SEP)
+    if not sep: return None, None, reply.strip()
+    name, _, value = parts.strip().partition(" ")
+    return name, value.strip(), answer.strip()
+
+
+def partner_eval(model, records, heldout, max_new_tokens: int = 6) -> dict:
+    """A partner-scratchpad teacher (`teacher_scratch_partner`) on `records`' tier-2 questions, its whole replies read
+    step by step, per `tier2_split`: how often it names the other object (`named_partner`), states that object's value
+    right (`partner_value`), and answers with the asked object's value (`answer_target`), the partner's (`answer_partner`)
+    or the value it has just written for the partner (`answer_named`: it named the other one and did not exclude it)."""
+    from mmkd_nb.metrics import answer_key
+    from mmkd_nb.mmdc.roles import chat
+    t2 = [r for r in records if r.meta.get("tier") == 2]
+    if not t2: raise ValueError("partner_eval: no tier-2 record among the records; expected VQA records with meta['tier'] == 2")
+    whole = model.generate([r.image for r in t2], [chat(r.question) for r in t2], max_new_tokens, keep_scratch=True)
+    cells, held = {}, set(heldout)
+    for r, w in zip(t2, whole):
+        (asked, other), q = r.meta["objects"], r.meta["qtype"]
+        name, value, answer = partner_parts(w)
+        k = lambda v: answer_key(str(v))
+        row = dict(named_partner=name == other["concept"], partner_value=value is not None and k(value) == k(other[q]),
+                   answer_target=k(answer) == k(asked[q]), answer_partner=k(answer) == k(other[q]),
+                   answer_named=value is not None and k(answer) == k(value))
+        cells.setdefault(tier2_split(r, held), []).append(row)
+    out = {split: {**{f: sum(x[f] for x in rows) / len(rows) for f in rows[0]}, "n": len(rows)}
+           for split, rows in sorted(cells.items())}
+    return dict(by_split=out, replies=whole)
+
+
+def add_partner_eval(doc: dict, base, data: dict, root: Path, command: str) -> dict:
+    "`partner_eval` for every teacher of a results file, from its run folder; the command joins the file's commands."
+    from mmkd_nb.mmdc.run import load_teacher
+    for steps, runs in doc["runs"].items():
+        for seed, rep in runs.items():
+            cfg = base.replace(teacher_steps=int(steps), teacher_seed=int(seed))
+            p = rep["world"]["tier2_partner"] = partner_eval(load_teacher(cfg, root / f"{steps}-s{seed}"),
+                                                             data["eval_world"], data["world"].heldout, cfg.max_new_tokens)
+            print(f"teacher {steps} steps seed {seed}, tier-2 partner steps: "
+                  f"{ {k: {f: round(v, 2) for f, v in c.items()} for k, c in p['by_split'].items()} }", flush=True)
+    doc["commands"] = list(dict.fromkeys(doc.get("commands", [doc["command"]]) + [command]))
+    return doc
+
+
 def compose_report(cfg, run: Path, records) -> dict:
     "`compose_eval` of the run's teacher on `records`, without the answer lists."
     from mmkd_nb.mmdc.run import load_teacher, compose_eval
@@ -473,6 +526,9 @@ def main(argv=None):
     ap.add_argument("--position-probe", type=int, default=0, metavar="N",
                     help="add a linear probe of the novel object's cell at the tower, the projector and each LLM layer "
                          "(`position_probe`, N training and N // 3 test questions) to the results file")
+    ap.add_argument("--partner-eval", action="store_true",
+                    help="add a partner-scratchpad teacher's tier-2 replies read step by step (`partner_eval`) to the "
+                         "results file")
     ap.add_argument("--merge", nargs="+", default=None, metavar="FILE",
                     help="join these results files of one config (seeds run by separate processes) into --out")
     a = ap.parse_args(argv)
@@ -492,9 +548,10 @@ def main(argv=None):
     out = Path(a.out or f"experiments/results/mmdc-teacher-{a.preset}.json")
     data = run_data(base)
     command = "python experiments/mmdc_teacher.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if a.object_eval or a.compose_eval or a.answer_counts or a.position_eval or a.position_probe:
+    if a.object_eval or a.compose_eval or a.answer_counts or a.position_eval or a.position_probe or a.partner_eval:
         flag = ("--object-eval" if a.object_eval else "--compose-eval" if a.compose_eval else
-                "--answer-counts" if a.answer_counts else "--position-eval" if a.position_eval else "--position-probe")
+                "--answer-counts" if a.answer_counts else "--position-eval" if a.position_eval else
+                "--position-probe" if a.position_probe else "--partner-eval")
         if not out.is_file(): raise FileNotFoundError(f"{flag}: no results file at {out}; train the teachers first")
         doc = json.loads(out.read_text())
         if MmDCConfig.from_dict(doc["config"]).to_dict() != base.to_dict():   # fields added since: at their defaults
@@ -504,6 +561,10 @@ def main(argv=None):
         if a.answer_counts: doc = add_answer_counts(doc, data, Path(a.root), command)
         if a.position_eval: doc = add_position_eval(doc, base, data, Path(a.root), command, a.position_eval)
         if a.position_probe: doc = add_position_probe(doc, base, Path(a.root), command, a.position_probe)
+        if a.partner_eval:
+            if not (base.teacher_scratch_partner): raise ValueError("--partner-eval: the teachers were not trained with "
+                                                                   "teacher_scratch_partner=true; give that --set")
+            doc = add_partner_eval(doc, base, data, Path(a.root), command)
         save_json(doc, out)
         return doc
     doc = dict(command=command,

@@ -142,6 +142,17 @@ def test_mmdc_teacher_object_eval(tmp_path):
     script("mmdc_teacher.py", *common, "--position-probe", "12", env=env)
     again = json.loads((tmp_path / "t.json").read_text())["runs"]["2"]["0"]["position_probe"]
     assert again["stages"] == pr["stages"]
+    # a partner-scratchpad teacher: its tier-2 replies read step by step; a file of plain teachers is refused
+    r = subprocess.run([sys.executable, str(ROOT / "experiments" / "mmdc_teacher.py"), *common, "--partner-eval"],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env}, timeout=600)
+    assert r.returncode != 0 and "teacher_scratch_partner" in r.stderr, r.stderr[-2000:]
+    part = ["--preset", "tiny", "--steps", "2", "--seeds", "0", "--root", str(tmp_path / "partner"),
+            "--out", str(tmp_path / "p.json"), "--set", "teacher_scratch_partner=true"]
+    script("mmdc_teacher.py", *part, env=env)
+    script("mmdc_teacher.py", *part, "--partner-eval", env=env)
+    tp = json.loads((tmp_path / "p.json").read_text())["runs"]["2"]["0"]["world"]["tier2_partner"]
+    n2 = sum(c["n"] for c in tp["by_split"].values())
+    assert n2 == len(tp["replies"]) > 0 and all(0 <= v <= 1 for c in tp["by_split"].values() for k, v in c.items() if k != "n")
 
 
 def test_grid_row():
@@ -289,3 +300,30 @@ def test_tier2_objects():
         m.tier2_objects(["red"], [VQARecord(None, "q", "red", id="r9", meta=dict(tier=2, qtype="colour"))], held)
     with pytest.raises(ValueError, match="2 answers for 6 records"):
         m.tier2_objects(["red", "blue"], recs, held)
+
+
+def test_partner_eval():
+    "A partner-scratchpad reply read step by step: the other object named, its value stated, and what the answer names."
+    from mmkd_nb.data import VQARecord
+    m = _teacher_script()
+    assert m.partner_parts("kiki top left: bottom") == ("kiki", "top left", "bottom")
+    assert m.partner_parts("red") == (None, None, "red")
+    obj = lambda name, colour, shape: dict(concept=name, colour=colour, shape=shape, size="small", position="left")
+    rec = lambda i, a, b, q, tier=2: VQARecord(f"img{i}", f"q{i}", a[q], id=f"r{i}", meta=dict(tier=tier, qtype=q, objects=[a, b]))
+    recs = [rec(0, obj("dax", "red", "circle"), obj("kiki", "blue", "cross"), "colour"),   # named, excluded: right
+            rec(1, obj("dax", "red", "circle"), obj("kiki", "blue", "cross"), "shape"),    # named, then its own value again
+            rec(2, obj("zib", "red", "circle"), obj("kiki", "blue", "cross"), "colour"),   # seen; no scratchpad written
+            rec(3, obj("dax", "red", "circle"), obj("kiki", "blue", "cross"), "colour", tier=1)]
+    said = {"img0": "kiki blue: red", "img1": "kiki cross: cross", "img2": "red", "img3": "never asked"}
+    class Scribe:
+        def generate(self, images, prompts, max_new_tokens=6, keep_scratch=False):
+            assert keep_scratch and len(images) == len(prompts) == 3
+            return [said[im] for im in images]
+    got = m.partner_eval(Scribe(), recs, {"dax"})
+    assert got["replies"] == ["kiki blue: red", "kiki cross: cross", "red"]
+    assert got["by_split"] == {
+        "heldout, partner seen": dict(named_partner=1.0, partner_value=1.0, answer_target=0.5, answer_partner=0.5,
+                                      answer_named=0.5, n=2),
+        "seen": dict(named_partner=0.0, partner_value=0.0, answer_target=1.0, answer_partner=0.0, answer_named=0.0, n=1)}
+    with pytest.raises(ValueError, match="no tier-2 record"):
+        m.partner_eval(Scribe(), recs[3:], {"dax"})
