@@ -482,8 +482,12 @@ def summarise(doc: dict) -> dict:
 
 def merge(paths: list) -> dict:
     """One results file from several of one config (seeds trained in separate processes): the union of their teachers,
-    sorted by seed, every file's commands, and the summary recomputed over all seeds."""
+    sorted by seed, every file's commands, and the summary recomputed over all seeds. Configs are compared with the
+    fields added since a file was written at their defaults."""
+    from mmkd_nb.mmdc.run import MmDCConfig
     docs = [json.loads(Path(p).read_text()) for p in paths]
+    for d in docs:   # fields added since a file was written: at their defaults, as the file's teachers were trained
+        d["config"] = MmDCConfig.from_dict(d["config"]).to_dict()
     for p, d in zip(paths[1:], docs[1:]):
         for k in ("preset", "config", "baselines", "n_test"):
             if d.get(k) != docs[0].get(k):

@@ -210,6 +210,12 @@ def test_mmdc_teacher_merge(tmp_path):
     assert list(merge([str(ins[0]), str(ins[1])])["runs"]["480"]) == ["0"]
     ins[2].write_text(json.dumps(_teacher_doc({2: (0.7, 0.6)}, "x", config={"teacher_lr": 0.01})))
     with pytest.raises(ValueError, match="'config' differs"): merge([str(ins[0]), str(ins[2])])
+    # a file written before a config field existed joins one that records the field at its default
+    ins[2].write_text(json.dumps(_teacher_doc({2: (0.7, 0.6)}, "x", config={"teacher_lr": 0.001, "teacher_scratch_partner": False})))
+    both = merge([str(ins[0]), str(ins[2])])
+    assert list(both["runs"]["480"]) == ["0", "2"] and both["config"]["teacher_scratch_partner"] is False
+    ins[2].write_text(json.dumps(_teacher_doc({2: (0.7, 0.6)}, "x", config={"teacher_lr": 0.001, "teacher_scratch_partner": True})))
+    with pytest.raises(ValueError, match="'config' differs"): merge([str(ins[0]), str(ins[2])])
 
 
 def test_linear_probe():
