@@ -125,6 +125,15 @@ def tier2_split(r, heldout) -> str:
             else "heldout, partner heldout")
 
 
+def tier2_values(r) -> tuple:
+    "The asked object's and the partner's value of tier-2 record `r`'s attribute, each as `answer_key` compares it."
+    from mmkd_nb.metrics import answer_key
+    if len(r.meta.get("objects") or []) != 2:
+        raise ValueError(f"tier-2 record {r.id} has objects {r.meta.get('objects')!r:.80}; "
+                         "expected the asked object and its partner")
+    return tuple(answer_key(str(o[r.meta["qtype"]])) for o in r.meta["objects"])
+
+
 def tier2_objects(answers: list, records, heldout) -> dict:
     """Tier-2 answers by whose value they name, per question kind and `tier2_split`: the asked object's ('target'),
     the other object's ('partner'), neither's ('other'), or 'same' where the two objects share the value (the answer
@@ -135,13 +144,9 @@ def tier2_objects(answers: list, records, heldout) -> dict:
     out = {}
     for a, r in zip(answers, records):
         if r.meta.get("tier") != 2: continue
-        if len(r.meta.get("objects") or []) != 2:
-            raise ValueError(f"tier2_objects: record {r.id} is tier 2 with objects {r.meta.get('objects')!r:.80}; "
-                             "expected the asked object and its partner")
-        q = r.meta["qtype"]
-        t, p, got = (answer_key(str(v)) for v in (r.meta["objects"][0][q], r.meta["objects"][1][q], a))
+        (t, p), got = tier2_values(r), answer_key(a)
         kind = "same" if t == p else "target" if got == t else "partner" if got == p else "other"
-        cell = out.setdefault(f"{q}/{tier2_split(r, heldout)}", dict(target=0, partner=0, other=0, same=0))
+        cell = out.setdefault(f"{r.meta['qtype']}/{tier2_split(r, heldout)}", dict(target=0, partner=0, other=0, same=0))
         cell[kind] += 1
     return dict(sorted(out.items()))
 
@@ -149,10 +154,9 @@ def tier2_objects(answers: list, records, heldout) -> dict:
 def tier2_ceiling(records, heldout) -> float:
     """The tier-2 accuracy of a teacher that reads both objects right and takes the unknown name for the object whose
     name it does not know: 1 where the split says which object is asked about or both share the value, else 1/2."""
-    from mmkd_nb.metrics import answer_key
     t2 = [r for r in records if r.meta.get("tier") == 2]
     if not t2: raise ValueError("tier2_ceiling: no tier-2 records")
-    same = lambda r: answer_key(str(r.meta["objects"][0][r.meta["qtype"]])) == answer_key(str(r.meta["objects"][1][r.meta["qtype"]]))
+    same = lambda r: len(set(tier2_values(r))) == 1
     return sum(0.5 if tier2_split(r, heldout) == "heldout, partner heldout" and not same(r) else 1.0
                for r in t2) / len(t2)
 
@@ -403,12 +407,11 @@ def partner_eval(model, records, heldout, max_new_tokens: int = 6) -> dict:
     whole = model.generate([r.image for r in t2], [chat(r.question) for r in t2], max_new_tokens, keep_scratch=True)
     cells, held = {}, set(heldout)
     for r, w in zip(t2, whole):
-        (asked, other), q = r.meta["objects"], r.meta["qtype"]
+        (t, p), other = tier2_values(r), r.meta["objects"][1]["concept"]
         name, value, answer = partner_parts(w)
-        k = lambda v: answer_key(str(v))
-        row = dict(named_partner=name == other["concept"], partner_value=value is not None and k(value) == k(other[q]),
-                   answer_target=k(answer) == k(asked[q]), answer_partner=k(answer) == k(other[q]),
-                   answer_named=value is not None and k(answer) == k(value))
+        v, a = (None if value is None else answer_key(value)), answer_key(answer)
+        row = dict(named_partner=name == other, partner_value=v == p, answer_target=a == t, answer_partner=a == p,
+                   answer_named=v is not None and a == v)
         cells.setdefault(tier2_split(r, held), []).append(row)
     out = {split: {**{f: sum(x[f] for x in rows) / len(rows) for f in rows[0]}, "n": len(rows)}
            for split, rows in sorted(cells.items())}
@@ -566,7 +569,7 @@ def main(argv=None):
         if a.position_eval: doc = add_position_eval(doc, base, data, Path(a.root), command, a.position_eval)
         if a.position_probe: doc = add_position_probe(doc, base, Path(a.root), command, a.position_probe)
         if a.partner_eval:
-            if not (base.teacher_scratch_partner): raise ValueError("--partner-eval: the teachers were not trained with "
+            if not base.teacher_scratch_partner: raise ValueError("--partner-eval: the teachers were not trained with "
                                                                    "teacher_scratch_partner=true; give that --set")
             doc = add_partner_eval(doc, base, data, Path(a.root), command)
         save_json(doc, out)

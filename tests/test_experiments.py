@@ -302,7 +302,7 @@ def test_tier2_objects():
     # a perfect reader: right on the four it can decide (or where the values agree), a coin on record 4
     assert m.tier2_ceiling(recs, held) == (4 + 0.5) / 5
     assert m.tier2_ceiling(recs, set()) == 1.0
-    with pytest.raises(ValueError, match="r9.*expected the asked object"):
+    with pytest.raises(ValueError, match="r9 .*expected the asked object"):
         m.tier2_objects(["red"], [VQARecord(None, "q", "red", id="r9", meta=dict(tier=2, qtype="colour"))], held)
     with pytest.raises(ValueError, match="2 answers for 6 records"):
         m.tier2_objects(["red", "blue"], recs, held)
